@@ -1,0 +1,198 @@
+"""Typed, validated arguments of the WandbSweep component.
+
+Each dataclass validates itself when it is built, so a program that constructs
+`WandbSweepArgs` in code gets the same checks as one that loads stack config.
+Problems name the stack config key (`gpusPerPod`), because that is the name
+users know; the field that holds it is documented next to it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from enum import StrEnum
+from urllib.parse import urlparse
+
+import pulumi
+
+from .errors import ProblemList
+
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+# Kubernetes resource.Quantity: a non-negative decimal with an optional binary
+# (Ki..Ei), decimal (n..E) or exponent suffix. "10GB" or "1.5 Gi" are rejected
+# by the API server, so they are rejected here first.
+QUANTITY = re.compile(
+    r"^\+?(\d+(\.\d*)?|\.\d+)(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|[eE][+-]?\d+)?$"
+)
+# An extended resource name such as nvidia.com/gpu or amd.com/gpu.
+EXTENDED_RESOURCE = re.compile(
+    r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+)
+# W&B sweep ids are short lowercase alphanumerics (8 characters on wandb.ai).
+SWEEP_ID = re.compile(r"^[a-z0-9]{4,64}$")
+# W&B entity and project names: letters, digits, '-', '_' and '.'.
+WANDB_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
+
+DEFAULT_BASE_URL = "https://api.wandb.ai"
+DEFAULT_GPU_RESOURCE = "nvidia.com/gpu"
+
+
+class OnDestroy(StrEnum):
+    """What `pulumi destroy` (or a replaced sweep) does to the sweep on W&B."""
+
+    FINISH = "finish"
+    CANCEL = "cancel"
+    KEEP = "keep"
+
+    @property
+    def wandb_state(self) -> str | None:
+        return {"finish": "FINISHED", "cancel": "CANCELED", "keep": None}[self.value]
+
+
+@dataclass(frozen=True)
+class WandbTarget:
+    """Where the sweep lives on W&B."""
+
+    project: str
+    """`project`: W&B project."""
+    entity: str | None = None
+    """`entity`: W&B entity (user or team); None means the API key's default entity."""
+    base_url: str = DEFAULT_BASE_URL
+    """`baseUrl`: W&B server, for dedicated and self-managed installations."""
+
+    def __post_init__(self) -> None:
+        problems = ProblemList()
+        if not WANDB_NAME.match(self.project or ""):
+            problems.add(
+                f"project: must be a W&B project name (letters, digits, '-', '_', '.'), "
+                f"got {self.project!r}. Set it with `pulumi config set wandb-sweeps:project NAME`."
+            )
+        if self.entity is not None and not WANDB_NAME.match(self.entity):
+            problems.add(
+                f"entity: must be a W&B entity name (letters, digits, '-', '_', '.'), "
+                f"got {self.entity!r}; leave it unset to use the API key's default entity."
+            )
+        url = urlparse(self.base_url)
+        if url.scheme not in ("http", "https") or not url.hostname or url.query or url.fragment:
+            problems.add(
+                f"baseUrl: must be an http(s) URL of a W&B server such as "
+                f"{DEFAULT_BASE_URL!r}, got {self.base_url!r}."
+            )
+        problems.raise_if_any()
+
+    @property
+    def normalized_base_url(self) -> str:
+        return self.base_url.rstrip("/")
+
+
+@dataclass(frozen=True)
+class SweepSource:
+    """The sweep to run: a new one from a sweep config, or an existing one."""
+
+    config_yaml: str | None = None
+    """The sweep config as the user wrote it (YAML text), sent to W&B as text so
+    that `batch_size: 16` stays an integer."""
+    config_file: str | None = None
+    """`sweepConfig`: where `config_yaml` came from, for messages."""
+    existing_sweep_id: str | None = None
+    """`sweepId`: attach to this sweep; none is created and its state never changed."""
+
+    def __post_init__(self) -> None:
+        problems = ProblemList()
+        if self.existing_sweep_id is not None:
+            if not SWEEP_ID.match(self.existing_sweep_id):
+                problems.add(
+                    f"sweepId: must be a W&B sweep id (lowercase letters and digits, "
+                    f"e.g. 'a1b2c3d4', the last part of the sweep URL), got "
+                    f"{self.existing_sweep_id!r}. Set entity and project as separate keys."
+                )
+        elif not self.config_yaml:
+            problems.add("sweepConfig: a sweep config is required unless sweepId is set.")
+        problems.raise_if_any()
+
+
+@dataclass(frozen=True)
+class AgentPods:
+    """The agent pods: how many, what runs in each, and what each gets."""
+
+    image: str
+    """`image`: the agent image (training code + wandb)."""
+    pods: int = 1
+    """`pods`: agent pods running at once; 0 pauses the sweep's agents."""
+    agents_per_pod: int = 1
+    """`agentsPerPod`: `wandb agent` processes in each pod."""
+    runs_per_agent: int | None = None
+    """`runsPerAgent`: `wandb agent --count`; None runs until the sweep ends."""
+    gpus_per_pod: int = 0
+    """`gpusPerPod`: GPUs per pod, set as a limit under `gpu_resource`."""
+    gpu_resource: str = DEFAULT_GPU_RESOURCE
+    """`gpuResource`: the extended resource that GPUs are requested as."""
+    cpu: str | None = None
+    """`cpu`: CPU per pod (request = limit), a Kubernetes quantity."""
+    memory: str | None = None
+    """`memory`: memory per pod (request = limit), a Kubernetes quantity."""
+
+    def __post_init__(self) -> None:
+        problems = ProblemList()
+        if not self.image or any(c.isspace() for c in self.image):
+            problems.add(
+                f"image: must be a container image reference without spaces, such as "
+                f"'ghcr.io/acme/trainer:1.0', got {self.image!r}."
+            )
+        _check_int(problems, "pods", self.pods, minimum=0)
+        _check_int(problems, "agentsPerPod", self.agents_per_pod, minimum=1)
+        if self.runs_per_agent is not None:
+            _check_int(problems, "runsPerAgent", self.runs_per_agent, minimum=1)
+        _check_int(problems, "gpusPerPod", self.gpus_per_pod, minimum=0)
+        if not EXTENDED_RESOURCE.match(self.gpu_resource or ""):
+            problems.add(
+                f"gpuResource: must be an extended resource name such as "
+                f"'nvidia.com/gpu' or 'amd.com/gpu', got {self.gpu_resource!r}."
+            )
+        for key, value in (("cpu", self.cpu), ("memory", self.memory)):
+            if value is not None and not QUANTITY.match(value):
+                problems.add(
+                    f"{key}: must be a Kubernetes quantity such as "
+                    f"{'2, 500m' if key == 'cpu' else '16Gi, 512Mi'}, got {value!r}."
+                )
+        problems.raise_if_any()
+
+
+def _check_int(problems: ProblemList, key: str, value: object, *, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        problems.add(f"{key}: must be a whole number >= {minimum}, got {value!r}.")
+    elif value < minimum:
+        problems.add(f"{key}: must be >= {minimum}, got {value}.")
+
+
+def check_namespace(problems: ProblemList, namespace: str) -> None:
+    if not DNS_LABEL.match(namespace):
+        problems.add(
+            f"namespace: must be a DNS label (at most 63 lowercase letters, digits and "
+            f"'-', starting and ending with a letter or digit), got {namespace!r}."
+        )
+
+
+@dataclass(frozen=True)
+class WandbSweepArgs:
+    """Everything a WandbSweep needs; built from stack config by `load_stack_config`."""
+
+    wandb: WandbTarget
+    sweep: SweepSource
+    agents: AgentPods
+    namespace: str
+    """`namespace`: the namespace this component creates and owns."""
+    api_key: pulumi.Input[str] = field(repr=False)
+    """`wandbApiKey`: a secret; reaches pods only through a Kubernetes Secret."""
+    on_destroy: OnDestroy = OnDestroy.FINISH
+    """`onDestroy`: what destroy, or a replaced sweep config, does to the old sweep."""
+
+    def __post_init__(self) -> None:
+        problems = ProblemList()
+        check_namespace(problems, self.namespace)
+        if not isinstance(self.on_destroy, OnDestroy):
+            problems.add(
+                f"onDestroy: must be one of {', '.join(o.value for o in OnDestroy)}, "
+                f"got {self.on_destroy!r}."
+            )
+        problems.raise_if_any()

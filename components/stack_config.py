@@ -1,0 +1,297 @@
+"""Stack config -> validated `WandbSweepArgs`, before any resource is registered.
+
+`CONFIG_KEYS` is the public interface: Pulumi.yaml declares the same keys with the
+same defaults (a test keeps them in step) and the README documents each one.
+Pulumi passes every value as a string and passes undeclared keys through
+silently, so this module converts types itself and turns a typo such as
+`gpu_per_pod` into a "did you mean" error instead of a silent no-op.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from .errors import ConfigError, ProblemList
+from .settings import (
+    DEFAULT_BASE_URL,
+    DEFAULT_GPU_RESOURCE,
+    AgentPods,
+    OnDestroy,
+    SweepSource,
+    WandbSweepArgs,
+    WandbTarget,
+    check_namespace,
+)
+from .sweep_file import load_sweep_file
+
+PROJECT = "wandb-sweeps"
+
+Kind = Literal["string", "integer"]
+
+
+@dataclass(frozen=True)
+class ConfigKey:
+    name: str
+    kind: Kind
+    default: str | int | None
+    """None: required. For optional keys without a natural default, an empty
+    value ("" or 0) stands for "unset", because Pulumi.yaml cannot declare an
+    optional key without a default."""
+    description: str
+
+
+CONFIG_KEYS: tuple[ConfigKey, ...] = (
+    ConfigKey("project", "string", None, "W&B project the sweep belongs to."),
+    ConfigKey("entity", "string", "", "W&B entity (user or team); empty: the API key's default entity."),
+    ConfigKey("sweepConfig", "string", "sweep.yaml", "W&B sweep config file, relative to the project root."),
+    ConfigKey("sweepId", "string", "", "Run agents for this existing sweep instead of creating one; empty: create one."),
+    ConfigKey("image", "string", None, "Agent image: your training code plus wandb."),
+    ConfigKey("namespace", "string", "", "Namespace the stack creates and owns; empty: wandb-sweeps-<stack>."),
+    ConfigKey("pods", "integer", 1, "Agent pods running at once; 0 pauses the agents and keeps everything else."),
+    ConfigKey("agentsPerPod", "integer", 1, "`wandb agent` processes in each pod."),
+    ConfigKey("runsPerAgent", "integer", 0, "Runs each agent does (`wandb agent --count`); 0: until the sweep ends."),
+    ConfigKey("gpusPerPod", "integer", 0, "GPUs per pod, set as a limit under gpuResource."),
+    ConfigKey("gpuResource", "string", DEFAULT_GPU_RESOURCE, "Extended resource name of the GPUs (nvidia.com/gpu, amd.com/gpu, ...)."),
+    ConfigKey("cpu", "string", "", "CPU per pod (request = limit), a Kubernetes quantity; empty: none set."),
+    ConfigKey("memory", "string", "", "Memory per pod (request = limit), a Kubernetes quantity; empty: none set."),
+    ConfigKey("wandbApiKey", "string", "", "W&B API key; set with --secret. Empty: WANDB_API_KEY from the deploying shell."),
+    ConfigKey("baseUrl", "string", "", f"W&B server URL; empty: WANDB_BASE_URL from the deploying shell, else {DEFAULT_BASE_URL}."),
+    ConfigKey("onDestroy", "string", OnDestroy.FINISH.value, "What destroy or a replaced sweep does to the old sweep: finish, cancel or keep."),
+)
+KEYS_BY_NAME = {key.name: key for key in CONFIG_KEYS}
+
+# Names users reach for that difflib would not map to the right key.
+_LIKELY_MEANT = {
+    "agentcount": "agentsPerPod",
+    "agents": "agentsPerPod",
+    "numagents": "agentsPerPod",
+    "replicas": "pods",
+    "parallelism": "pods",
+    "podcount": "pods",
+    "gpus": "gpusPerPod",
+    "gpu": "gpusPerPod",
+    "count": "runsPerAgent",
+    "apikey": "wandbApiKey",
+    "wandbkey": "wandbApiKey",
+    "wandbproject": "project",
+    "wandbentity": "entity",
+    "sweep": "sweepConfig",
+    "sweepfile": "sweepConfig",
+    "wandbbaseurl": "baseUrl",
+    "host": "baseUrl",
+}
+
+API_KEY = re.compile(r"^([A-Za-z0-9]+-)?[A-Za-z0-9_]{40,}$")
+
+
+def _normalized(name: str) -> str:
+    return re.sub(r"[-_.]", "", name).lower()
+
+
+def suggest_key(unknown: str) -> str | None:
+    """The known key a misspelled one most likely meant, if any."""
+    norm = _normalized(unknown)
+    if norm in _LIKELY_MEANT:
+        return _LIKELY_MEANT[norm]
+    by_norm = {_normalized(k.name): k.name for k in CONFIG_KEYS}
+    close = difflib.get_close_matches(norm, list(by_norm), n=1, cutoff=0.75)
+    return by_norm[close[0]] if close else None
+
+
+def default_namespace(stack: str) -> str:
+    """`wandb-sweeps-<stack>`, made a valid DNS label whatever the stack is called."""
+    label = re.sub(r"[^a-z0-9-]+", "-", f"{PROJECT}-{stack}".lower())
+    return label[:63].strip("-")
+
+
+def load_stack_config(
+    values: Mapping[str, object],
+    *,
+    secret_keys: Collection[str],
+    environ: Mapping[str, str],
+    stack: str,
+    project_root: Path,
+) -> WandbSweepArgs:
+    """Validate the project's config values and build the component's args.
+
+    `values` maps full keys ("wandb-sweeps:pods") to what Pulumi passed (strings);
+    keys of other namespaces (kubernetes:context, ...) are ignored. Raises
+    ConfigError listing every problem; nothing has been created at that point.
+    """
+    problems = ProblemList()
+    raw: dict[str, object] = {}
+    for full_key, value in values.items():
+        namespace, _, name = full_key.partition(":")
+        if namespace != PROJECT:
+            continue
+        if name in KEYS_BY_NAME:
+            raw[name] = value
+            continue
+        hint = suggest_key(name)
+        problems.add(
+            f"{name}: not a wandb-sweeps config key"
+            + (f"; did you mean '{hint}'?" if hint else ".")
+            + (" Known keys: " + ", ".join(KEYS_BY_NAME) + "." if not hint else "")
+            + f" Remove it with `pulumi config rm {PROJECT}:{name}`."
+        )
+
+    def string(name: str) -> str | None:
+        """The key's value, or None when unset or empty (Pulumi.yaml's "unset")."""
+        value = raw.get(name, KEYS_BY_NAME[name].default)
+        if value is None or value == "":
+            return None
+        if not isinstance(value, str):
+            problems.add(f"{name}: must be a string, got {value!r}.")
+            return None
+        return value.strip()
+
+    def integer(name: str) -> int | None:
+        value = raw.get(name, KEYS_BY_NAME[name].default)
+        if isinstance(value, bool):
+            problems.add(f"{name}: must be a whole number, got {value!r}.")
+            return None
+        if isinstance(value, int):
+            return value
+        if isinstance(value, str) and re.fullmatch(r"\s*[-+]?\d+\s*", value):
+            return int(value)
+        problems.add(f"{name}: must be a whole number, got {value!r}.")
+        return None
+
+    def required(name: str, what: str) -> str:
+        value = string(name)
+        if value is None:
+            problems.add(
+                f"{name}: required ({what}). Set it with "
+                f"`pulumi config set {PROJECT}:{name} VALUE`."
+            )
+        return value or ""
+
+    project = required("project", "the W&B project of the sweep")
+    image = required("image", "the agent image with your training code and wandb")
+
+    on_destroy_text = string("onDestroy") or OnDestroy.FINISH.value
+    try:
+        on_destroy = OnDestroy(on_destroy_text)
+    except ValueError:
+        problems.add(
+            f"onDestroy: must be one of finish, cancel, keep, got {on_destroy_text!r}."
+        )
+        on_destroy = OnDestroy.FINISH
+
+    namespace = string("namespace") or default_namespace(stack)
+    check_namespace(problems, namespace)
+
+    api_key = _api_key(problems, raw, secret_keys, environ)
+    base_url = string("baseUrl") or environ.get("WANDB_BASE_URL") or DEFAULT_BASE_URL
+
+    sweep_id = string("sweepId")
+    config_yaml = config_file = None
+    if sweep_id is None:
+        config_file = string("sweepConfig") or "sweep.yaml"
+        try:
+            config_yaml = load_sweep_file(project_root, config_file).text
+        except ConfigError as error:
+            problems.problems.extend(error.problems)
+
+    runs_per_agent = integer("runsPerAgent")
+    numbers = {
+        "pods": integer("pods"),
+        "agents_per_pod": integer("agentsPerPod"),
+        "gpus_per_pod": integer("gpusPerPod"),
+    }
+
+    parts: dict[str, object] = {}
+    for label, build in (
+        ("wandb", lambda: WandbTarget(project=project, entity=string("entity"), base_url=base_url)),
+        (
+            "sweep",
+            lambda: SweepSource(
+                config_yaml=config_yaml, config_file=config_file, existing_sweep_id=sweep_id
+            ),
+        ),
+        (
+            "agents",
+            lambda: AgentPods(
+                image=image,
+                runs_per_agent=runs_per_agent or None,
+                gpu_resource=string("gpuResource") or DEFAULT_GPU_RESOURCE,
+                cpu=string("cpu"),
+                memory=string("memory"),
+                **{k: v for k, v in numbers.items() if v is not None},
+            ),
+        ),
+    ):
+        try:
+            parts[label] = build()
+        except ConfigError as error:
+            # Required keys already have their own message; don't repeat them.
+            problems.problems.extend(
+                p for p in error.problems if not _repeats(p, problems.problems)
+            )
+    problems.raise_if_any()
+    return WandbSweepArgs(
+        wandb=parts["wandb"],  # type: ignore[arg-type]
+        sweep=parts["sweep"],  # type: ignore[arg-type]
+        agents=parts["agents"],  # type: ignore[arg-type]
+        namespace=namespace,
+        api_key=api_key,
+        on_destroy=on_destroy,
+    )
+
+
+def _repeats(problem: str, known: list[str]) -> bool:
+    key = problem.split(":", 1)[0]
+    return any(p.split(":", 1)[0] == key for p in known)
+
+
+def _api_key(
+    problems: ProblemList,
+    raw: Mapping[str, object],
+    secret_keys: Collection[str],
+    environ: Mapping[str, str],
+) -> str:
+    """The W&B API key, checked without ever putting it in a message."""
+    configured = raw.get("wandbApiKey")
+    set_with = "set it with `pulumi config set --secret wandb-sweeps:wandbApiKey KEY`"
+    if isinstance(configured, str) and configured:
+        if f"{PROJECT}:wandbApiKey" not in secret_keys:
+            problems.add(
+                "wandbApiKey: is stored in plain text in the stack config; "
+                f"{set_with} so it is encrypted."
+            )
+            return ""
+        key, source = configured.strip(), "wandbApiKey"
+    elif environ.get("WANDB_API_KEY"):
+        key, source = environ["WANDB_API_KEY"].strip(), "WANDB_API_KEY (environment)"
+    else:
+        problems.add(f"wandbApiKey: required; {set_with}, or export WANDB_API_KEY before `pulumi up`.")
+        return ""
+    if not API_KEY.match(key):
+        problems.add(
+            f"{source}: is not a W&B API key (at least 40 letters, digits or '_', "
+            f"optionally after a 'prefix-'; it is {len(key)} characters). "
+            "Copy it from https://wandb.ai/authorize."
+        )
+        return ""
+    return key
+
+
+def read_pulumi_config() -> tuple[dict[str, object], set[str]]:
+    """Every config value the engine passed to this program, and which are secret.
+
+    The SDK has no public call that lists config keys, and listing them is the
+    only way to catch a misspelled key, so this reads the runtime's own store:
+    values set in-process (tests) over those the CLI passes in PULUMI_CONFIG.
+    """
+    from pulumi.runtime import config as runtime_config
+
+    values: dict[str, object] = dict(runtime_config.get_config_env())
+    values.update(runtime_config.CONFIG.get())
+    secret = {key for key in values if runtime_config.is_config_secret(key)}
+    secret.update(runtime_config.get_config_secret_keys_env())
+    return values, secret

@@ -1,0 +1,115 @@
+"""Run the real `__main__.py` under Pulumi's mock engine and record what it registers.
+
+The mock engine is Pulumi's own (`pulumi.runtime.set_mocks`): resource inputs
+arrive here in their wire form (camelCase, secrets wrapped), exactly what the
+engine would hand to pulumi-kubernetes and to the dynamic provider.
+"""
+
+from __future__ import annotations
+
+import runpy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+ROOT = Path(__file__).resolve().parent.parent
+SECRET_SIG = "4dabf18193072939515e22adb298388d"
+SWEEP_TYPE = "pulumi-python:dynamic/wandb:Sweep"
+
+# What the mock "creates" for a sweep: outputs the real provider would return.
+MOCK_SWEEP_ID = "mock1234"
+MOCK_ENTITY = "mock-entity"
+
+
+@dataclass
+class Registration:
+    typ: str
+    name: str
+    inputs: dict[str, Any]
+    custom: bool
+    provider: str | None
+
+
+@dataclass
+class ProgramRun:
+    registrations: list[Registration] = field(default_factory=list)
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+    def by_type(self, typ: str) -> list[Registration]:
+        return [r for r in self.registrations if r.typ == typ]
+
+    def one(self, typ: str) -> Registration:
+        found = self.by_type(typ)
+        assert len(found) == 1, f"expected one {typ}, got {[r.name for r in found]}"
+        return found[0]
+
+    def named(self, name: str) -> Registration:
+        found = [r for r in self.registrations if r.name == name]
+        assert len(found) == 1, f"expected one resource named {name}, got {len(found)}"
+        return found[0]
+
+
+class RecordingMocks(pulumi.runtime.Mocks):
+    def __init__(self, run: ProgramRun) -> None:
+        self.run = run
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        self.run.registrations.append(
+            Registration(args.typ, args.name, args.inputs, args.custom, args.provider)
+        )
+        state = dict(args.inputs)
+        if args.typ == SWEEP_TYPE:
+            entity = args.inputs.get("entity") or MOCK_ENTITY
+            project = args.inputs["project"]
+            path = f"{entity}/{project}/{MOCK_SWEEP_ID}"
+            state.update(
+                sweep_id=MOCK_SWEEP_ID,
+                sweep_entity=entity,
+                sweep_project=project,
+                sweep_path=path,
+                sweep_url=f"https://wandb.ai/{entity}/{project}/sweeps/{MOCK_SWEEP_ID}",
+            )
+            return path, state
+        return f"{args.name}-id", state
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], None]:
+        return {}, None
+
+
+def run_program(
+    stack: str, config: dict[str, Any], secret_keys: tuple[str, ...] = ()
+) -> ProgramRun:
+    """Run `__main__.py` for `stack` with `config` (short keys, e.g. {"pods": "2"}).
+
+    Raises whatever the program raises, after the mock engine has settled, so a
+    test can check both the error and what was (not) registered.
+    """
+    run = ProgramRun()
+    pulumi.runtime.set_mocks(RecordingMocks(run), project="wandb-sweeps", stack=stack, preview=False)
+    pulumi.runtime.set_all_config(
+        {f"wandb-sweeps:{k}": v for k, v in config.items()},
+        [f"wandb-sweeps:{k}" for k in secret_keys],
+    )
+
+    def program() -> pulumi.Output[Any]:
+        runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
+        root = pulumi.runtime.get_root_resource()
+        return pulumi.Output.from_input(dict(root.outputs))  # type: ignore[union-attr]
+
+    def collect(outputs: dict[str, Any]) -> None:
+        run.outputs.update(outputs)
+
+    _sync_await(run_pulumi_func(lambda: _sync_await(program().apply(collect).future())))
+    return run
+
+
+def unwrap_secret(value: Any) -> Any:
+    """The plain value of a mock-engine secret; fails if `value` is not one."""
+    assert isinstance(value, dict) and value.get(SECRET_SIG) == "1b47061264138c4ac30d75fd1eb44270", (
+        f"expected a secret, got {value!r}"
+    )
+    return value["value"]
