@@ -21,7 +21,18 @@ from pulumi_kubernetes.meta.v1 import ObjectMetaArgsDict
 
 from .settings import AgentPods
 
-LAUNCHER_SCRIPT = Path(__file__).with_name("agent_launcher.sh").read_text(encoding="utf-8")
+
+
+def _launcher_script() -> str:
+    """agent_launcher.sh without its comment lines: the script stays documented in
+    the repo while `kubectl describe` of an agent pod stays short."""
+    source = Path(__file__).with_name("agent_launcher.sh").read_text(encoding="utf-8")
+    kept = [line for line in source.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    return "\n".join(kept) + "\n"
+
+
+LAUNCHER_SCRIPT = _launcher_script()
+"""What each agent pod runs, as `sh -c LAUNCHER_SCRIPT`."""
 API_KEY_ENTRY = "WANDB_API_KEY"
 """The entry of the Kubernetes Secret that holds the W&B API key."""
 CONTAINER_NAME = "agent"

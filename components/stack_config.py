@@ -199,6 +199,11 @@ def load_stack_config(
             problems.problems.extend(error.problems)
 
     runs_per_agent = integer("runsPerAgent")
+    if runs_per_agent is not None and runs_per_agent < 0:
+        problems.add(
+            f"runsPerAgent: must be >= 1, or 0 for runs until the sweep ends, got {runs_per_agent}."
+        )
+        runs_per_agent = None
     numbers = {
         "pods": integer("pods"),
         "agents_per_pod": integer("agentsPerPod"),

@@ -40,7 +40,8 @@ class ProgramRun:
     outputs: dict[str, Any] = field(default_factory=dict)
 
     def by_type(self, typ: str) -> list[Registration]:
-        return [r for r in self.registrations if r.typ == typ]
+        """Registrations of `typ`, by name: the engine registers them concurrently."""
+        return sorted((r for r in self.registrations if r.typ == typ), key=lambda r: r.name)
 
     def one(self, typ: str) -> Registration:
         found = self.by_type(typ)
@@ -81,14 +82,17 @@ class RecordingMocks(pulumi.runtime.Mocks):
 
 
 def run_program(
-    stack: str, config: dict[str, Any], secret_keys: tuple[str, ...] = ()
+    stack: str,
+    config: dict[str, Any],
+    secret_keys: tuple[str, ...] = (),
+    run: ProgramRun | None = None,
 ) -> ProgramRun:
     """Run `__main__.py` for `stack` with `config` (short keys, e.g. {"pods": "2"}).
 
-    Raises whatever the program raises, after the mock engine has settled, so a
-    test can check both the error and what was (not) registered.
+    Raises whatever the program raises, after the mock engine has settled; pass
+    `run` to see what was registered before that.
     """
-    run = ProgramRun()
+    run = run if run is not None else ProgramRun()
     pulumi.runtime.set_mocks(RecordingMocks(run), project="wandb-sweeps", stack=stack, preview=False)
     pulumi.runtime.set_all_config(
         {f"wandb-sweeps:{k}": v for k, v in config.items()},
@@ -113,3 +117,28 @@ def unwrap_secret(value: Any) -> Any:
         f"expected a secret, got {value!r}"
     )
     return value["value"]
+
+
+def cli_config(stack: str, **overrides: Any) -> dict[str, str]:
+    """The config the Pulumi CLI would pass for `stack`: Pulumi.yaml defaults, then
+    Pulumi.<stack>.yaml, every scalar as text ("4"), short keys; then `overrides`."""
+    import yaml
+
+    def text(value: Any) -> str:
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        return value if isinstance(value, str) else str(value)
+
+    project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
+    values = {
+        name: text(spec["default"])
+        for name, spec in project["config"].items()
+        if "default" in spec
+    }
+    stack_file = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())
+    for key, value in stack_file["config"].items():
+        namespace, _, name = key.partition(":")
+        assert namespace == "wandb-sweeps", key
+        values[name] = text(value)
+    values.update({k: text(v) for k, v in overrides.items()})
+    return values

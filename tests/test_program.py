@@ -1,0 +1,214 @@
+"""The whole program under Pulumi's mock engine: the exact inputs of every resource.
+
+Config comes from the real Pulumi.yaml + Pulumi.<stack>.yaml, as the CLI would
+pass it, with the API key as a secret.
+"""
+
+from __future__ import annotations
+
+import base64
+
+import dill
+import pytest
+from pulumi_harness import (
+    MOCK_ENTITY,
+    MOCK_SWEEP_ID,
+    ROOT,
+    SWEEP_TYPE,
+    ProgramRun,
+    cli_config,
+    run_program,
+    unwrap_secret,
+)
+
+from components.agent_job import LAUNCHER_SCRIPT
+
+API_KEY = "local-" + "k" * 40
+NS_LABELS = {
+    "app.kubernetes.io/name": "wandb-sweeps",
+    "app.kubernetes.io/part-of": "wandb-sweeps",
+    "app.kubernetes.io/managed-by": "pulumi",
+}
+SWEEP_YAML = (ROOT / "sweep.yaml").read_text()
+SWEEP_PATH = f"{MOCK_ENTITY}/wandb-sweeps-quickstart/{MOCK_SWEEP_ID}"
+
+
+def deploy(stack: str, **overrides: str) -> ProgramRun:
+    config = cli_config(stack, wandbApiKey=API_KEY, **overrides)
+    return run_program(stack, config, secret_keys=("wandbApiKey",))
+
+
+def labels(stack: str, **extra: str) -> dict[str, str]:
+    return {**NS_LABELS, "app.kubernetes.io/instance": f"wandb-sweeps-{stack}", **extra}
+
+
+def expected_job(stack: str, slot: int, *, agents: str, gpus: str, cpu: str, memory: str) -> dict:
+    pod_labels = labels(stack, **{"app.kubernetes.io/component": "sweep-agent", "wandb-sweeps/slot": str(slot)})
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": f"wandb-agent-{slot}",
+            "namespace": f"wandb-sweeps-{stack}",
+            "labels": pod_labels,
+            "annotations": {"pulumi.com/skipAwait": "true"},
+        },
+        "spec": {
+            "completions": 1,
+            "parallelism": 1,
+            "backoffLimit": 3,
+            "podFailurePolicy": {
+                "rules": [
+                    {
+                        "action": "Ignore",
+                        "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}],
+                    }
+                ]
+            },
+            "template": {
+                "metadata": {"labels": pod_labels},
+                "spec": {
+                    "restartPolicy": "Never",
+                    "containers": [
+                        {
+                            "name": "agent",
+                            "image": "ghcr.io/example/wandb-sweeps-trainer:0.1.0",
+                            "command": ["/bin/sh", "-c", LAUNCHER_SCRIPT],
+                            "env": [
+                                {
+                                    "name": "WANDB_API_KEY",
+                                    "valueFrom": {
+                                        "secretKeyRef": {"name": "wandb-api-key", "key": "WANDB_API_KEY"}
+                                    },
+                                },
+                                {"name": "WANDB_BASE_URL", "value": "https://api.wandb.ai"},
+                                {"name": "WANDB_ENTITY", "value": MOCK_ENTITY},
+                                {"name": "WANDB_PROJECT", "value": "wandb-sweeps-quickstart"},
+                                {"name": "SWEEP_PATH", "value": SWEEP_PATH},
+                                {"name": "AGENTS_PER_POD", "value": agents},
+                                {"name": "GPUS_PER_POD", "value": gpus},
+                            ],
+                            "resources": {
+                                "requests": {"cpu": cpu, "memory": memory},
+                                "limits": {"cpu": cpu, "memory": memory, "nvidia.com/gpu": gpus},
+                            },
+                        }
+                    ],
+                },
+            },
+        },
+    }
+
+
+def check_common_resources(run: ProgramRun, stack: str, on_destroy: str) -> None:
+    namespace = f"wandb-sweeps-{stack}"
+    component = run.one("wandb-sweeps:index:WandbSweep")
+    assert component.name == "sweep" and component.custom is False
+
+    assert run.named("sweep-namespace").inputs == {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": namespace, "labels": labels(stack)},
+    }
+
+    secret = run.named("sweep-api-key").inputs
+    assert unwrap_secret(secret.pop("stringData")) == {"WANDB_API_KEY": API_KEY}
+    assert secret == {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "Opaque",
+        "metadata": {"name": "wandb-api-key", "namespace": namespace, "labels": labels(stack)},
+    }
+
+    sweep = dict(run.named("sweep-sweep").inputs)
+    assert run.named("sweep-sweep").typ == SWEEP_TYPE
+    assert unwrap_secret(sweep.pop("api_key")) == API_KEY
+    provider = dill.loads(base64.b64decode(unwrap_secret(sweep.pop("__provider"))))
+    assert type(provider).__module__ == "components.sweep_provider"
+    assert sweep == {
+        "project": "wandb-sweeps-quickstart",
+        "entity": "",
+        "base_url": "https://api.wandb.ai",
+        "config_yaml": SWEEP_YAML,
+        "existing_sweep_id": "",
+        "on_destroy": on_destroy,
+    }
+
+
+def test_dev_stack_registers_exactly_these_inputs() -> None:
+    run = deploy("dev")
+    check_common_resources(run, "dev", on_destroy="cancel")
+    jobs = run.by_type("kubernetes:batch/v1:Job")
+    assert [j.name for j in jobs] == ["sweep-agent-0"]
+    assert jobs[0].inputs == expected_job("dev", 0, agents="2", gpus="1", cpu="4", memory="16Gi")
+    assert len(run.registrations) == 5
+
+
+def test_live_stack_registers_exactly_these_inputs() -> None:
+    run = deploy("live")
+    check_common_resources(run, "live", on_destroy="finish")
+    jobs = run.by_type("kubernetes:batch/v1:Job")
+    assert [j.name for j in jobs] == [f"sweep-agent-{i}" for i in range(4)]
+    for slot, job in enumerate(jobs):
+        assert job.inputs == expected_job("live", slot, agents="1", gpus="1", cpu="8", memory="64Gi"), job.name
+    assert len(run.registrations) == 8
+
+
+def test_stack_outputs() -> None:
+    run = deploy("live")
+    assert run.outputs == {
+        "sweepId": MOCK_SWEEP_ID,
+        "sweepPath": SWEEP_PATH,
+        "sweepUrl": f"https://wandb.ai/{MOCK_ENTITY}/wandb-sweeps-quickstart/sweeps/{MOCK_SWEEP_ID}",
+        "namespace": "wandb-sweeps-live",
+        "jobNames": [f"wandb-agent-{i}" for i in range(4)],
+        "agentCommand": f"wandb agent {SWEEP_PATH}",
+    }
+
+
+def test_zero_pods_keeps_namespace_secret_and_sweep_but_runs_no_agent() -> None:
+    run = deploy("dev", pods="0")
+    assert sorted(r.typ for r in run.registrations) == sorted(
+        ["wandb-sweeps:index:WandbSweep", "kubernetes:core/v1:Namespace", SWEEP_TYPE, "kubernetes:core/v1:Secret"]
+    )
+    assert run.outputs["jobNames"] == []
+
+
+def test_runs_per_agent_and_entity_and_base_url_reach_the_agents() -> None:
+    run = deploy(
+        "dev", runsPerAgent="5", entity="team-a", baseUrl="https://wandb.example.com/", gpusPerPod="0"
+    )
+    job = run.named("sweep-agent-0").inputs
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["RUNS_PER_AGENT"] == "5"
+    assert env["WANDB_ENTITY"] == "team-a"
+    assert env["WANDB_BASE_URL"] == "https://wandb.example.com"
+    assert env["SWEEP_PATH"] == f"team-a/wandb-sweeps-quickstart/{MOCK_SWEEP_ID}"
+    assert container["resources"] == {
+        "requests": {"cpu": "4", "memory": "16Gi"},
+        "limits": {"cpu": "4", "memory": "16Gi"},
+    }
+    sweep = run.named("sweep-sweep").inputs
+    assert (sweep["entity"], sweep["base_url"]) == ("team-a", "https://wandb.example.com")
+
+
+def test_sweep_id_attaches_without_a_sweep_config() -> None:
+    run = deploy("dev", sweepId="abcd1234", sweepConfig="does-not-exist.yaml")
+    sweep = run.named("sweep-sweep").inputs
+    assert sweep["existing_sweep_id"] == "abcd1234"
+    assert sweep["config_yaml"] == ""
+
+
+@pytest.mark.parametrize("gpu_resource", ["amd.com/gpu", "gpu.intel.com/i915"])
+def test_gpu_limit_uses_the_configured_resource_name(gpu_resource: str) -> None:
+    run = deploy("live", gpuResource=gpu_resource, gpusPerPod="2")
+    limits = run.named("sweep-agent-0").inputs["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]
+    assert limits == {"cpu": "8", "memory": "64Gi", gpu_resource: "2"}
+
+
+def test_api_key_from_the_environment_is_a_secret_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WANDB_API_KEY", API_KEY)
+    run = run_program("dev", cli_config("dev"))
+    assert unwrap_secret(run.named("sweep-sweep").inputs["api_key"]) == API_KEY
+    assert unwrap_secret(run.named("sweep-api-key").inputs["stringData"]) == {"WANDB_API_KEY": API_KEY}
