@@ -30,7 +30,7 @@ def make_data(n: int, seed: int) -> list[tuple[list[float], int]]:
     data = []
     for _ in range(n):
         x = [rng.gauss(0, 1) for _ in true_w]
-        p = 1 / (1 + math.exp(-sum(w * xi for w, xi in zip(true_w, x))))
+        p = 1 / (1 + math.exp(-sum(w * xi for w, xi in zip(true_w, x, strict=True))))
         data.append((x, 1 if rng.random() < p else 0))
     return data
 
@@ -38,7 +38,7 @@ def make_data(n: int, seed: int) -> list[tuple[list[float], int]]:
 def log_loss(weights: list[float], data: list[tuple[list[float], int]]) -> float:
     total = 0.0
     for x, y in data:
-        p = 1 / (1 + math.exp(-sum(w * xi for w, xi in zip(weights, x))))
+        p = 1 / (1 + math.exp(-sum(w * xi for w, xi in zip(weights, x, strict=True))))
         p = min(max(p, 1e-9), 1 - 1e-9)
         total -= y * math.log(p) + (1 - y) * math.log(1 - p)
     return total / len(data)
@@ -57,10 +57,10 @@ def train(lr: float, batch_size: int, epochs: int, seed: int = 0) -> float:
             batch = train_set[start : start + batch_size]
             grad = [0.0] * len(weights)
             for x, y in batch:
-                p = 1 / (1 + math.exp(-sum(w * xi for w, xi in zip(weights, x))))
+                p = 1 / (1 + math.exp(-sum(w * xi for w, xi in zip(weights, x, strict=True))))
                 for i, xi in enumerate(x):
                     grad[i] += (p - y) * xi / len(batch)
-            weights = [w - lr * g for w, g in zip(weights, grad)]
+            weights = [w - lr * g for w, g in zip(weights, grad, strict=True)]
         val_loss = log_loss(weights, val_set)
         wandb.log({"epoch": epoch, "train_loss": log_loss(weights, train_set), "val_loss": val_loss})
     return val_loss

@@ -22,7 +22,6 @@ from pulumi_kubernetes.meta.v1 import ObjectMetaArgsDict
 from .settings import AgentPods
 
 
-
 def _launcher_script() -> str:
     """agent_launcher.sh without its comment lines: the script stays documented in
     the repo while `kubectl describe` of an agent pod stays short."""

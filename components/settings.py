@@ -21,9 +21,7 @@ DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 # Kubernetes resource.Quantity: a non-negative decimal with an optional binary
 # (Ki..Ei), decimal (n..E) or exponent suffix. "10GB" or "1.5 Gi" are rejected
 # by the API server, so they are rejected here first.
-QUANTITY = re.compile(
-    r"^\+?(\d+(\.\d*)?|\.\d+)(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|[eE][+-]?\d+)?$"
-)
+QUANTITY = re.compile(r"^\+?(\d+(\.\d*)?|\.\d+)(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|[eE][+-]?\d+)?$")
 # An extended resource name such as nvidia.com/gpu or amd.com/gpu.
 EXTENDED_RESOURCE = re.compile(
     r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
@@ -192,7 +190,6 @@ class WandbSweepArgs:
         check_namespace(problems, self.namespace)
         if not isinstance(self.on_destroy, OnDestroy):
             problems.add(
-                f"onDestroy: must be one of {', '.join(o.value for o in OnDestroy)}, "
-                f"got {self.on_destroy!r}."
+                f"onDestroy: must be one of {', '.join(o.value for o in OnDestroy)}, got {self.on_destroy!r}."
             )
         problems.raise_if_any()

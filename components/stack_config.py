@@ -49,19 +49,52 @@ CONFIG_KEYS: tuple[ConfigKey, ...] = (
     ConfigKey("project", "string", None, "W&B project the sweep belongs to."),
     ConfigKey("entity", "string", "", "W&B entity (user or team); empty: the API key's default entity."),
     ConfigKey("sweepConfig", "string", "sweep.yaml", "W&B sweep config file, relative to the project root."),
-    ConfigKey("sweepId", "string", "", "Run agents for this existing sweep instead of creating one; empty: create one."),
+    ConfigKey(
+        "sweepId",
+        "string",
+        "",
+        "Run agents for this existing sweep instead of creating one; empty: create one.",
+    ),
     ConfigKey("image", "string", None, "Agent image: your training code plus wandb."),
-    ConfigKey("namespace", "string", "", "Namespace the stack creates and owns; empty: wandb-sweeps-<stack>."),
-    ConfigKey("pods", "integer", 1, "Agent pods running at once; 0 pauses the agents and keeps everything else."),
+    ConfigKey(
+        "namespace", "string", "", "Namespace the stack creates and owns; empty: wandb-sweeps-<stack>."
+    ),
+    ConfigKey(
+        "pods", "integer", 1, "Agent pods running at once; 0 pauses the agents and keeps everything else."
+    ),
     ConfigKey("agentsPerPod", "integer", 1, "`wandb agent` processes in each pod."),
-    ConfigKey("runsPerAgent", "integer", 0, "Runs each agent does (`wandb agent --count`); 0: until the sweep ends."),
+    ConfigKey(
+        "runsPerAgent", "integer", 0, "Runs each agent does (`wandb agent --count`); 0: until the sweep ends."
+    ),
     ConfigKey("gpusPerPod", "integer", 0, "GPUs per pod, set as a limit under gpuResource."),
-    ConfigKey("gpuResource", "string", DEFAULT_GPU_RESOURCE, "Extended resource name of the GPUs (nvidia.com/gpu, amd.com/gpu, ...)."),
+    ConfigKey(
+        "gpuResource",
+        "string",
+        DEFAULT_GPU_RESOURCE,
+        "Extended resource name of the GPUs (nvidia.com/gpu, amd.com/gpu, ...).",
+    ),
     ConfigKey("cpu", "string", "", "CPU per pod (request = limit), a Kubernetes quantity; empty: none set."),
-    ConfigKey("memory", "string", "", "Memory per pod (request = limit), a Kubernetes quantity; empty: none set."),
-    ConfigKey("wandbApiKey", "string", "", "W&B API key; set with --secret. Empty: WANDB_API_KEY from the deploying shell."),
-    ConfigKey("baseUrl", "string", "", f"W&B server URL; empty: WANDB_BASE_URL from the deploying shell, else {DEFAULT_BASE_URL}."),
-    ConfigKey("onDestroy", "string", OnDestroy.FINISH.value, "What destroy or a replaced sweep does to the old sweep: finish, cancel or keep."),
+    ConfigKey(
+        "memory", "string", "", "Memory per pod (request = limit), a Kubernetes quantity; empty: none set."
+    ),
+    ConfigKey(
+        "wandbApiKey",
+        "string",
+        "",
+        "W&B API key; set with --secret. Empty: WANDB_API_KEY from the deploying shell.",
+    ),
+    ConfigKey(
+        "baseUrl",
+        "string",
+        "",
+        f"W&B server URL; empty: WANDB_BASE_URL from the deploying shell, else {DEFAULT_BASE_URL}.",
+    ),
+    ConfigKey(
+        "onDestroy",
+        "string",
+        OnDestroy.FINISH.value,
+        "What destroy or a replaced sweep does to the old sweep: finish, cancel or keep.",
+    ),
 )
 KEYS_BY_NAME = {key.name: key for key in CONFIG_KEYS}
 
@@ -166,8 +199,7 @@ def load_stack_config(
         value = string(name)
         if value is None:
             problems.add(
-                f"{name}: required ({what}). Set it with "
-                f"`pulumi config set {PROJECT}:{name} VALUE`."
+                f"{name}: required ({what}). Set it with `pulumi config set {PROJECT}:{name} VALUE`."
             )
         return value or ""
 
@@ -178,9 +210,7 @@ def load_stack_config(
     try:
         on_destroy = OnDestroy(on_destroy_text)
     except ValueError:
-        problems.add(
-            f"onDestroy: must be one of finish, cancel, keep, got {on_destroy_text!r}."
-        )
+        problems.add(f"onDestroy: must be one of finish, cancel, keep, got {on_destroy_text!r}.")
         on_destroy = OnDestroy.FINISH
 
     namespace = string("namespace") or default_namespace(stack)
@@ -200,9 +230,7 @@ def load_stack_config(
 
     runs_per_agent = integer("runsPerAgent")
     if runs_per_agent is not None and runs_per_agent < 0:
-        problems.add(
-            f"runsPerAgent: must be >= 1, or 0 for runs until the sweep ends, got {runs_per_agent}."
-        )
+        problems.add(f"runsPerAgent: must be >= 1, or 0 for runs until the sweep ends, got {runs_per_agent}.")
         runs_per_agent = None
     numbers = {
         "pods": integer("pods"),
@@ -215,9 +243,7 @@ def load_stack_config(
         ("wandb", lambda: WandbTarget(project=project, entity=string("entity"), base_url=base_url)),
         (
             "sweep",
-            lambda: SweepSource(
-                config_yaml=config_yaml, config_file=config_file, existing_sweep_id=sweep_id
-            ),
+            lambda: SweepSource(config_yaml=config_yaml, config_file=config_file, existing_sweep_id=sweep_id),
         ),
         (
             "agents",
@@ -235,9 +261,7 @@ def load_stack_config(
             parts[label] = build()
         except ConfigError as error:
             # Required keys already have their own message; don't repeat them.
-            problems.problems.extend(
-                p for p in error.problems if not _repeats(p, problems.problems)
-            )
+            problems.problems.extend(p for p in error.problems if not _repeats(p, problems.problems))
     problems.raise_if_any()
     return WandbSweepArgs(
         wandb=parts["wandb"],  # type: ignore[arg-type]
@@ -266,8 +290,7 @@ def _api_key(
     if isinstance(configured, str) and configured:
         if f"{PROJECT}:wandbApiKey" not in secret_keys:
             problems.add(
-                "wandbApiKey: is stored in plain text in the stack config; "
-                f"{set_with} so it is encrypted."
+                f"wandbApiKey: is stored in plain text in the stack config; {set_with} so it is encrypted."
             )
             return ""
         key, source = configured.strip(), "wandbApiKey"

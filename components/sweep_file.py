@@ -37,7 +37,9 @@ def load_sweep_file(project_root: Path, relative_path: str) -> SweepFile:
     except FileNotFoundError:
         raise ConfigError([f"{where} does not exist; point sweepConfig at your W&B sweep YAML."]) from None
     except (IsADirectoryError, PermissionError, UnicodeDecodeError) as error:
-        raise ConfigError([f"{where} cannot be read as a UTF-8 text file: {error.strerror or error}."]) from None
+        raise ConfigError(
+            [f"{where} cannot be read as a UTF-8 text file: {error.strerror or error}."]
+        ) from None
     try:
         config = parse_sweep_config(text)
     except yaml.YAMLError as error:
@@ -47,14 +49,14 @@ def load_sweep_file(project_root: Path, relative_path: str) -> SweepFile:
         raise ConfigError([f"{where} is not valid YAML{at}: {problem}."]) from None
     if not isinstance(config, dict):
         raise ConfigError(
-            [f"{where} must be a YAML mapping with method, metric and parameters, "
-             f"got {type(config).__name__}."]
+            [
+                f"{where} must be a YAML mapping with method, metric and parameters, "
+                f"got {type(config).__name__}."
+            ]
         )
     violations = sweep_config_violations(config)
     if violations:
-        raise ConfigError(
-            [f"{where} is rejected by W&B's sweep schema: {'; '.join(violations)}."]
-        )
+        raise ConfigError([f"{where} is rejected by W&B's sweep schema: {'; '.join(violations)}."])
     return SweepFile(path=path, text=text, config=config)
 
 

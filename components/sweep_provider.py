@@ -147,9 +147,7 @@ class WandbSweepResource(dynamic.Resource, module="wandb", name="Sweep"):
     sweep_path: pulumi.Output[str]
     sweep_url: pulumi.Output[str]
 
-    def __init__(
-        self, name: str, inputs: SweepInputs, opts: pulumi.ResourceOptions | None = None
-    ) -> None:
+    def __init__(self, name: str, inputs: SweepInputs, opts: pulumi.ResourceOptions | None = None) -> None:
         props: dict[str, Any] = {
             "project": inputs.project,
             "entity": inputs.entity,

@@ -55,7 +55,12 @@ def sweep_url(base_url: str, path: SweepPath) -> str:
     """The sweep's page in the W&B app (api.wandb.ai -> wandb.ai, self-managed as is)."""
     from wandb.util import app_url
 
-    parts = (quote(path.entity, safe=""), quote(path.project, safe=""), "sweeps", quote(path.sweep_id, safe=""))
+    parts = (
+        quote(path.entity, safe=""),
+        quote(path.project, safe=""),
+        "sweeps",
+        quote(path.sweep_id, safe=""),
+    )
     return app_url(base_url.rstrip("/")).rstrip("/") + "/" + "/".join(parts)
 
 
@@ -76,9 +81,7 @@ def _wandb_call(access: WandbAccess, action: str) -> Iterator[None]:
                 "wandb-sweeps:wandbApiKey KEY`) and that it belongs to this server; "
                 "keys are listed at <app URL>/authorize."
             ) from None
-        raise WandbError(
-            f"W&B at {access.base_url} failed to {action}: {text}"
-        ) from None
+        raise WandbError(f"W&B at {access.base_url} failed to {action}: {text}") from None
     finally:
         for name, value in saved.items():
             if value is None:
@@ -121,8 +124,7 @@ def default_entity(access: WandbAccess) -> str:
         entity = _api(access).default_entity
     if not entity:
         raise WandbError(
-            f"W&B at {access.base_url} reports no default entity for this API key; "
-            "set wandb-sweeps:entity."
+            f"W&B at {access.base_url} reports no default entity for this API key; set wandb-sweeps:entity."
         )
     return entity
 

@@ -37,9 +37,7 @@ class WandbSweep(pulumi.ComponentResource):
     job_names: pulumi.Output[list[str]]
     agent_command: pulumi.Output[str]
 
-    def __init__(
-        self, name: str, args: WandbSweepArgs, opts: pulumi.ResourceOptions | None = None
-    ) -> None:
+    def __init__(self, name: str, args: WandbSweepArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("wandb-sweeps:index:WandbSweep", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         instance = args.namespace

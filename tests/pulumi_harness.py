@@ -130,11 +130,7 @@ def cli_config(stack: str, **overrides: Any) -> dict[str, str]:
         return value if isinstance(value, str) else str(value)
 
     project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
-    values = {
-        name: text(spec["default"])
-        for name, spec in project["config"].items()
-        if "default" in spec
-    }
+    values = {name: text(spec["default"]) for name, spec in project["config"].items() if "default" in spec}
     stack_file = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())
     for key, value in stack_file["config"].items():
         namespace, _, name = key.partition(":")

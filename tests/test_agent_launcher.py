@@ -174,7 +174,9 @@ def test_sigterm_reaches_every_agent_and_the_launcher_exits_promptly(stub_dir: P
 def test_missing_sweep_path_is_a_clear_error(stub_dir: Path) -> None:
     env = launcher_env(stub_dir)
     del env["SWEEP_PATH"]
-    result = subprocess.run(["/bin/sh", "-c", LAUNCHER_SCRIPT], env=env, capture_output=True, text=True, timeout=10)
+    result = subprocess.run(
+        ["/bin/sh", "-c", LAUNCHER_SCRIPT], env=env, capture_output=True, text=True, timeout=10
+    )
     assert result.returncode != 0
     assert "SWEEP_PATH (entity/project/sweep id) must be set" in result.stderr
     assert not list(stub_dir.glob("agent.*"))

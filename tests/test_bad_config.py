@@ -26,39 +26,158 @@ def write(tmp_path: Path, name: str, text: str) -> str:
 # (case id, config overrides or a callable(tmp_path) -> overrides, secret keys,
 #  fragments the message must contain)
 CASES = [
-    ("project missing", {"project": ""}, SECRET, ["project: required", "pulumi config set wandb-sweeps:project"]),
+    (
+        "project missing",
+        {"project": ""},
+        SECRET,
+        ["project: required", "pulumi config set wandb-sweeps:project"],
+    ),
     ("image missing", {"image": ""}, SECRET, ["image: required"]),
-    ("image with spaces", {"image": "my image:1"}, SECRET, ["image: must be a container image reference without spaces"]),
+    (
+        "image with spaces",
+        {"image": "my image:1"},
+        SECRET,
+        ["image: must be a container image reference without spaces"],
+    ),
     ("pods negative", {"pods": "-1"}, SECRET, ["pods: must be >= 0, got -1"]),
     ("pods not a number", {"pods": "two"}, SECRET, ["pods: must be a whole number, got 'two'"]),
     ("agentsPerPod zero", {"agentsPerPod": "0"}, SECRET, ["agentsPerPod: must be >= 1, got 0"]),
-    ("gpusPerPod fractional", {"gpusPerPod": "1.5"}, SECRET, ["gpusPerPod: must be a whole number, got '1.5'"]),
-    ("runsPerAgent negative", {"runsPerAgent": "-3"}, SECRET, ["runsPerAgent: must be >= 1", "or 0 for runs until the sweep ends, got -3"]),
-    ("onDestroy unknown", {"onDestroy": "delete"}, SECRET, ["onDestroy: must be one of finish, cancel, keep, got 'delete'"]),
+    (
+        "gpusPerPod fractional",
+        {"gpusPerPod": "1.5"},
+        SECRET,
+        ["gpusPerPod: must be a whole number, got '1.5'"],
+    ),
+    (
+        "runsPerAgent negative",
+        {"runsPerAgent": "-3"},
+        SECRET,
+        ["runsPerAgent: must be >= 1", "or 0 for runs until the sweep ends, got -3"],
+    ),
+    (
+        "onDestroy unknown",
+        {"onDestroy": "delete"},
+        SECRET,
+        ["onDestroy: must be one of finish, cancel, keep, got 'delete'"],
+    ),
     ("memory in GB", {"memory": "10GB"}, SECRET, ["memory: must be a Kubernetes quantity", "16Gi", "'10GB'"]),
     ("cpu in words", {"cpu": "two"}, SECRET, ["cpu: must be a Kubernetes quantity", "500m"]),
-    ("gpuResource with a space", {"gpuResource": "nvidia gpu"}, SECRET, ["gpuResource: must be an extended resource name", "amd.com/gpu"]),
-    ("namespace not a DNS label", {"namespace": "My_Sweeps"}, SECRET, ["namespace: must be a DNS label", "'My_Sweeps'"]),
+    (
+        "gpuResource with a space",
+        {"gpuResource": "nvidia gpu"},
+        SECRET,
+        ["gpuResource: must be an extended resource name", "amd.com/gpu"],
+    ),
+    (
+        "namespace not a DNS label",
+        {"namespace": "My_Sweeps"},
+        SECRET,
+        ["namespace: must be a DNS label", "'My_Sweeps'"],
+    ),
     ("baseUrl not http", {"baseUrl": "ftp://wandb.example.com"}, SECRET, ["baseUrl: must be an http(s) URL"]),
     ("entity with a space", {"entity": "my team"}, SECRET, ["entity: must be a W&B entity name"]),
-    ("sweepId is a path", {"sweepId": "team/proj/abcd1234"}, SECRET, ["sweepId: must be a W&B sweep id", "Set entity and project as separate keys"]),
-    ("sweep file missing", {"sweepConfig": "nope/sweep.yaml"}, SECRET, ["sweepConfig: 'nope/sweep.yaml'", "does not exist"]),
-    ("sweep file not YAML", lambda t: {"sweepConfig": write(t, "bad.yaml", "method: [bayes\n")}, SECRET, ["sweepConfig:", "bad.yaml", "is not valid YAML at line"]),
-    ("sweep file not a mapping", lambda t: {"sweepConfig": write(t, "list.yaml", "- lr\n- batch_size\n")}, SECRET, ["sweepConfig:", "must be a YAML mapping", "got list"]),
-    ("sweep method unknown", lambda t: {"sweepConfig": write(t, "m.yaml", "program: train.py\nmethod: genetic\nparameters: {lr: {values: [1]}}\n")}, SECRET, ["rejected by W&B's sweep schema", "'genetic' is not one of"]),
-    ("bayes without metric", lambda t: {"sweepConfig": write(t, "b.yaml", "program: train.py\nmethod: bayes\nparameters: {lr: {min: 0.1, max: 1.0}}\n")}, SECRET, ["rejected by W&B's sweep schema", 'Bayesian search requires "metric" section']),
-    ("min above max", lambda t: {"sweepConfig": write(t, "mm.yaml", "program: train.py\nmethod: random\nparameters: {lr: {min: 0.1, max: 0.01}}\n")}, SECRET, ["lr: min 0.1 is not less than max 0.01"]),
-    ("no program", lambda t: {"sweepConfig": write(t, "np.yaml", "method: random\nparameters: {lr: {values: [1, 2]}}\n")}, SECRET, ["'program' (the training script the agent runs) or 'command' is required"]),
-    ("API key missing", {"wandbApiKey": ""}, (), ["wandbApiKey: required", "pulumi config set --secret wandb-sweeps:wandbApiKey", "WANDB_API_KEY"]),
+    (
+        "sweepId is a path",
+        {"sweepId": "team/proj/abcd1234"},
+        SECRET,
+        ["sweepId: must be a W&B sweep id", "Set entity and project as separate keys"],
+    ),
+    (
+        "sweep file missing",
+        {"sweepConfig": "nope/sweep.yaml"},
+        SECRET,
+        ["sweepConfig: 'nope/sweep.yaml'", "does not exist"],
+    ),
+    (
+        "sweep file not YAML",
+        lambda t: {"sweepConfig": write(t, "bad.yaml", "method: [bayes\n")},
+        SECRET,
+        ["sweepConfig:", "bad.yaml", "is not valid YAML at line"],
+    ),
+    (
+        "sweep file not a mapping",
+        lambda t: {"sweepConfig": write(t, "list.yaml", "- lr\n- batch_size\n")},
+        SECRET,
+        ["sweepConfig:", "must be a YAML mapping", "got list"],
+    ),
+    (
+        "sweep method unknown",
+        lambda t: {
+            "sweepConfig": write(
+                t, "m.yaml", "program: train.py\nmethod: genetic\nparameters: {lr: {values: [1]}}\n"
+            )
+        },
+        SECRET,
+        ["rejected by W&B's sweep schema", "'genetic' is not one of"],
+    ),
+    (
+        "bayes without metric",
+        lambda t: {
+            "sweepConfig": write(
+                t, "b.yaml", "program: train.py\nmethod: bayes\nparameters: {lr: {min: 0.1, max: 1.0}}\n"
+            )
+        },
+        SECRET,
+        ["rejected by W&B's sweep schema", 'Bayesian search requires "metric" section'],
+    ),
+    (
+        "min above max",
+        lambda t: {
+            "sweepConfig": write(
+                t, "mm.yaml", "program: train.py\nmethod: random\nparameters: {lr: {min: 0.1, max: 0.01}}\n"
+            )
+        },
+        SECRET,
+        ["lr: min 0.1 is not less than max 0.01"],
+    ),
+    (
+        "no program",
+        lambda t: {
+            "sweepConfig": write(t, "np.yaml", "method: random\nparameters: {lr: {values: [1, 2]}}\n")
+        },
+        SECRET,
+        ["'program' (the training script the agent runs) or 'command' is required"],
+    ),
+    (
+        "API key missing",
+        {"wandbApiKey": ""},
+        (),
+        ["wandbApiKey: required", "pulumi config set --secret wandb-sweeps:wandbApiKey", "WANDB_API_KEY"],
+    ),
     ("API key in plain text", {}, (), ["wandbApiKey: is stored in plain text", "--secret"]),
-    ("API key too short", {"wandbApiKey": "local-shortkey"}, SECRET, ["wandbApiKey: is not a W&B API key", "it is 14 characters"]),
-    ("typo gpu_per_pod", {"gpu_per_pod": "1"}, SECRET, ["gpu_per_pod: not a wandb-sweeps config key; did you mean 'gpusPerPod'?", "pulumi config rm wandb-sweeps:gpu_per_pod"]),
-    ("typo agentCount", {"agentCount": "4"}, SECRET, ["agentCount: not a wandb-sweeps config key; did you mean 'agentsPerPod'?"]),
-    ("unknown key", {"colour": "blue"}, SECRET, ["colour: not a wandb-sweeps config key. Known keys: project, entity"]),
+    (
+        "API key too short",
+        {"wandbApiKey": "local-shortkey"},
+        SECRET,
+        ["wandbApiKey: is not a W&B API key", "it is 14 characters"],
+    ),
+    (
+        "typo gpu_per_pod",
+        {"gpu_per_pod": "1"},
+        SECRET,
+        [
+            "gpu_per_pod: not a wandb-sweeps config key; did you mean 'gpusPerPod'?",
+            "pulumi config rm wandb-sweeps:gpu_per_pod",
+        ],
+    ),
+    (
+        "typo agentCount",
+        {"agentCount": "4"},
+        SECRET,
+        ["agentCount: not a wandb-sweeps config key; did you mean 'agentsPerPod'?"],
+    ),
+    (
+        "unknown key",
+        {"colour": "blue"},
+        SECRET,
+        ["colour: not a wandb-sweeps config key. Known keys: project, entity"],
+    ),
 ]
 
 
-@pytest.mark.parametrize(("overrides", "secret_keys", "fragments"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(
+    ("overrides", "secret_keys", "fragments"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
 def test_bad_config_is_refused_before_anything_is_registered(
     tmp_path: Path, overrides, secret_keys: tuple[str, ...], fragments: list[str]
 ) -> None:

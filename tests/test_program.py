@@ -43,7 +43,9 @@ def labels(stack: str, **extra: str) -> dict[str, str]:
 
 
 def expected_job(stack: str, slot: int, *, agents: str, gpus: str, cpu: str, memory: str) -> dict:
-    pod_labels = labels(stack, **{"app.kubernetes.io/component": "sweep-agent", "wandb-sweeps/slot": str(slot)})
+    pod_labels = labels(
+        stack, **{"app.kubernetes.io/component": "sweep-agent", "wandb-sweeps/slot": str(slot)}
+    )
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -150,7 +152,9 @@ def test_live_stack_registers_exactly_these_inputs() -> None:
     jobs = run.by_type("kubernetes:batch/v1:Job")
     assert [j.name for j in jobs] == [f"sweep-agent-{i}" for i in range(4)]
     for slot, job in enumerate(jobs):
-        assert job.inputs == expected_job("live", slot, agents="1", gpus="1", cpu="8", memory="64Gi"), job.name
+        assert job.inputs == expected_job("live", slot, agents="1", gpus="1", cpu="8", memory="64Gi"), (
+            job.name
+        )
     assert len(run.registrations) == 8
 
 
@@ -169,7 +173,12 @@ def test_stack_outputs() -> None:
 def test_zero_pods_keeps_namespace_secret_and_sweep_but_runs_no_agent() -> None:
     run = deploy("dev", pods="0")
     assert sorted(r.typ for r in run.registrations) == sorted(
-        ["wandb-sweeps:index:WandbSweep", "kubernetes:core/v1:Namespace", SWEEP_TYPE, "kubernetes:core/v1:Secret"]
+        [
+            "wandb-sweeps:index:WandbSweep",
+            "kubernetes:core/v1:Namespace",
+            SWEEP_TYPE,
+            "kubernetes:core/v1:Secret",
+        ]
     )
     assert run.outputs["jobNames"] == []
 
@@ -203,7 +212,9 @@ def test_sweep_id_attaches_without_a_sweep_config() -> None:
 @pytest.mark.parametrize("gpu_resource", ["amd.com/gpu", "gpu.intel.com/i915"])
 def test_gpu_limit_uses_the_configured_resource_name(gpu_resource: str) -> None:
     run = deploy("live", gpuResource=gpu_resource, gpusPerPod="2")
-    limits = run.named("sweep-agent-0").inputs["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]
+    limits = run.named("sweep-agent-0").inputs["spec"]["template"]["spec"]["containers"][0]["resources"][
+        "limits"
+    ]
     assert limits == {"cpu": "8", "memory": "64Gi", gpu_resource: "2"}
 
 

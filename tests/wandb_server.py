@@ -1,0 +1,794 @@
+"""A small local W&B server that speaks the GraphQL dialect of the wandb 0.31 client.
+
+Why: the sweep provider must be tested with the REAL ``wandb`` client (never
+monkeypatched), so tests need something on the other end of the wire that
+validates queries like the real server does and keeps state we can inspect.
+
+How: a subset of W&B's GraphQL schema written in SDL and executed with
+graphql-core, so a query that asks for a field the subset does not have fails
+validation exactly like an unknown field would on the real server. The
+subset covers what the client sends for viewer/default-entity look-ups,
+wandb-core's authentication and server-feature probes, and sweeps
+(create, read, list, change state).
+
+Behaviours copied from the real server:
+
+* Authentication is HTTP Basic with user ``api`` and the API key as password;
+  an unknown key gets HTTP 401 ``{"errors":[{"message":"user is not logged in"}]}``.
+* ``upsertSweep`` without ``id`` creates a sweep with an 8-character id
+  ``[a-z0-9]`` in state ``PENDING``; ``entityName: null`` means the caller's
+  entity and ``projectName: null`` means ``uncategorized``. The project is
+  created on the fly. The config string is stored exactly as sent.
+* ``upsertSweep`` with ``id`` (the opaque GraphQL id, base64 of ``Sweep:<n>``)
+  updates the sweep; changing the config of a sweep that is no longer
+  ``PENDING`` fails with "cannot reconfigure sweep which has already started".
+* A project or sweep that does not exist resolves to ``null``.
+* A write to an entity other than the caller's fails ("permission denied").
+
+Simplifications: no runs, agents, teams, or permission checks on reads;
+``method`` is read from the config with a regular expression (YAML or JSON),
+because only the standard library and graphql-core may be used. GraphQL
+errors raised while resolving are returned with HTTP 200 (data + errors);
+a request that does not parse or validate gets HTTP 400.
+
+Every non-``/graphql`` path (wandb-core posts OpenTelemetry metrics to
+``/sdk/otel/v1/metrics``) gets HTTP 200 with an empty body.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+import json
+import re
+import secrets
+import string
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Self
+
+import graphql
+
+DEFAULT_KEY = "local-" + "0123456789abcdefghijklmnopqrstuvwxyz0123"
+"""A key that passes the client's format check (prefix, dash, 40+ characters)."""
+
+DEFAULT_ENTITY = "alice"
+DEFAULT_PROJECT = "uncategorized"
+SWEEP_STATES = frozenset({"PENDING", "RUNNING", "PAUSED", "CANCELED", "FINISHED", "FAILED", "CRASHED"})
+"""States the server accepts; new sweeps start in ``PENDING``."""
+
+_SWEEP_ID_ALPHABET = string.ascii_lowercase + string.digits
+_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S"  # The real server's DateTime has no zone.
+
+SCHEMA_SDL = """
+scalar JSONString
+scalar JSON
+scalar DateTime
+
+type Query {
+  viewer: User
+  project(name: String, entityName: String): Project
+  serverInfo: ServerInfo
+}
+
+type Mutation {
+  upsertSweep(input: UpsertSweepInput!): UpsertSweepPayload
+}
+
+type ServerInfo {
+  features: [ServerFeature!]!
+}
+
+type ServerFeature {
+  name: String!
+  isEnabled: Boolean!
+}
+
+type User {
+  id: ID!
+  name: String!
+  username: String
+  email: String
+  admin: Boolean
+  flags: JSONString
+  entity: String
+  deletedAt: DateTime
+  apiKeys: ApiKeyConnection
+  teams: EntityConnection
+}
+
+type ApiKeyConnection { edges: [ApiKeyEdge!]! }
+type ApiKeyEdge { node: ApiKey }
+type ApiKey { id: ID! name: String! description: String }
+
+type EntityConnection { edges: [EntityEdge!]! }
+type EntityEdge { node: Entity }
+type Entity { id: ID! name: String! }
+
+type PageInfo {
+  startCursor: String
+  endCursor: String
+  hasNextPage: Boolean!
+  hasPreviousPage: Boolean!
+}
+
+type Project {
+  id: ID!
+  name: String!
+  entityName: String!
+  entity: Entity!
+  totalSweeps: Int!
+  sweep(sweepName: String!): Sweep
+  sweeps(after: String, first: Int, filters: JSONString, order: String): SweepConnection
+}
+
+type SweepConnection {
+  pageInfo: PageInfo!
+  edges: [SweepEdge!]!
+}
+
+type SweepEdge {
+  cursor: String!
+  node: Sweep!
+}
+
+type Sweep {
+  id: ID!
+  name: String!
+  displayName: String
+  description: String
+  method: String!
+  state: String!
+  config: String!
+  createdAt: DateTime!
+  updatedAt: DateTime
+  heartbeatAt: DateTime
+  bestLoss: Float
+  runCount: Int!
+  runCountExpected: Int
+  earlyStopJobRunning: Boolean!
+  controller: JSONString
+  scheduler: JSONString
+  project: Project
+  runs(first: Int, after: String, order: String): RunConnection!
+}
+
+type RunConnection { edges: [RunEdge!]! }
+type RunEdge { node: Run! }
+
+type Run {
+  id: ID!
+  name: String!
+  state: String
+  config: JSONString
+  exitcode: Int
+  heartbeatAt: DateTime
+  shouldStop: Boolean
+  failed: Boolean
+  stopped: Boolean
+  running: Boolean
+  summaryMetrics: JSONString
+  sampledHistory(specs: [JSONString!]!, packVersion: Int): [JSON]
+}
+
+input UpsertSweepInput {
+  id: ID
+  config: String
+  description: String
+  entityName: String
+  projectName: String
+  controller: JSONString
+  launchScheduler: JSONString
+  templateVariableValues: JSONString
+  scheduler: JSONString
+  state: String
+  priorRunsFilters: JSONString
+  displayName: String
+  clientMutationId: String
+}
+
+type UpsertSweepPayload {
+  sweep: Sweep
+  inserted: Boolean
+  configValidationWarnings: [String!]!
+  clientMutationId: String
+}
+"""
+
+
+@dataclasses.dataclass
+class SweepRecord:
+    """A sweep as the server stores it."""
+
+    gql_id: str
+    name: str
+    entity: str
+    project: str
+    config: str
+    state: str
+    display_name: str | None
+    created_at: datetime
+    description: str | None = None
+    updated_at: datetime | None = None
+
+
+@dataclasses.dataclass
+class GraphQLRequest:
+    """One request to ``/graphql`` as received, and the HTTP status answered.
+
+    ``operation_name`` is the body's ``operationName`` or else the name in the
+    query; ``api_key`` is the Basic-auth password (None without one);
+    ``status`` is 0 when the connection was closed without a reply.
+    ``is_mutation`` and ``root_fields`` come from parsing the query.
+    """
+
+    operation_name: str | None
+    query: str
+    variables: dict[str, Any]
+    api_key: str | None
+    status: int = 0
+    received_at: float = dataclasses.field(default_factory=time.monotonic)
+    """``time.monotonic()`` on arrival, to measure the client's back-off."""
+    is_mutation: bool = False
+    root_fields: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass
+class _Fault:
+    """A fault-injection rule; see :meth:`WandbServer.inject`."""
+
+    operation: str | None
+    status: int | None
+    delay: float
+    drop_reply_after_acting: bool
+    remaining: int
+
+    def matches(self, request: GraphQLRequest) -> bool:
+        if self.remaining <= 0:
+            return False
+        if self.operation is None:
+            return True
+        return self.operation == request.operation_name or self.operation in request.root_fields[:1]
+
+
+@dataclasses.dataclass
+class _Context:
+    """Per-request context handed to resolvers."""
+
+    entity: str
+
+
+class WandbServer:
+    """A local W&B GraphQL server on 127.0.0.1 with a random free port.
+
+    All state lives in memory and is guarded by one lock; requests are handled
+    on threads but executed one at a time, which keeps writes atomic.
+    """
+
+    def __init__(self, api_keys: dict[str, str] | None = None) -> None:
+        if api_keys is None:
+            api_keys = {DEFAULT_KEY: DEFAULT_ENTITY}
+        self.api_keys: dict[str, str] = dict(api_keys)
+        """API key -> entity (user) name; may be changed to revoke a key."""
+        self.base_url = ""
+        self.sweeps: list[SweepRecord] = []
+        """Sweeps that exist, in creation order (deleted ones are removed)."""
+        self.requests: list[GraphQLRequest] = []
+        self._projects: set[tuple[str, str]] = set()
+        self._faults: list[_Fault] = []
+        self._next_sweep_number = 1
+        self._lock = threading.RLock()
+        self._schema = _build_schema(self)
+        self._httpd: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle --------------------------------------------------------
+
+    def start(self) -> Self:
+        server = self
+
+        class Handler(_Handler):
+            wandb_server = server
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd.daemon_threads = True
+        port = self._httpd.server_address[1]
+        self.base_url = f"http://127.0.0.1:{port}"
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, name=f"wandb-server-{port}", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # -- inspection and manipulation by tests ------------------------------
+
+    def writes(self) -> list[GraphQLRequest]:
+        """The GraphQL mutations received, whatever their outcome."""
+        with self._lock:
+            return [r for r in self.requests if r.is_mutation]
+
+    def find_sweep(self, entity: str, project: str, name: str) -> SweepRecord | None:
+        with self._lock:
+            for sweep in self.sweeps:
+                if (sweep.entity, sweep.project, sweep.name) == (entity, project, name):
+                    return sweep
+            return None
+
+    def delete_sweep(self, entity: str, project: str, name: str) -> None:
+        """Remove a sweep, as if someone deleted it in the UI behind the client's back."""
+        with self._lock:
+            self.sweeps.remove(self._require_sweep(entity, project, name))
+
+    def set_sweep_state(self, entity: str, project: str, name: str, state: str) -> None:
+        """Change a sweep's state outside the client (e.g. an agent started it)."""
+        if state not in SWEEP_STATES:
+            raise ValueError(f"unknown sweep state {state!r}")
+        with self._lock:
+            sweep = self._require_sweep(entity, project, name)
+            sweep.state = state
+            sweep.updated_at = _now()
+
+    def inject(
+        self,
+        *,
+        operation: str | None = None,
+        status: int | None = None,
+        delay: float = 0.0,
+        drop_reply_after_acting: bool = False,
+        times: int = 1,
+    ) -> None:
+        """Make the next ``times`` matching GraphQL requests misbehave.
+
+        ``operation`` matches the operationName or the first root field
+        (``"UpsertSweep"`` or ``"upsertSweep"``); None matches any request.
+        ``status`` answers with that HTTP status WITHOUT acting (before the key
+        is even checked, like a proxy in front of the server). Otherwise the
+        request is executed, then the reply waits ``delay`` seconds, and with
+        ``drop_reply_after_acting`` the connection is closed without a reply.
+        Rules are consulted in the order they were added; the first match wins.
+        """
+        with self._lock:
+            self._faults.append(_Fault(operation, status, delay, drop_reply_after_acting, times))
+
+    # -- internals ----------------------------------------------------------
+
+    def _require_sweep(self, entity: str, project: str, name: str) -> SweepRecord:
+        sweep = self.find_sweep(entity, project, name)
+        if sweep is None:
+            raise KeyError(f"no sweep {entity}/{project}/{name}")
+        return sweep
+
+    def _take_fault(self, request: GraphQLRequest) -> _Fault | None:
+        with self._lock:
+            for fault in self._faults:
+                if fault.matches(request):
+                    fault.remaining -= 1
+                    return fault
+            return None
+
+    def _execute(self, request: GraphQLRequest, entity: str) -> tuple[int, dict[str, Any]]:
+        """Run one GraphQL request; returns the HTTP status and the JSON body.
+
+        A request rejected as a whole (syntax, unknown field, bad variables)
+        gets 400; errors raised while resolving come back with 200 next to
+        the data, as GraphQL servers usually answer.
+        """
+        with self._lock:
+            result = graphql.graphql_sync(
+                self._schema,
+                request.query,
+                variable_values=request.variables,
+                operation_name=request.operation_name,
+                context_value=_Context(entity=entity),
+            )
+        return (400 if result.data is None else 200), result.formatted
+
+    def _sweeps_in(self, entity: str, project: str) -> list[SweepRecord]:
+        return [s for s in self.sweeps if (s.entity, s.project) == (entity, project)]
+
+    def _create_sweep(self, entity: str, project: str, values: dict[str, Any]) -> SweepRecord:
+        config = values.get("config")
+        if not config:
+            raise graphql.GraphQLError("sweep config is required")
+        state = values.get("state") or "PENDING"
+        _check_state(state)
+        taken = {s.name for s in self.sweeps}
+        name = _random_sweep_id()
+        while name in taken:
+            name = _random_sweep_id()
+        number = self._next_sweep_number
+        self._next_sweep_number += 1
+        now = _now()
+        sweep = SweepRecord(
+            gql_id=base64.b64encode(f"Sweep:{number}".encode()).decode(),
+            name=name,
+            entity=entity,
+            project=project,
+            config=config,
+            state=state,
+            display_name=values.get("displayName"),
+            created_at=now,
+            description=values.get("description"),
+            updated_at=now,
+        )
+        self._projects.add((entity, project))
+        self.sweeps.append(sweep)
+        return sweep
+
+    def _update_sweep(self, sweep: SweepRecord, values: dict[str, Any]) -> None:
+        if values.get("config") is not None:
+            if sweep.state != "PENDING":
+                raise graphql.GraphQLError("cannot reconfigure sweep which has already started")
+            sweep.config = values["config"]
+        if values.get("state") is not None:
+            _check_state(values["state"])
+            sweep.state = values["state"]
+        if values.get("displayName") is not None:
+            sweep.display_name = values["displayName"]
+        if values.get("description") is not None:
+            sweep.description = values["description"]
+        sweep.updated_at = _now()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """Routes ``POST /graphql`` to the server; every other request gets 200."""
+
+    wandb_server: WandbServer
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args: Any) -> None:
+        """Stay quiet: pytest shows failures, not every request."""
+
+    def do_GET(self) -> None:
+        self._reply(200, b"")
+
+    def do_POST(self) -> None:
+        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if self.path.split("?", 1)[0].rstrip("/") != "/graphql":
+            self._reply(200, b"")
+            return
+        server = self.wandb_server
+        request = _parse_request(raw, _api_key(self.headers.get("Authorization")))
+        with server._lock:
+            server.requests.append(request)
+
+        fault = server._take_fault(request)
+        if fault is not None and fault.status is not None:
+            request.status = fault.status
+            message = f"injected HTTP {fault.status}"
+            self._reply_json(fault.status, {"errors": [{"message": message}]})
+            return
+
+        entity = server.api_keys.get(request.api_key or "")
+        if entity is None:
+            request.status = 401
+            self._reply_json(401, {"errors": [{"message": "user is not logged in"}]})
+            return
+
+        status, body = server._execute(request, entity)
+        if fault is not None:
+            time.sleep(fault.delay)
+            if fault.drop_reply_after_acting:
+                request.status = 0
+                self.close_connection = True
+                return
+        request.status = status
+        self._reply_json(status, body)
+
+    def _reply_json(self, status: int, body: dict[str, Any]) -> None:
+        self._reply(status, json.dumps(body).encode(), "application/json")
+
+    def _reply(self, status: int, payload: bytes, content_type: str = "text/plain") -> None:
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+        except (BrokenPipeError, ConnectionResetError):
+            # The client gave up waiting (a delay longer than its timeout).
+            self.close_connection = True
+
+
+def _api_key(authorization: str | None) -> str | None:
+    """The password of a Basic ``Authorization`` header (the user is ``api``)."""
+    if not authorization or not authorization.startswith("Basic "):
+        return None
+    try:
+        decoded = base64.b64decode(authorization[len("Basic ") :], validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    _, _, password = decoded.partition(":")
+    return password or None
+
+
+def _parse_request(raw: bytes, api_key: str | None) -> GraphQLRequest:
+    """Decode the JSON body and note the operation's name, type and root fields."""
+    try:
+        body = json.loads(raw or b"{}")
+    except ValueError:
+        body = {}
+    if not isinstance(body, dict):
+        body = {}  # e.g. a batch: not something the client sends
+    query = body.get("query") or ""
+    variables = body.get("variables") or {}
+    operation_name = body.get("operationName") or None
+    is_mutation = False
+    root_fields: tuple[str, ...] = ()
+    try:
+        operation = graphql.get_operation_ast(graphql.parse(query), operation_name)
+    except graphql.GraphQLError:
+        operation = None
+    if operation is not None:
+        is_mutation = operation.operation == graphql.OperationType.MUTATION
+        if operation_name is None and operation.name is not None:
+            operation_name = operation.name.value
+        root_fields = tuple(
+            s.name.value for s in operation.selection_set.selections if isinstance(s, graphql.FieldNode)
+        )
+    return GraphQLRequest(
+        operation_name=operation_name,
+        query=query,
+        variables=variables,
+        api_key=api_key,
+        is_mutation=is_mutation,
+        root_fields=root_fields,
+    )
+
+
+# -- schema and resolvers ---------------------------------------------------
+
+
+def _build_schema(server: WandbServer) -> graphql.GraphQLSchema:
+    """Parse the SDL and attach the resolvers that need more than a dict lookup."""
+    schema = graphql.build_schema(SCHEMA_SDL)
+    resolvers: dict[tuple[str, str], Callable[..., Any]] = {
+        ("Query", "viewer"): lambda _, info: _user(info.context.entity),
+        ("Query", "serverInfo"): lambda _, info: {"features": _FEATURES},
+        ("Query", "project"): lambda _, info, **args: _project_view(
+            server, args.get("entityName") or info.context.entity, args.get("name")
+        ),
+        ("Project", "sweep"): lambda project, _, **args: _sweep_view(
+            server,
+            server.find_sweep(project["entityName"], project["name"], args["sweepName"]),
+        ),
+        ("Project", "sweeps"): lambda project, _, **args: _sweep_connection(server, project, **args),
+        ("Sweep", "project"): lambda sweep, _: _project_view(
+            server, sweep["_record"].entity, sweep["_record"].project
+        ),
+        ("Mutation", "upsertSweep"): lambda _, info, **args: _upsert_sweep(
+            server, info.context, args["input"]
+        ),
+    }
+    for (type_name, field_name), resolve in resolvers.items():
+        type_ = schema.get_type(type_name)
+        assert isinstance(type_, graphql.GraphQLObjectType)
+        type_.fields[field_name].resolve = resolve
+    return schema
+
+
+_FEATURES = [{"name": "SWEEPS_QUERY_FILTERING", "isEnabled": True}]
+"""Server features: listing sweeps with ``filters`` is supported."""
+
+
+def _user(entity: str) -> dict[str, Any]:
+    return {
+        "id": _opaque_id("User", entity),
+        "name": entity,
+        "username": entity,
+        "email": f"{entity}@example.com",
+        "admin": False,
+        "flags": "{}",
+        "entity": entity,
+        "deletedAt": None,
+        "apiKeys": {"edges": []},
+        "teams": {"edges": []},
+    }
+
+
+def _project_view(server: WandbServer, entity: str, name: str | None) -> dict[str, Any] | None:
+    name = name or DEFAULT_PROJECT
+    if (entity, name) not in server._projects:
+        return None
+    return {
+        "id": _opaque_id("Project", f"{entity}/{name}"),
+        "name": name,
+        "entityName": entity,
+        "entity": {"id": _opaque_id("Entity", entity), "name": entity},
+        "totalSweeps": len(server._sweeps_in(entity, name)),
+    }
+
+
+def _sweep_view(server: WandbServer, sweep: SweepRecord | None) -> dict[str, Any] | None:
+    if sweep is None:
+        return None
+    return {
+        "_record": sweep,
+        "id": sweep.gql_id,
+        "name": sweep.name,
+        "displayName": sweep.display_name,
+        "description": sweep.description,
+        "method": _config_method(sweep.config),
+        "state": sweep.state,
+        "config": sweep.config,
+        "createdAt": sweep.created_at.strftime(_TIME_FORMAT),
+        "updatedAt": sweep.updated_at.strftime(_TIME_FORMAT) if sweep.updated_at else None,
+        "heartbeatAt": None,
+        "bestLoss": None,
+        "runCount": 0,
+        "runCountExpected": None,
+        "earlyStopJobRunning": False,
+        "controller": None,
+        "scheduler": None,
+        "runs": {"edges": []},
+    }
+
+
+def _sweep_connection(
+    server: WandbServer,
+    project: dict[str, Any],
+    after: str | None = None,
+    first: int | None = None,
+    filters: str | None = None,
+    order: str | None = None,
+) -> dict[str, Any]:
+    """A page of a project's sweeps, newest first, like the real listing."""
+    if order not in (None, "", "-created_at", "+created_at", "created_at"):
+        raise graphql.GraphQLError(f"unsupported order {order!r}")
+    sweeps = server._sweeps_in(project["entityName"], project["name"])
+    if order in (None, "", "-created_at"):
+        sweeps = sweeps[::-1]
+    if filters:
+        try:
+            condition = json.loads(filters)
+        except ValueError as error:
+            raise graphql.GraphQLError(f"filters is not JSON: {error}") from None
+        sweeps = [s for s in sweeps if _matches(s, condition)]
+    start = _cursor_index(after) + 1 if after else 0
+    page = sweeps[start : start + (first if first is not None else 50)]
+    edges = [{"cursor": _cursor(start + i), "node": _sweep_view(server, s)} for i, s in enumerate(page)]
+    return {
+        "edges": edges,
+        "pageInfo": {
+            "startCursor": edges[0]["cursor"] if edges else None,
+            "endCursor": edges[-1]["cursor"] if edges else None,
+            "hasNextPage": start + len(page) < len(sweeps),
+            "hasPreviousPage": start > 0,
+        },
+    }
+
+
+_FILTER_FIELDS: dict[str, Callable[[SweepRecord], Any]] = {
+    "name": lambda s: s.name,
+    "displayName": lambda s: s.display_name,
+    "state": lambda s: s.state,
+    "description": lambda s: s.description,
+}
+
+
+def _matches(sweep: SweepRecord, condition: Any) -> bool:
+    """Evaluate the MongoDB-style filter the client sends for sweeps.
+
+    Supports ``$and``, ``$or``, ``$nor``, plain equality and the operators
+    ``$eq``, ``$ne``, ``$in``, ``$nin`` and ``$regex`` on the fields in
+    ``_FILTER_FIELDS``. Anything else is an error rather than a silent
+    mismatch, so a test never passes because a filter was ignored.
+    """
+    if not isinstance(condition, dict):
+        raise graphql.GraphQLError(f"invalid filter {condition!r}")
+    for key, value in condition.items():
+        if key in ("$and", "$or", "$nor"):
+            if not isinstance(value, list):
+                raise graphql.GraphQLError(f"{key} needs a list")
+            results = [_matches(sweep, c) for c in value]
+            if key == "$and":
+                ok = all(results)
+            elif key == "$or":
+                ok = any(results)
+            else:
+                ok = not any(results)
+        elif key in _FILTER_FIELDS:
+            ok = _compare(_FILTER_FIELDS[key](sweep), value)
+        else:
+            raise graphql.GraphQLError(f"unsupported sweep filter field {key!r}")
+        if not ok:
+            return False
+    return True
+
+
+def _compare(actual: Any, expected: Any) -> bool:
+    if not isinstance(expected, dict):
+        return actual == expected
+    checks: dict[str, Callable[[Any], bool]] = {
+        "$eq": lambda v: actual == v,
+        "$ne": lambda v: actual != v,
+        "$in": lambda v: actual in v,
+        "$nin": lambda v: actual not in v,
+        "$regex": lambda v: actual is not None and re.search(v, actual) is not None,
+    }
+    for operator, operand in expected.items():
+        if operator not in checks:
+            raise graphql.GraphQLError(f"unsupported filter operator {operator!r}")
+        if not checks[operator](operand):
+            return False
+    return True
+
+
+def _upsert_sweep(server: WandbServer, context: _Context, values: dict[str, Any]) -> dict[str, Any]:
+    if values.get("id"):
+        sweep = next((s for s in server.sweeps if s.gql_id == values["id"]), None)
+        if sweep is None:
+            raise graphql.GraphQLError(f"sweep {values['id']!r} not found")
+        if sweep.entity != context.entity:
+            raise graphql.GraphQLError("permission denied")
+        server._update_sweep(sweep, values)
+        inserted = False
+    else:
+        entity = values.get("entityName") or context.entity
+        if entity != context.entity:
+            raise graphql.GraphQLError("permission denied")
+        project = values.get("projectName") or DEFAULT_PROJECT
+        sweep = server._create_sweep(entity, project, values)
+        inserted = True
+    return {
+        "sweep": _sweep_view(server, sweep),
+        "inserted": inserted,
+        "configValidationWarnings": [],
+        "clientMutationId": values.get("clientMutationId"),
+    }
+
+
+# -- small helpers ------------------------------------------------------------
+
+
+def _check_state(state: str) -> None:
+    if state not in SWEEP_STATES:
+        raise graphql.GraphQLError(f"invalid sweep state {state!r}")
+
+
+def _config_method(config: str) -> str:
+    """The sweep's ``method`` from its YAML or JSON config, or "" if absent."""
+    match = re.search(r"""^\s*"?method"?\s*:\s*"?([A-Za-z_]+)""", config, re.MULTILINE)
+    return match.group(1) if match else ""
+
+
+def _random_sweep_id() -> str:
+    return "".join(secrets.choice(_SWEEP_ID_ALPHABET) for _ in range(8))
+
+
+def _opaque_id(type_name: str, key: str) -> str:
+    return base64.b64encode(f"{type_name}:{key}".encode()).decode()
+
+
+def _cursor(index: int) -> str:
+    return base64.b64encode(f"cursor:{index}".encode()).decode()
+
+
+def _cursor_index(cursor: str) -> int:
+    try:
+        return int(base64.b64decode(cursor).decode().removeprefix("cursor:"))
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise graphql.GraphQLError(f"invalid cursor {cursor!r}") from None
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
