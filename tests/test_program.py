@@ -223,3 +223,22 @@ def test_api_key_from_the_environment_is_a_secret_too(monkeypatch: pytest.Monkey
     run = run_program("dev", cli_config("dev"))
     assert unwrap_secret(run.named("sweep-sweep").inputs["api_key"]) == API_KEY
     assert unwrap_secret(run.named("sweep-api-key").inputs["stringData"]) == {"WANDB_API_KEY": API_KEY}
+
+
+def test_scaling_pods_adds_or_removes_jobs_and_leaves_running_ones_identical() -> None:
+    """What the engine sees when `pods` goes 2 -> 4 -> 2: the Jobs that own running
+    pods get byte-identical inputs (no diff, so no replacement and no restart);
+    the change is carried only by Jobs being added or removed."""
+    runs = {pods: deploy("live", pods=str(pods)) for pods in (2, 4)}
+    jobs = {
+        pods: {j.name: j.inputs for j in run.by_type("kubernetes:batch/v1:Job")} for pods, run in runs.items()
+    }
+    assert sorted(jobs[2]) == ["sweep-agent-0", "sweep-agent-1"]
+    assert sorted(jobs[4]) == [f"sweep-agent-{i}" for i in range(4)]
+    for name in jobs[2]:
+        assert jobs[4][name] == jobs[2][name], name
+    others = {
+        pods: {r.name: r.inputs for r in run.registrations if r.typ != "kubernetes:batch/v1:Job"}
+        for pods, run in runs.items()
+    }
+    assert others[2] == others[4]

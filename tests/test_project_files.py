@@ -1,0 +1,92 @@
+"""The project's own files agree with the code: Pulumi.yaml, the stacks, the README, train.py."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+
+import yaml
+from pulumi_harness import ROOT
+
+from components.stack_config import CONFIG_KEYS, KEYS_BY_NAME
+
+
+def project_file() -> dict:
+    return yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
+
+
+def test_pulumi_yaml_declares_every_key_with_the_same_type_default_and_description() -> None:
+    declared = project_file()["config"]
+    assert list(declared) == [k.name for k in CONFIG_KEYS]
+    for key in CONFIG_KEYS:
+        spec = declared[key.name]
+        assert spec["type"] == key.kind, key.name
+        assert spec["description"] == key.description, key.name
+        if key.default is None:
+            assert "default" not in spec, f"{key.name} is required, so it must not have a default"
+        else:
+            assert spec["default"] == key.default, key.name
+
+
+def test_pulumi_yaml_runtime_makes_the_cli_install_requirements() -> None:
+    project = project_file()
+    assert project["name"] == "wandb-sweeps"
+    assert project["runtime"] == {"name": "python", "options": {"toolchain": "pip", "virtualenv": "venv"}}
+
+
+def test_stack_files_use_only_known_keys() -> None:
+    for stack in ("dev", "live"):
+        config = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
+        for key in config:
+            namespace, _, name = key.partition(":")
+            assert namespace == "wandb-sweeps" and name in KEYS_BY_NAME, f"{stack}: {key}"
+        assert "wandb-sweeps:wandbApiKey" not in config, "the API key never goes in a committed file"
+
+
+def test_readme_documents_every_config_key_with_its_default_and_every_output() -> None:
+    readme = (ROOT / "README.md").read_text()
+    for key in CONFIG_KEYS:
+        row = re.search(rf"^\| `{key.name}` \|(.*)$", readme, re.MULTILINE)
+        assert row, f"README has no table row for `{key.name}`"
+        if key.default not in (None, ""):
+            assert f"`{key.default}`" in row.group(1), f"README row of {key.name} lacks its default"
+    main = (ROOT / "__main__.py").read_text()
+    for output in re.findall(r'pulumi\.export\("(\w+)"', main):
+        assert re.search(rf"^\| `{output}` \|", readme, re.MULTILINE), f"README lacks output {output}"
+
+
+def test_readme_test_command_is_what_ci_runs() -> None:
+    readme = (ROOT / "README.md").read_text()
+    ci = (ROOT / ".ci" / "run").read_text()
+    command = re.search(r"<!-- test-command -->\n```sh\n(.+?)\n```", readme, re.DOTALL)
+    assert command, "README marks its test command with <!-- test-command -->"
+    assert command.group(1).strip() in ci
+
+
+def test_example_trainer_runs_a_sweep_style_command_line_offline(tmp_path) -> None:
+    env = {**os.environ, "WANDB_MODE": "disabled", "WANDB_DIR": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "train.py", "--lr=0.05", "--batch_size=64", "--epochs=3"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_example_trainer_refuses_a_float_batch_size(tmp_path) -> None:
+    env = {**os.environ, "WANDB_MODE": "disabled", "WANDB_DIR": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "train.py", "--batch_size=16.0", "--epochs=1"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode != 0
+    assert "batch_size" in result.stderr
