@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,8 @@ ROOT = Path(__file__).resolve().parent.parent
 for path in (str(ROOT), str(ROOT / "tests")):
     if path not in sys.path:
         sys.path.insert(0, path)
+
+from wandb_server import WandbServer  # noqa: E402 - needs tests/ on sys.path
 
 
 @pytest.fixture(autouse=True)
@@ -24,3 +27,10 @@ def clean_wandb_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> 
     monkeypatch.setenv("WANDB_CONFIG_DIR", str(home / ".config" / "wandb"))
     monkeypatch.setenv("WANDB_DIR", str(tmp_path / "wandb-dir"))
     monkeypatch.setenv("WANDB_CACHE_DIR", str(tmp_path / "wandb-cache"))
+
+
+@pytest.fixture
+def server() -> Iterator[WandbServer]:
+    """A W&B-protocol server on 127.0.0.1 (tests/wandb_server.py)."""
+    with WandbServer() as running:
+        yield running

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
+from pulumi.runtime.mocks import MockMonitor
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
@@ -32,6 +33,9 @@ class Registration:
     inputs: dict[str, Any]
     custom: bool
     provider: str | None
+    options: dict[str, Any] = field(default_factory=dict)
+    """Resource options as the engine receives them: parent, dependencies,
+    additional_secret_outputs, ignore_changes, delete_before_replace."""
 
 
 @dataclass
@@ -54,13 +58,34 @@ class ProgramRun:
         return found[0]
 
 
+class RecordingMonitor(MockMonitor):
+    """Keeps the options of each RegisterResource request, which mocks never see."""
+
+    def __init__(self, mocks: RecordingMocks) -> None:
+        super().__init__(mocks)
+        self.recording = mocks
+
+    def RegisterResource(self, request: Any) -> Any:
+        self.recording.options[request.name] = {
+            "parent": request.parent,
+            "dependencies": sorted(request.dependencies),
+            "additional_secret_outputs": list(request.additionalSecretOutputs),
+            "ignore_changes": list(request.ignoreChanges),
+            "delete_before_replace": request.deleteBeforeReplace,
+        }
+        return super().RegisterResource(request)
+
+
 class RecordingMocks(pulumi.runtime.Mocks):
     def __init__(self, run: ProgramRun) -> None:
         self.run = run
+        self.options: dict[str, dict[str, Any]] = {}
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         self.run.registrations.append(
-            Registration(args.typ, args.name, args.inputs, args.custom, args.provider)
+            Registration(
+                args.typ, args.name, args.inputs, args.custom, args.provider, self.options.get(args.name, {})
+            )
         )
         state = dict(args.inputs)
         if args.typ == SWEEP_TYPE:
@@ -86,6 +111,7 @@ def run_program(
     config: dict[str, Any],
     secret_keys: tuple[str, ...] = (),
     run: ProgramRun | None = None,
+    preview: bool = False,
 ) -> ProgramRun:
     """Run `__main__.py` for `stack` with `config` (short keys, e.g. {"pods": "2"}).
 
@@ -93,7 +119,10 @@ def run_program(
     `run` to see what was registered before that.
     """
     run = run if run is not None else ProgramRun()
-    pulumi.runtime.set_mocks(RecordingMocks(run), project="wandb-sweeps", stack=stack, preview=False)
+    mocks = RecordingMocks(run)
+    pulumi.runtime.set_mocks(
+        mocks, project="wandb-sweeps", stack=stack, preview=preview, monitor=RecordingMonitor(mocks)
+    )
     pulumi.runtime.set_all_config(
         {f"wandb-sweeps:{k}": v for k, v in config.items()},
         [f"wandb-sweeps:{k}" for k in secret_keys],

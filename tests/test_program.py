@@ -242,3 +242,29 @@ def test_scaling_pods_adds_or_removes_jobs_and_leaves_running_ones_identical() -
         for pods, run in runs.items()
     }
     assert others[2] == others[4]
+
+
+def test_the_sweep_keeps_its_api_key_output_secret_and_children_hang_off_the_component() -> None:
+    run = deploy("dev")
+    component_urn = "urn:pulumi:dev::wandb-sweeps::pulumi:pulumi:Stack$wandb-sweeps:index:WandbSweep::sweep"
+    sweep = run.named("sweep-sweep")
+    assert sweep.options["additional_secret_outputs"] == ["api_key"]
+    for registration in run.registrations:
+        if registration.name != "sweep":
+            assert registration.options["parent"] == component_urn, registration.name
+    job_dependencies = run.named("sweep-agent-0").options["dependencies"]
+    assert any(d.endswith("kubernetes:core/v1:Secret::sweep-api-key") for d in job_dependencies)
+    assert any(d.endswith("kubernetes:core/v1:Namespace::sweep-namespace") for d in job_dependencies)
+
+
+@pytest.mark.parametrize("preview", [True, False], ids=["preview", "up"])
+def test_the_program_itself_never_calls_w_and_b(server, preview: bool) -> None:
+    """Only the provider talks to W&B, at create/delete: preview makes no sweep."""
+    run = run_program(
+        "dev",
+        cli_config("dev", wandbApiKey=API_KEY, baseUrl=server.base_url),
+        ("wandbApiKey",),
+        preview=preview,
+    )
+    assert run.named("sweep-sweep").inputs["base_url"] == server.base_url
+    assert server.requests == []

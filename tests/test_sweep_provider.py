@@ -29,12 +29,6 @@ parameters:
 
 
 @pytest.fixture
-def server() -> Iterator[WandbServer]:
-    with WandbServer() as running:
-        yield running
-
-
-@pytest.fixture
 def engine() -> Iterator[Engine]:
     running = Engine()
     yield running
