@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 from .errors import ConfigError, ProblemList
 from .settings import (
@@ -32,6 +33,8 @@ from .sweep_file import load_sweep_file
 PROJECT = "wandb-sweeps"
 
 Kind = Literal["string", "integer"]
+T = TypeVar("T")
+E = TypeVar("E", bound=StrEnum)
 
 
 @dataclass(frozen=True)
@@ -142,6 +145,75 @@ def default_namespace(stack: str) -> str:
     return label[:63].strip("-")
 
 
+class _Reader:
+    """Typed access to the raw values, recording a problem per bad key."""
+
+    def __init__(self, raw: Mapping[str, object], problems: ProblemList) -> None:
+        self.raw = raw
+        self.problems = problems
+
+    def _value(self, name: str) -> object:
+        return self.raw.get(name, KEYS_BY_NAME[name].default)
+
+    def string(self, name: str) -> str | None:
+        """The value, or None when unset or empty (Pulumi.yaml's "unset")."""
+        value = self._value(name)
+        if value is None or value == "":
+            return None
+        if not isinstance(value, str):
+            self.problems.add(f"{name}: must be a string, got {value!r}.")
+            return None
+        return value.strip()
+
+    def integer(self, name: str) -> int | None:
+        value = self._value(name)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, str) and re.fullmatch(r"\s*[-+]?\d+\s*", value):
+            return int(value)
+        self.problems.add(f"{name}: must be a whole number, got {value!r}.")
+        return None
+
+    def required(self, name: str, what: str) -> str:
+        value = self.string(name)
+        if value is None:
+            self.problems.add(
+                f"{name}: required ({what}). Set it with `pulumi config set {PROJECT}:{name} VALUE`."
+            )
+        return value or ""
+
+    def choice(self, name: str, enum: type[E]) -> E:
+        text = self.string(name) or str(KEYS_BY_NAME[name].default)
+        try:
+            return enum(text)
+        except ValueError:
+            allowed = ", ".join(member.value for member in enum)
+            self.problems.add(f"{name}: must be one of {allowed}, got {text!r}.")
+            return enum(KEYS_BY_NAME[name].default)
+
+
+def _build(problems: ProblemList, factory: Callable[[], T]) -> T | None:
+    """Build one typed part, adding its problems to the list instead of stopping.
+
+    A key already reported (e.g. `project: required`) is not reported twice by
+    the part's own validation.
+    """
+    try:
+        return factory()
+    except ConfigError as error:
+        reported = {p.split(":", 1)[0] for p in problems.problems}
+        problems.problems.extend(p for p in error.problems if p.split(":", 1)[0] not in reported)
+        return None
+
+
+def _unknown_key_problem(name: str) -> str:
+    hint = suggest_key(name)
+    advice = f"; did you mean '{hint}'?" if hint else ". Known keys: " + ", ".join(KEYS_BY_NAME) + "."
+    return (
+        f"{name}: not a wandb-sweeps config key{advice} Remove it with `pulumi config rm {PROJECT}:{name}`."
+    )
+
+
 def load_stack_config(
     values: Mapping[str, object],
     *,
@@ -164,118 +236,70 @@ def load_stack_config(
             continue
         if name in KEYS_BY_NAME:
             raw[name] = value
-            continue
-        hint = suggest_key(name)
-        problems.add(
-            f"{name}: not a wandb-sweeps config key"
-            + (f"; did you mean '{hint}'?" if hint else ".")
-            + (" Known keys: " + ", ".join(KEYS_BY_NAME) + "." if not hint else "")
-            + f" Remove it with `pulumi config rm {PROJECT}:{name}`."
-        )
+        else:
+            problems.add(_unknown_key_problem(name))
+    read = _Reader(raw, problems)
 
-    def string(name: str) -> str | None:
-        """The key's value, or None when unset or empty (Pulumi.yaml's "unset")."""
-        value = raw.get(name, KEYS_BY_NAME[name].default)
-        if value is None or value == "":
-            return None
-        if not isinstance(value, str):
-            problems.add(f"{name}: must be a string, got {value!r}.")
-            return None
-        return value.strip()
-
-    def integer(name: str) -> int | None:
-        value = raw.get(name, KEYS_BY_NAME[name].default)
-        if isinstance(value, bool):
-            problems.add(f"{name}: must be a whole number, got {value!r}.")
-            return None
-        if isinstance(value, int):
-            return value
-        if isinstance(value, str) and re.fullmatch(r"\s*[-+]?\d+\s*", value):
-            return int(value)
-        problems.add(f"{name}: must be a whole number, got {value!r}.")
-        return None
-
-    def required(name: str, what: str) -> str:
-        value = string(name)
-        if value is None:
-            problems.add(
-                f"{name}: required ({what}). Set it with `pulumi config set {PROJECT}:{name} VALUE`."
-            )
-        return value or ""
-
-    project = required("project", "the W&B project of the sweep")
-    image = required("image", "the agent image with your training code and wandb")
-
-    on_destroy_text = string("onDestroy") or OnDestroy.FINISH.value
-    try:
-        on_destroy = OnDestroy(on_destroy_text)
-    except ValueError:
-        problems.add(f"onDestroy: must be one of finish, cancel, keep, got {on_destroy_text!r}.")
-        on_destroy = OnDestroy.FINISH
-
-    namespace = string("namespace") or default_namespace(stack)
+    project = read.required("project", "the W&B project of the sweep")
+    image = read.required("image", "the agent image with your training code and wandb")
+    on_destroy = read.choice("onDestroy", OnDestroy)
+    namespace = read.string("namespace") or default_namespace(stack)
     check_namespace(problems, namespace)
-
     api_key = _api_key(problems, raw, secret_keys, environ)
-    base_url = string("baseUrl") or environ.get("WANDB_BASE_URL") or DEFAULT_BASE_URL
 
-    sweep_id = string("sweepId")
+    sweep_id = read.string("sweepId")
     config_yaml = config_file = None
     if sweep_id is None:
-        config_file = string("sweepConfig") or "sweep.yaml"
-        try:
-            config_yaml = load_sweep_file(project_root, config_file).text
-        except ConfigError as error:
-            problems.problems.extend(error.problems)
+        config_file = read.string("sweepConfig") or "sweep.yaml"
+        sweep_file = _build(problems, lambda: load_sweep_file(project_root, config_file))
+        config_yaml = sweep_file.text if sweep_file else None
 
-    runs_per_agent = integer("runsPerAgent")
+    runs_per_agent = read.integer("runsPerAgent")
     if runs_per_agent is not None and runs_per_agent < 0:
         problems.add(f"runsPerAgent: must be >= 1, or 0 for runs until the sweep ends, got {runs_per_agent}.")
-        runs_per_agent = None
-    numbers = {
-        "pods": integer("pods"),
-        "agents_per_pod": integer("agentsPerPod"),
-        "gpus_per_pod": integer("gpusPerPod"),
+    counts = {
+        field: value
+        for field, value in (
+            ("pods", read.integer("pods")),
+            ("agents_per_pod", read.integer("agentsPerPod")),
+            ("gpus_per_pod", read.integer("gpusPerPod")),
+        )
+        if value is not None
     }
 
-    parts: dict[str, object] = {}
-    for label, build in (
-        ("wandb", lambda: WandbTarget(project=project, entity=string("entity"), base_url=base_url)),
-        (
-            "sweep",
-            lambda: SweepSource(config_yaml=config_yaml, config_file=config_file, existing_sweep_id=sweep_id),
+    wandb = _build(
+        problems,
+        lambda: WandbTarget(
+            project=project,
+            entity=read.string("entity"),
+            base_url=read.string("baseUrl") or environ.get("WANDB_BASE_URL") or DEFAULT_BASE_URL,
         ),
-        (
-            "agents",
-            lambda: AgentPods(
-                image=image,
-                runs_per_agent=runs_per_agent or None,
-                gpu_resource=string("gpuResource") or DEFAULT_GPU_RESOURCE,
-                cpu=string("cpu"),
-                memory=string("memory"),
-                **{k: v for k, v in numbers.items() if v is not None},
-            ),
+    )
+    sweep = _build(
+        problems,
+        lambda: SweepSource(config_yaml=config_yaml, config_file=config_file, existing_sweep_id=sweep_id),
+    )
+    agents = _build(
+        problems,
+        lambda: AgentPods(
+            image=image,
+            runs_per_agent=runs_per_agent if runs_per_agent and runs_per_agent > 0 else None,
+            gpu_resource=read.string("gpuResource") or DEFAULT_GPU_RESOURCE,
+            cpu=read.string("cpu"),
+            memory=read.string("memory"),
+            **counts,
         ),
-    ):
-        try:
-            parts[label] = build()
-        except ConfigError as error:
-            # Required keys already have their own message; don't repeat them.
-            problems.problems.extend(p for p in error.problems if not _repeats(p, problems.problems))
+    )
     problems.raise_if_any()
+    assert wandb and sweep and agents  # no problems means every part was built
     return WandbSweepArgs(
-        wandb=parts["wandb"],  # type: ignore[arg-type]
-        sweep=parts["sweep"],  # type: ignore[arg-type]
-        agents=parts["agents"],  # type: ignore[arg-type]
+        wandb=wandb,
+        sweep=sweep,
+        agents=agents,
         namespace=namespace,
         api_key=api_key,
         on_destroy=on_destroy,
     )
-
-
-def _repeats(problem: str, known: list[str]) -> bool:
-    key = problem.split(":", 1)[0]
-    return any(p.split(":", 1)[0] == key for p in known)
 
 
 def _api_key(
