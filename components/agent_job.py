@@ -1,25 +1,38 @@
-"""Pure builders of the agent Jobs: plain pulumi-kubernetes typed dicts, no engine.
+"""Pure builders of the agent Jobs: pulumi-kubernetes typed dicts, no engine.
 
-One Job per agent pod ("slot"), each with one pod at a time:
+One Job per agent pod ("slot"), each running one pod at a time:
 - scaling `pods` adds or removes whole Jobs, so the Jobs of running pods keep
   identical inputs and are never replaced (pulumi-kubernetes replaces a Job whose
-  parallelism or completions change);
-- each slot retries its own failed pod up to `backoffLimit` times, and one slot
-  finishing (the sweep is done) does not stop the others;
+  parallelism or completions change, and Kubernetes forbids changing its template);
+- each slot retries its own failed pod up to `retriesPerPod` times, and one slot
+  finishing (the sweep is done) does not stop the others; this is what an Indexed
+  Job with `backoffLimitPerIndex` gives, without needing Kubernetes 1.33;
 - a preempted or evicted pod (`DisruptionTarget`) is not counted as a failure.
+
+Our own keys are snake_case (the typed dicts); pieces users write themselves
+(tolerations, volumes, ...) stay in Kubernetes' camelCase, which the provider
+passes through unchanged.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pulumi
 from pulumi_kubernetes.batch.v1 import JobSpecArgsDict
-from pulumi_kubernetes.core.v1 import ContainerArgsDict, EnvVarArgsDict, PodSpecArgsDict
+from pulumi_kubernetes.core.v1 import (
+    ContainerArgsDict,
+    EnvVarArgsDict,
+    PodSpecArgsDict,
+    TolerationArgsDict,
+    VolumeArgsDict,
+    VolumeMountArgsDict,
+)
 from pulumi_kubernetes.meta.v1 import ObjectMetaArgsDict
 
-from .settings import AgentPods
+from .pod_settings import SHM_VOLUME, AgentPods, JobPolicy, PodRuntime, PodScheduling
 
 
 def _launcher_script() -> str:
@@ -35,10 +48,14 @@ LAUNCHER_SCRIPT = _launcher_script()
 API_KEY_ENTRY = "WANDB_API_KEY"
 """The entry of the Kubernetes Secret that holds the W&B API key."""
 CONTAINER_NAME = "agent"
-DEFAULT_BACKOFF_LIMIT = 3
-SKIP_AWAIT = {"pulumi.com/skipAwait": "true"}
-"""Without it `pulumi up` waits for the Job to finish, i.e. for the whole sweep,
-and fails after 10 minutes."""
+JOB_ANNOTATIONS = {
+    # Without it `pulumi up` waits for the Job to finish, i.e. for the whole
+    # sweep, and fails after 10 minutes.
+    "pulumi.com/skipAwait": "true",
+    # A removed Job (scale-down, destroy) takes its pods with it, and Pulumi waits
+    # for them to stop: the Kubernetes API's own default for Jobs orphans them.
+    "pulumi.com/deletionPropagationPolicy": "foreground",
+}
 
 
 @dataclass(frozen=True)
@@ -53,6 +70,21 @@ class SweepRef:
     @property
     def path(self) -> pulumi.Output[str]:
         return pulumi.Output.concat(self.entity, "/", self.project, "/", self.sweep_id)
+
+
+@dataclass(frozen=True)
+class AgentJobInputs:
+    """Everything an agent Job is built from."""
+
+    pods: AgentPods
+    scheduling: PodScheduling
+    runtime: PodRuntime
+    policy: JobPolicy
+    sweep: SweepRef
+    namespace: pulumi.Input[str]
+    secret_name: pulumi.Input[str]
+    instance: str
+    """`app.kubernetes.io/instance`: the namespace name, unique per stack."""
 
 
 def common_labels(instance: str) -> dict[str, str]:
@@ -77,12 +109,13 @@ def job_name(slot: int) -> str:
     return f"wandb-agent-{slot}"
 
 
-def agent_env(pods: AgentPods, sweep: SweepRef, secret_name: pulumi.Input[str]) -> list[EnvVarArgsDict]:
+def agent_env(job: AgentJobInputs) -> list[EnvVarArgsDict]:
     """The agents' environment. The API key only by reference to the Secret."""
+    pods, sweep = job.pods, job.sweep
     env: list[EnvVarArgsDict] = [
         {
             "name": "WANDB_API_KEY",
-            "value_from": {"secret_key_ref": {"name": secret_name, "key": API_KEY_ENTRY}},
+            "value_from": {"secret_key_ref": {"name": job.secret_name, "key": API_KEY_ENTRY}},
         },
         {"name": "WANDB_BASE_URL", "value": sweep.base_url},
         {"name": "WANDB_ENTITY", "value": sweep.entity},
@@ -93,6 +126,7 @@ def agent_env(pods: AgentPods, sweep: SweepRef, secret_name: pulumi.Input[str]) 
     ]
     if pods.runs_per_agent is not None:
         env.append({"name": "RUNS_PER_AGENT", "value": str(pods.runs_per_agent)})
+    env.extend(job.runtime.env)  # type: ignore[arg-type]  # user EnvVar objects, camelCase
     return env
 
 
@@ -110,48 +144,85 @@ def agent_resources(pods: AgentPods) -> dict[str, dict[str, str]]:
     return resources
 
 
-def agent_container(pods: AgentPods, sweep: SweepRef, secret_name: pulumi.Input[str]) -> ContainerArgsDict:
+def _shm_volume(job: AgentJobInputs) -> tuple[list[VolumeArgsDict], list[VolumeMountArgsDict]]:
+    if not job.runtime.shm_enabled(job.pods.gpus_per_pod):
+        return [], []
+    empty_dir: dict[str, Any] = {"medium": "Memory"}
+    if job.runtime.shm_size_limit:
+        empty_dir["size_limit"] = job.runtime.shm_size_limit
+    return [{"name": SHM_VOLUME, "empty_dir": empty_dir}], [{"name": SHM_VOLUME, "mount_path": "/dev/shm"}]
+
+
+def agent_container(job: AgentJobInputs) -> ContainerArgsDict:
     container: ContainerArgsDict = {
         "name": CONTAINER_NAME,
-        "image": pods.image,
+        "image": job.pods.image,
         "command": ["/bin/sh", "-c", LAUNCHER_SCRIPT],
-        "env": agent_env(pods, sweep, secret_name),
+        "env": agent_env(job),
+        "security_context": {
+            "allow_privilege_escalation": False,
+            "capabilities": {"drop": ["ALL"]},
+        },
     }
-    resources = agent_resources(pods)
+    resources = agent_resources(job.pods)
     if resources:
         container["resources"] = resources
+    mounts = _shm_volume(job)[1] + list(job.runtime.volume_mounts)  # type: ignore[operator]
+    if mounts:
+        container["volume_mounts"] = mounts
     return container
 
 
-def agent_pod_spec(pods: AgentPods, sweep: SweepRef, secret_name: pulumi.Input[str]) -> PodSpecArgsDict:
-    return {
+def agent_tolerations(job: AgentJobInputs) -> list[TolerationArgsDict]:
+    tolerations: list[TolerationArgsDict] = []
+    if job.pods.gpus_per_pod > 0 and job.scheduling.gpu_toleration:
+        tolerations.append({"key": job.pods.gpu_resource, "operator": "Exists", "effect": "NoSchedule"})
+    tolerations.extend(job.scheduling.tolerations)  # type: ignore[arg-type]
+    return tolerations
+
+
+def agent_pod_spec(job: AgentJobInputs) -> PodSpecArgsDict:
+    runtime, scheduling = job.runtime, job.scheduling
+    security: dict[str, Any] = {"seccomp_profile": {"type": "RuntimeDefault"}}
+    if runtime.run_as_non_root:
+        security["run_as_non_root"] = True
+    if runtime.run_as_user is not None:
+        security["run_as_user"] = runtime.run_as_user
+    spec: PodSpecArgsDict = {
         "restart_policy": "Never",
-        "containers": [agent_container(pods, sweep, secret_name)],
+        "termination_grace_period_seconds": runtime.termination_grace_period_seconds,
+        # Agents never call the Kubernetes API: no token in the pod.
+        "automount_service_account_token": False,
+        "security_context": security,
+        "containers": [agent_container(job)],
     }
+    optional: dict[str, Any] = {
+        "volumes": _shm_volume(job)[0] + list(runtime.volumes),
+        "tolerations": agent_tolerations(job),
+        "node_selector": dict(scheduling.node_selector),
+        "affinity": scheduling.affinity,
+        "priority_class_name": scheduling.priority_class_name,
+        "service_account_name": runtime.service_account_name,
+        "image_pull_secrets": [{"name": name} for name in runtime.image_pull_secrets],
+    }
+    spec.update({k: v for k, v in optional.items() if v})  # type: ignore[typeddict-item]
+    return spec
 
 
-def agent_job_metadata(namespace: pulumi.Input[str], instance: str, slot: int) -> ObjectMetaArgsDict:
+def agent_job_metadata(job: AgentJobInputs, slot: int) -> ObjectMetaArgsDict:
     return {
         "name": job_name(slot),
-        "namespace": namespace,
-        "labels": agent_labels(instance, slot),
-        "annotations": dict(SKIP_AWAIT),
+        "namespace": job.namespace,
+        "labels": agent_labels(job.instance, slot),
+        "annotations": dict(JOB_ANNOTATIONS),
     }
 
 
-def agent_job_spec(
-    pods: AgentPods,
-    sweep: SweepRef,
-    *,
-    instance: str,
-    slot: int,
-    secret_name: pulumi.Input[str],
-    backoff_limit: int = DEFAULT_BACKOFF_LIMIT,
-) -> JobSpecArgsDict:
-    return {
+def agent_job_spec(job: AgentJobInputs, slot: int) -> JobSpecArgsDict:
+    spec: JobSpecArgsDict = {
         "completions": 1,
         "parallelism": 1,
-        "backoff_limit": backoff_limit,
+        "backoff_limit": job.policy.retries_per_pod,
         "pod_failure_policy": {
             "rules": [
                 {
@@ -161,7 +232,12 @@ def agent_job_spec(
             ]
         },
         "template": {
-            "metadata": {"labels": agent_labels(instance, slot)},
-            "spec": agent_pod_spec(pods, sweep, secret_name),
+            "metadata": {"labels": agent_labels(job.instance, slot)},
+            "spec": agent_pod_spec(job),
         },
     }
+    if job.policy.active_deadline_seconds is not None:
+        spec["active_deadline_seconds"] = job.policy.active_deadline_seconds
+    if job.policy.ttl_seconds_after_finished is not None:
+        spec["ttl_seconds_after_finished"] = job.policy.ttl_seconds_after_finished
+    return spec

@@ -15,24 +15,16 @@ from urllib.parse import urlparse
 
 import pulumi
 
+from .checks import check_dns_label
 from .errors import ProblemList
+from .pod_settings import AgentPods, JobPolicy, PodRuntime, PodScheduling
 
-DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-# Kubernetes resource.Quantity: a non-negative decimal with an optional binary
-# (Ki..Ei), decimal (n..E) or exponent suffix. "10GB" or "1.5 Gi" are rejected
-# by the API server, so they are rejected here first.
-QUANTITY = re.compile(r"^\+?(\d+(\.\d*)?|\.\d+)(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|[eE][+-]?\d+)?$")
-# An extended resource name such as nvidia.com/gpu or amd.com/gpu.
-EXTENDED_RESOURCE = re.compile(
-    r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
-)
 # W&B sweep ids are short lowercase alphanumerics (8 characters on wandb.ai).
 SWEEP_ID = re.compile(r"^[a-z0-9]{4,64}$")
 # W&B entity and project names: letters, digits, '-', '_' and '.'.
 WANDB_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
 
 DEFAULT_BASE_URL = "https://api.wandb.ai"
-DEFAULT_GPU_RESOURCE = "nvidia.com/gpu"
 
 
 class OnDestroy(StrEnum):
@@ -110,68 +102,6 @@ class SweepSource:
 
 
 @dataclass(frozen=True)
-class AgentPods:
-    """The agent pods: how many, what runs in each, and what each gets."""
-
-    image: str
-    """`image`: the agent image (training code + wandb)."""
-    pods: int = 1
-    """`pods`: agent pods running at once; 0 pauses the sweep's agents."""
-    agents_per_pod: int = 1
-    """`agentsPerPod`: `wandb agent` processes in each pod."""
-    runs_per_agent: int | None = None
-    """`runsPerAgent`: `wandb agent --count`; None runs until the sweep ends."""
-    gpus_per_pod: int = 0
-    """`gpusPerPod`: GPUs per pod, set as a limit under `gpu_resource`."""
-    gpu_resource: str = DEFAULT_GPU_RESOURCE
-    """`gpuResource`: the extended resource that GPUs are requested as."""
-    cpu: str | None = None
-    """`cpu`: CPU per pod (request = limit), a Kubernetes quantity."""
-    memory: str | None = None
-    """`memory`: memory per pod (request = limit), a Kubernetes quantity."""
-
-    def __post_init__(self) -> None:
-        problems = ProblemList()
-        if not self.image or any(c.isspace() for c in self.image):
-            problems.add(
-                f"image: must be a container image reference without spaces, such as "
-                f"'ghcr.io/acme/trainer:1.0', got {self.image!r}."
-            )
-        _check_int(problems, "pods", self.pods, minimum=0)
-        _check_int(problems, "agentsPerPod", self.agents_per_pod, minimum=1)
-        if self.runs_per_agent is not None:
-            _check_int(problems, "runsPerAgent", self.runs_per_agent, minimum=1)
-        _check_int(problems, "gpusPerPod", self.gpus_per_pod, minimum=0)
-        if not EXTENDED_RESOURCE.match(self.gpu_resource or ""):
-            problems.add(
-                f"gpuResource: must be an extended resource name such as "
-                f"'nvidia.com/gpu' or 'amd.com/gpu', got {self.gpu_resource!r}."
-            )
-        for key, value in (("cpu", self.cpu), ("memory", self.memory)):
-            if value is not None and not QUANTITY.match(value):
-                problems.add(
-                    f"{key}: must be a Kubernetes quantity such as "
-                    f"{'2, 500m' if key == 'cpu' else '16Gi, 512Mi'}, got {value!r}."
-                )
-        problems.raise_if_any()
-
-
-def _check_int(problems: ProblemList, key: str, value: object, *, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        problems.add(f"{key}: must be a whole number >= {minimum}, got {value!r}.")
-    elif value < minimum:
-        problems.add(f"{key}: must be >= {minimum}, got {value}.")
-
-
-def check_namespace(problems: ProblemList, namespace: str) -> None:
-    if not DNS_LABEL.match(namespace):
-        problems.add(
-            f"namespace: must be a DNS label (at most 63 lowercase letters, digits and "
-            f"'-', starting and ending with a letter or digit), got {namespace!r}."
-        )
-
-
-@dataclass(frozen=True)
 class WandbSweepArgs:
     """Everything a WandbSweep needs; built from stack config by `load_stack_config`."""
 
@@ -184,10 +114,13 @@ class WandbSweepArgs:
     """`wandbApiKey`: a secret; reaches pods only through a Kubernetes Secret."""
     on_destroy: OnDestroy = OnDestroy.FINISH
     """`onDestroy`: what destroy, or a replaced sweep config, does to the old sweep."""
+    scheduling: PodScheduling = field(default_factory=PodScheduling)
+    runtime: PodRuntime = field(default_factory=PodRuntime)
+    job_policy: JobPolicy = field(default_factory=JobPolicy)
 
     def __post_init__(self) -> None:
         problems = ProblemList()
-        check_namespace(problems, self.namespace)
+        check_dns_label(problems, "namespace", self.namespace)
         if not isinstance(self.on_destroy, OnDestroy):
             problems.add(
                 f"onDestroy: must be one of {', '.join(o.value for o in OnDestroy)}, got {self.on_destroy!r}."

@@ -9,30 +9,33 @@ silently, so this module converts types itself and turns a typo such as
 
 from __future__ import annotations
 
+import contextlib
 import difflib
+import json
 import re
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
+from .checks import check_dns_label
 from .errors import ConfigError, ProblemList
-from .settings import (
-    DEFAULT_BASE_URL,
+from .pod_settings import (
     DEFAULT_GPU_RESOURCE,
+    DEFAULT_GRACE_SECONDS,
+    DEFAULT_RETRIES_PER_POD,
     AgentPods,
-    OnDestroy,
-    SweepSource,
-    WandbSweepArgs,
-    WandbTarget,
-    check_namespace,
+    JobPolicy,
+    PodRuntime,
+    PodScheduling,
 )
+from .settings import DEFAULT_BASE_URL, OnDestroy, SweepSource, WandbSweepArgs, WandbTarget
 from .sweep_file import load_sweep_file
 
 PROJECT = "wandb-sweeps"
 
-Kind = Literal["string", "integer"]
+Kind = Literal["string", "integer", "boolean", "array", "object", "list"]
 T = TypeVar("T")
 E = TypeVar("E", bound=StrEnum)
 
@@ -41,62 +44,126 @@ E = TypeVar("E", bound=StrEnum)
 class ConfigKey:
     name: str
     kind: Kind
-    default: str | int | None
+    """string, integer, boolean, array (of strings): declared in Pulumi.yaml.
+    object and list (of objects) cannot be declared there (the project-config
+    schema has no object type), so the CLI passes them through as JSON and this
+    module checks them."""
+    default: str | int | bool | list[Any] | dict[str, Any] | None
     """None: required. For optional keys without a natural default, an empty
-    value ("" or 0) stands for "unset", because Pulumi.yaml cannot declare an
-    optional key without a default."""
+    value ("", 0, [], {}) stands for "unset", because Pulumi.yaml cannot declare
+    an optional key without a default."""
     description: str
+
+    @property
+    def declared_in_project(self) -> bool:
+        return self.kind in ("string", "integer", "boolean", "array")
+
+
+def _key(name: str, kind: Kind, default: Any, description: str) -> ConfigKey:
+    return ConfigKey(name, kind, default, description)
 
 
 CONFIG_KEYS: tuple[ConfigKey, ...] = (
-    ConfigKey("project", "string", None, "W&B project the sweep belongs to."),
-    ConfigKey("entity", "string", "", "W&B entity (user or team); empty: the API key's default entity."),
-    ConfigKey("sweepConfig", "string", "sweep.yaml", "W&B sweep config file, relative to the project root."),
-    ConfigKey(
+    # The sweep on W&B
+    _key("project", "string", None, "W&B project the sweep belongs to."),
+    _key("entity", "string", "", "W&B entity (user or team); empty: the API key's default entity."),
+    _key("sweepConfig", "string", "sweep.yaml", "W&B sweep config file, relative to the project root."),
+    _key(
         "sweepId",
         "string",
         "",
         "Run agents for this existing sweep instead of creating one; empty: create one.",
     ),
-    ConfigKey("image", "string", None, "Agent image: your training code plus wandb."),
-    ConfigKey(
-        "namespace", "string", "", "Namespace the stack creates and owns; empty: wandb-sweeps-<stack>."
-    ),
-    ConfigKey(
-        "pods", "integer", 1, "Agent pods running at once; 0 pauses the agents and keeps everything else."
-    ),
-    ConfigKey("agentsPerPod", "integer", 1, "`wandb agent` processes in each pod."),
-    ConfigKey(
-        "runsPerAgent", "integer", 0, "Runs each agent does (`wandb agent --count`); 0: until the sweep ends."
-    ),
-    ConfigKey("gpusPerPod", "integer", 0, "GPUs per pod, set as a limit under gpuResource."),
-    ConfigKey(
-        "gpuResource",
-        "string",
-        DEFAULT_GPU_RESOURCE,
-        "Extended resource name of the GPUs (nvidia.com/gpu, amd.com/gpu, ...).",
-    ),
-    ConfigKey("cpu", "string", "", "CPU per pod (request = limit), a Kubernetes quantity; empty: none set."),
-    ConfigKey(
-        "memory", "string", "", "Memory per pod (request = limit), a Kubernetes quantity; empty: none set."
-    ),
-    ConfigKey(
+    _key(
         "wandbApiKey",
         "string",
         "",
         "W&B API key; set with --secret. Empty: WANDB_API_KEY from the deploying shell.",
     ),
-    ConfigKey(
+    _key(
         "baseUrl",
         "string",
         "",
         f"W&B server URL; empty: WANDB_BASE_URL from the deploying shell, else {DEFAULT_BASE_URL}.",
     ),
-    ConfigKey(
+    _key(
         "onDestroy",
         "string",
         OnDestroy.FINISH.value,
         "What destroy or a replaced sweep does to the old sweep: finish, cancel or keep.",
+    ),
+    # The agent pods
+    _key("image", "string", None, "Agent image: your training code plus wandb."),
+    _key("namespace", "string", "", "Namespace the stack creates and owns; empty: wandb-sweeps-<stack>."),
+    _key("pods", "integer", 1, "Agent pods running at once; 0 pauses the agents and keeps everything else."),
+    _key("agentsPerPod", "integer", 1, "`wandb agent` processes in each pod."),
+    _key("agentPerGpu", "boolean", False, "One agent per GPU: agentsPerPod follows gpusPerPod."),
+    _key(
+        "runsPerAgent", "integer", 0, "Runs each agent does (`wandb agent --count`); 0: until the sweep ends."
+    ),
+    _key("gpusPerPod", "integer", 0, "GPUs per pod, set as a limit under gpuResource."),
+    _key(
+        "gpuResource",
+        "string",
+        DEFAULT_GPU_RESOURCE,
+        "Extended resource name of the GPUs (nvidia.com/gpu, amd.com/gpu, ...).",
+    ),
+    _key("cpu", "string", "", "CPU per pod (request = limit), a Kubernetes quantity; empty: none set."),
+    _key("memory", "string", "", "Memory per pod (request = limit), a Kubernetes quantity; empty: none set."),
+    _key(
+        "shmSize",
+        "string",
+        "auto",
+        "Memory-backed /dev/shm: auto (when GPUs are requested, no size limit), off, or a size limit such as 8Gi.",
+    ),
+    # Where the pods run
+    _key(
+        "gpuToleration",
+        "boolean",
+        True,
+        "When GPUs are requested, tolerate the <gpuResource>:NoSchedule taint.",
+    ),
+    _key("nodeSelector", "object", {}, "Node labels the pods require (a mapping)."),
+    _key("tolerations", "list", [], "Extra Kubernetes tolerations (a list of Toleration objects)."),
+    _key("affinity", "object", {}, "A Kubernetes Affinity object."),
+    _key("priorityClassName", "string", "", "PriorityClass of the agent pods; empty: the cluster default."),
+    # What the pods get
+    _key(
+        "env",
+        "object",
+        {},
+        "Extra environment: a mapping NAME: value, or a list of Kubernetes EnvVar objects.",
+    ),
+    _key("volumes", "list", [], "Extra Kubernetes Volume objects, e.g. a dataset PVC."),
+    _key("volumeMounts", "list", [], "Where the agent container mounts those volumes (VolumeMount objects)."),
+    _key("imagePullSecrets", "array", [], "Names of Secrets in the namespace for pulling the image."),
+    _key(
+        "serviceAccountName",
+        "string",
+        "",
+        "ServiceAccount of the pods (its token is not mounted); empty: default.",
+    ),
+    _key("runAsNonRoot", "boolean", False, "Refuse to start an image that runs as root."),
+    _key("runAsUser", "integer", 0, "UID the containers run as; 0: the image's user."),
+    _key(
+        "terminationGracePeriodSeconds",
+        "integer",
+        DEFAULT_GRACE_SECONDS,
+        "Seconds agents and runs get to stop after SIGTERM (scale-down, destroy, preemption).",
+    ),
+    # The agent Jobs
+    _key(
+        "retriesPerPod",
+        "integer",
+        DEFAULT_RETRIES_PER_POD,
+        "Failed pods each slot replaces before its Job fails; preemptions do not count.",
+    ),
+    _key("activeDeadlineSeconds", "integer", 0, "Stop each agent Job after this many seconds; 0: no limit."),
+    _key(
+        "ttlSecondsAfterFinished",
+        "integer",
+        0,
+        "Delete finished agent Jobs after this many seconds; 0: keep them (and their logs).",
     ),
 )
 KEYS_BY_NAME = {key.name: key for key in CONFIG_KEYS}
@@ -174,6 +241,44 @@ class _Reader:
         self.problems.add(f"{name}: must be a whole number, got {value!r}.")
         return None
 
+    def boolean(self, name: str) -> bool:
+        value = self._value(name)
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+            return value.strip().lower() == "true"
+        self.problems.add(f"{name}: must be true or false, got {value!r}.")
+        return bool(KEYS_BY_NAME[name].default)
+
+    def structured(self, name: str) -> Any:
+        """An object or list value; the CLI passes these as JSON text."""
+        value = self._value(name)
+        if isinstance(value, str):
+            if not value.strip():
+                return KEYS_BY_NAME[name].default
+            with contextlib.suppress(json.JSONDecodeError):  # reported below as the wrong type
+                value = json.loads(value)
+        expected = {"object": dict, "list": list, "array": list}[KEYS_BY_NAME[name].kind]
+        if isinstance(value, expected):
+            return value
+        if name == "env" and isinstance(value, list):
+            return value
+        shape = "a mapping (key: value lines under the key)" if expected is dict else "a list (- items)"
+        self.problems.add(f"{name}: must be {shape} in the stack file, got {value!r}.")
+        return KEYS_BY_NAME[name].default
+
+    def strings(self, name: str) -> tuple[str, ...]:
+        values = self.structured(name)
+        if all(isinstance(v, str) for v in values):
+            return tuple(values)
+        self.problems.add(f"{name}: must be a list of names, got {values!r}.")
+        return ()
+
+    def positive_or_unset(self, name: str) -> int | None:
+        """Integer keys where 0 means "unset"."""
+        value = self.integer(name)
+        return value if value else None
+
     def required(self, name: str, what: str) -> str:
         value = self.string(name)
         if value is None:
@@ -244,7 +349,7 @@ def load_stack_config(
     image = read.required("image", "the agent image with your training code and wandb")
     on_destroy = read.choice("onDestroy", OnDestroy)
     namespace = read.string("namespace") or default_namespace(stack)
-    check_namespace(problems, namespace)
+    check_dns_label(problems, "namespace", namespace)
     api_key = _api_key(problems, raw, secret_keys, environ)
 
     sweep_id = read.string("sweepId")
@@ -261,7 +366,7 @@ def load_stack_config(
         field: value
         for field, value in (
             ("pods", read.integer("pods")),
-            ("agents_per_pod", read.integer("agentsPerPod")),
+            ("agents_per_pod", _agents_per_pod(read)),
             ("gpus_per_pod", read.integer("gpusPerPod")),
         )
         if value is not None
@@ -290,8 +395,42 @@ def load_stack_config(
             **counts,
         ),
     )
+    scheduling = _build(
+        problems,
+        lambda: PodScheduling(
+            node_selector=read.structured("nodeSelector"),
+            tolerations=tuple(read.structured("tolerations")),
+            affinity=read.structured("affinity") or None,
+            priority_class_name=read.string("priorityClassName"),
+            gpu_toleration=read.boolean("gpuToleration"),
+        ),
+    )
+    runtime = _build(
+        problems,
+        lambda: PodRuntime(
+            env=_env_vars(read.structured("env")),
+            volumes=tuple(read.structured("volumes")),
+            volume_mounts=tuple(read.structured("volumeMounts")),
+            shm_size=read.string("shmSize") or "auto",
+            image_pull_secrets=read.strings("imagePullSecrets"),
+            service_account_name=read.string("serviceAccountName"),
+            run_as_non_root=read.boolean("runAsNonRoot"),
+            run_as_user=read.positive_or_unset("runAsUser"),
+            termination_grace_period_seconds=_or_default(
+                read.integer("terminationGracePeriodSeconds"), DEFAULT_GRACE_SECONDS
+            ),
+        ),
+    )
+    job_policy = _build(
+        problems,
+        lambda: JobPolicy(
+            retries_per_pod=_or_default(read.integer("retriesPerPod"), DEFAULT_RETRIES_PER_POD),
+            active_deadline_seconds=read.positive_or_unset("activeDeadlineSeconds"),
+            ttl_seconds_after_finished=read.positive_or_unset("ttlSecondsAfterFinished"),
+        ),
+    )
     problems.raise_if_any()
-    assert wandb and sweep and agents  # no problems means every part was built
+    assert wandb and sweep and agents and scheduling and runtime and job_policy  # no problems: all built
     return WandbSweepArgs(
         wandb=wandb,
         sweep=sweep,
@@ -299,7 +438,43 @@ def load_stack_config(
         namespace=namespace,
         api_key=api_key,
         on_destroy=on_destroy,
+        scheduling=scheduling,
+        runtime=runtime,
+        job_policy=job_policy,
     )
+
+
+def _or_default(value: int | None, default: int) -> int:
+    return default if value is None else value
+
+
+def _agents_per_pod(read: _Reader) -> int | None:
+    """agentsPerPod, or gpusPerPod when agentPerGpu asks for one agent per GPU."""
+    agents = read.integer("agentsPerPod")
+    if not read.boolean("agentPerGpu"):
+        return agents
+    gpus = read.integer("gpusPerPod")
+    if gpus is None:
+        return agents
+    if gpus < 1:
+        read.problems.add(f"agentPerGpu: needs gpusPerPod >= 1 (one agent per GPU), got gpusPerPod {gpus}.")
+        return agents
+    if agents not in (None, 1, gpus):
+        read.problems.add(
+            f"agentPerGpu: sets agentsPerPod to gpusPerPod ({gpus}), but agentsPerPod is {agents}; "
+            "remove agentsPerPod or set agentPerGpu to false."
+        )
+        return agents
+    return gpus
+
+
+def _env_vars(value: Any) -> tuple[dict[str, Any], ...]:
+    """`env` as Kubernetes EnvVar objects; a NAME: value mapping is the short form."""
+    if isinstance(value, dict):
+        return tuple(
+            {"name": name, "value": v if isinstance(v, str) else json.dumps(v)} for name, v in value.items()
+        )
+    return tuple(value)
 
 
 def _api_key(

@@ -7,6 +7,7 @@ import pulumi_kubernetes as k8s
 
 from .agent_job import (
     API_KEY_ENTRY,
+    AgentJobInputs,
     SweepRef,
     agent_job_metadata,
     agent_job_spec,
@@ -81,15 +82,21 @@ class WandbSweep(pulumi.ComponentResource):
             sweep_id=self.sweep.sweep_id,
             base_url=args.wandb.normalized_base_url,
         )
-        secret_name = self.api_key_secret.metadata.apply(lambda m: m.name)
-
+        job_inputs = AgentJobInputs(
+            pods=args.agents,
+            scheduling=args.scheduling,
+            runtime=args.runtime,
+            policy=args.job_policy,
+            sweep=sweep,
+            namespace=namespace_name,
+            secret_name=self.api_key_secret.metadata.apply(lambda m: m.name),
+            instance=instance,
+        )
         self.jobs = [
             k8s.batch.v1.Job(
                 f"{name}-agent-{slot}",
-                metadata=agent_job_metadata(namespace_name, instance, slot),
-                spec=agent_job_spec(
-                    args.agents, sweep, instance=instance, slot=slot, secret_name=secret_name
-                ),
+                metadata=agent_job_metadata(job_inputs, slot),
+                spec=agent_job_spec(job_inputs, slot),
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[self.api_key_secret]),
             )
             for slot in range(args.agents.pods)

@@ -7,6 +7,7 @@ engine would hand to pulumi-kubernetes and to the dynamic provider.
 
 from __future__ import annotations
 
+import json
 import runpy
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -156,6 +157,8 @@ def cli_config(stack: str, **overrides: Any) -> dict[str, str]:
     def text(value: Any) -> str:
         if isinstance(value, bool):
             return "true" if value else "false"
+        if isinstance(value, list | dict):
+            return json.dumps(value)  # the CLI passes structured values as JSON
         return value if isinstance(value, str) else str(value)
 
     project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())

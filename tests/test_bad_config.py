@@ -152,6 +152,76 @@ CASES = [
         ["wandbApiKey: is not a W&B API key", "it is 14 characters"],
     ),
     (
+        "agentPerGpu without GPUs",
+        {"agentPerGpu": "true", "gpusPerPod": "0"},
+        SECRET,
+        ["agentPerGpu: needs gpusPerPod >= 1"],
+    ),
+    (
+        "agentPerGpu against agentsPerPod",
+        {"agentPerGpu": "true", "gpusPerPod": "4"},
+        SECRET,
+        ["agentPerGpu: sets agentsPerPod to gpusPerPod (4), but agentsPerPod is 2"],
+    ),
+    (
+        "GPUs not divisible between agents",
+        {"gpusPerPod": "3"},
+        SECRET,
+        ["gpusPerPod: 3 GPUs cannot be split equally between 2 agents (agentsPerPod)"],
+    ),
+    (
+        "toleration field misspelled",
+        {"tolerations": [{"key": "spot", "operatr": "Exists"}]},
+        SECRET,
+        ["tolerations: Additional properties are not allowed ('operatr' was unexpected) at tolerations[0]"],
+    ),
+    (
+        "affinity field misspelled",
+        {"affinity": {"nodeAffinity": {"required": {}}}},
+        SECRET,
+        [
+            "affinity: Additional properties are not allowed ('required' was unexpected) at affinity.nodeAffinity"
+        ],
+    ),
+    ("nodeSelector is a list", {"nodeSelector": ["gpu=a100"]}, SECRET, ["nodeSelector: must be a mapping"]),
+    (
+        "mount of a volume that does not exist",
+        {"volumeMounts": [{"name": "data", "mountPath": "/data"}]},
+        SECRET,
+        ["volumeMounts: 'data' is not one of the volumes (none); add it to volumes."],
+    ),
+    (
+        "env overrides the API key",
+        {"env": {"WANDB_API_KEY": "plain"}},
+        SECRET,
+        ["env: WANDB_API_KEY is set by wandb-sweeps itself"],
+    ),
+    (
+        "shmSize in GB",
+        {"shmSize": "8GB"},
+        SECRET,
+        ["shmSize: must be a Kubernetes quantity such as 'auto', 'off' or 8Gi"],
+    ),
+    (
+        "gpuToleration yes",
+        {"gpuToleration": "yes"},
+        SECRET,
+        ["gpuToleration: must be true or false, got 'yes'"],
+    ),
+    (
+        "grace period negative",
+        {"terminationGracePeriodSeconds": "-5"},
+        SECRET,
+        ["terminationGracePeriodSeconds: must be >= 0"],
+    ),
+    ("retriesPerPod negative", {"retriesPerPod": "-1"}, SECRET, ["retriesPerPod: must be >= 0, got -1"]),
+    (
+        "priorityClassName with spaces",
+        {"priorityClassName": "Low Priority"},
+        SECRET,
+        ["priorityClassName: must be a Kubernetes object name"],
+    ),
+    (
         "typo gpu_per_pod",
         {"gpu_per_pod": "1"},
         SECRET,

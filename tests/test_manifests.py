@@ -14,7 +14,8 @@ import pytest
 from kubernetes_validate.utils import latest_version
 from pulumi_harness import SECRET_SIG, cli_config, run_program
 
-MIN_KUBERNETES = "1.31"
+from components.k8s_fragments import MIN_KUBERNETES
+
 VERSIONS = [MIN_KUBERNETES, latest_version()]
 API_KEY = "local-" + "k" * 40
 
@@ -23,6 +24,41 @@ VARIANTS = {
     "live": ("live", {}),
     "no-gpu-no-resources": ("dev", {"gpusPerPod": "0", "cpu": "", "memory": "", "runsPerAgent": "3"}),
     "amd-gpus": ("live", {"gpuResource": "amd.com/gpu", "gpusPerPod": "8", "agentsPerPod": "4"}),
+    "every-pod-option": (
+        "live",
+        {
+            "agentPerGpu": "true",
+            "gpusPerPod": "2",
+            "nodeSelector": {"gpu_pool": "a100"},
+            "tolerations": [{"key": "spot", "operator": "Exists", "effect": "NoSchedule"}],
+            "affinity": {
+                "podAntiAffinity": {
+                    "preferredDuringSchedulingIgnoredDuringExecution": [
+                        {
+                            "weight": 50,
+                            "podAffinityTerm": {
+                                "topologyKey": "kubernetes.io/hostname",
+                                "labelSelector": {
+                                    "matchLabels": {"app.kubernetes.io/component": "sweep-agent"}
+                                },
+                            },
+                        }
+                    ]
+                }
+            },
+            "priorityClassName": "sweeps-low",
+            "env": {"HF_HOME": "/data/hf"},
+            "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": "ds"}}],
+            "volumeMounts": [{"name": "data", "mountPath": "/data"}],
+            "imagePullSecrets": ["regcred"],
+            "serviceAccountName": "sweeps",
+            "runAsNonRoot": "true",
+            "runAsUser": "1000",
+            "retriesPerPod": "5",
+            "activeDeadlineSeconds": "86400",
+            "ttlSecondsAfterFinished": "600",
+        },
+    ),
 }
 
 
@@ -37,7 +73,7 @@ def plain(value: Any) -> Any:
     return value
 
 
-def rendered_objects(stack: str, overrides: dict[str, str]) -> list[dict[str, Any]]:
+def rendered_objects(stack: str, overrides: dict[str, Any]) -> list[dict[str, Any]]:
     config = cli_config(stack, wandbApiKey=API_KEY, **overrides)
     run = run_program(stack, config, secret_keys=("wandbApiKey",))
     return [plain(r.inputs) for r in run.registrations if r.typ.startswith("kubernetes:")]

@@ -42,7 +42,9 @@ def labels(stack: str, **extra: str) -> dict[str, str]:
     return {**NS_LABELS, "app.kubernetes.io/instance": f"wandb-sweeps-{stack}", **extra}
 
 
-def expected_job(stack: str, slot: int, *, agents: str, gpus: str, cpu: str, memory: str) -> dict:
+def expected_job(
+    stack: str, slot: int, *, agents: str, gpus: str, cpu: str, memory: str, shm: dict | None = None
+) -> dict:
     pod_labels = labels(
         stack, **{"app.kubernetes.io/component": "sweep-agent", "wandb-sweeps/slot": str(slot)}
     )
@@ -53,7 +55,10 @@ def expected_job(stack: str, slot: int, *, agents: str, gpus: str, cpu: str, mem
             "name": f"wandb-agent-{slot}",
             "namespace": f"wandb-sweeps-{stack}",
             "labels": pod_labels,
-            "annotations": {"pulumi.com/skipAwait": "true"},
+            "annotations": {
+                "pulumi.com/skipAwait": "true",
+                "pulumi.com/deletionPropagationPolicy": "foreground",
+            },
         },
         "spec": {
             "completions": 1,
@@ -71,6 +76,11 @@ def expected_job(stack: str, slot: int, *, agents: str, gpus: str, cpu: str, mem
                 "metadata": {"labels": pod_labels},
                 "spec": {
                     "restartPolicy": "Never",
+                    "terminationGracePeriodSeconds": 120,
+                    "automountServiceAccountToken": False,
+                    "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
+                    "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+                    "volumes": [{"name": "dshm", "emptyDir": shm or {"medium": "Memory"}}],
                     "containers": [
                         {
                             "name": "agent",
@@ -94,6 +104,11 @@ def expected_job(stack: str, slot: int, *, agents: str, gpus: str, cpu: str, mem
                                 "requests": {"cpu": cpu, "memory": memory},
                                 "limits": {"cpu": cpu, "memory": memory, "nvidia.com/gpu": gpus},
                             },
+                            "securityContext": {
+                                "allowPrivilegeEscalation": False,
+                                "capabilities": {"drop": ["ALL"]},
+                            },
+                            "volumeMounts": [{"name": "dshm", "mountPath": "/dev/shm"}],
                         }
                     ],
                 },
@@ -152,9 +167,16 @@ def test_live_stack_registers_exactly_these_inputs() -> None:
     jobs = run.by_type("kubernetes:batch/v1:Job")
     assert [j.name for j in jobs] == [f"sweep-agent-{i}" for i in range(4)]
     for slot, job in enumerate(jobs):
-        assert job.inputs == expected_job("live", slot, agents="1", gpus="1", cpu="8", memory="64Gi"), (
-            job.name
+        expected = expected_job(
+            "live",
+            slot,
+            agents="1",
+            gpus="1",
+            cpu="8",
+            memory="64Gi",
+            shm={"medium": "Memory", "sizeLimit": "16Gi"},
         )
+        assert job.inputs == expected, job.name
     assert len(run.registrations) == 8
 
 

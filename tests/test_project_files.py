@@ -19,10 +19,14 @@ def project_file() -> dict:
 
 def test_pulumi_yaml_declares_every_key_with_the_same_type_default_and_description() -> None:
     declared = project_file()["config"]
-    assert list(declared) == [k.name for k in CONFIG_KEYS]
+    assert list(declared) == [k.name for k in CONFIG_KEYS if k.declared_in_project]
     for key in CONFIG_KEYS:
+        if not key.declared_in_project:
+            continue
         spec = declared[key.name]
         assert spec["type"] == key.kind, key.name
+        if key.kind == "array":
+            assert spec["items"] == {"type": "string"}, key.name
         assert spec["description"] == key.description, key.name
         if key.default is None:
             assert "default" not in spec, f"{key.name} is required, so it must not have a default"
@@ -50,8 +54,9 @@ def test_readme_documents_every_config_key_with_its_default_and_every_output() -
     for key in CONFIG_KEYS:
         row = re.search(rf"^\| `{key.name}` \|(.*)$", readme, re.MULTILINE)
         assert row, f"README has no table row for `{key.name}`"
-        if key.default not in (None, ""):
-            assert f"`{key.default}`" in row.group(1), f"README row of {key.name} lacks its default"
+        if key.default not in (None, "", [], {}):
+            default = str(key.default).lower() if isinstance(key.default, bool) else key.default
+            assert f"`{default}`" in row.group(1), f"README row of {key.name} lacks its default"
     main = (ROOT / "__main__.py").read_text()
     for output in re.findall(r'pulumi\.export\("(\w+)"', main):
         assert re.search(rf"^\| `{output}` \|", readme, re.MULTILINE), f"README lacks output {output}"

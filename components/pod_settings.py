@@ -1,0 +1,210 @@
+"""Typed, self-validating settings of the agent pods and their Jobs.
+
+Pieces that users write in Kubernetes' own form (tolerations, affinity, volumes,
+volume mounts, env) are kept in that form (camelCase dicts) and checked against
+the official schema by `k8s_fragments`; pulumi-kubernetes passes them through.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .checks import EXTENDED_RESOURCE, check_dns_subdomain, check_int, check_quantity
+from .errors import ProblemList
+from .k8s_fragments import fragment_problems
+
+DEFAULT_GPU_RESOURCE = "nvidia.com/gpu"
+DEFAULT_GRACE_SECONDS = 120
+DEFAULT_RETRIES_PER_POD = 3
+SHM_VOLUME = "dshm"
+"""The memory-backed volume mounted at /dev/shm (PyTorch DataLoader workers need it)."""
+RESERVED_ENV = (
+    "WANDB_API_KEY",
+    "WANDB_BASE_URL",
+    "WANDB_ENTITY",
+    "WANDB_PROJECT",
+    "SWEEP_PATH",
+    "AGENTS_PER_POD",
+    "GPUS_PER_POD",
+    "RUNS_PER_AGENT",
+    "CUDA_VISIBLE_DEVICES",
+)
+"""Set by wandb-sweeps itself; `env` may not override them."""
+
+
+@dataclass(frozen=True)
+class AgentPods:
+    """The agent pods: how many, what runs in each, and what each gets."""
+
+    image: str
+    """`image`: the agent image (training code + wandb)."""
+    pods: int = 1
+    """`pods`: agent pods running at once; 0 pauses the sweep's agents."""
+    agents_per_pod: int = 1
+    """`agentsPerPod` (or `gpusPerPod` with `agentPerGpu`): `wandb agent` processes per pod."""
+    runs_per_agent: int | None = None
+    """`runsPerAgent`: `wandb agent --count`; None runs until the sweep ends."""
+    gpus_per_pod: int = 0
+    """`gpusPerPod`: GPUs per pod, set as a limit under `gpu_resource`."""
+    gpu_resource: str = DEFAULT_GPU_RESOURCE
+    """`gpuResource`: the extended resource that GPUs are requested as."""
+    cpu: str | None = None
+    """`cpu`: CPU per pod (request = limit), a Kubernetes quantity."""
+    memory: str | None = None
+    """`memory`: memory per pod (request = limit), a Kubernetes quantity."""
+
+    def __post_init__(self) -> None:
+        problems = ProblemList()
+        if not self.image or any(c.isspace() for c in self.image):
+            problems.add(
+                f"image: must be a container image reference without spaces, such as "
+                f"'ghcr.io/acme/trainer:1.0', got {self.image!r}."
+            )
+        check_int(problems, "pods", self.pods, minimum=0)
+        check_int(problems, "agentsPerPod", self.agents_per_pod, minimum=1)
+        if self.runs_per_agent is not None:
+            check_int(problems, "runsPerAgent", self.runs_per_agent, minimum=1)
+        check_int(problems, "gpusPerPod", self.gpus_per_pod, minimum=0)
+        if not EXTENDED_RESOURCE.match(self.gpu_resource or ""):
+            problems.add(
+                f"gpuResource: must be an extended resource name such as "
+                f"'nvidia.com/gpu' or 'amd.com/gpu', got {self.gpu_resource!r}."
+            )
+        check_quantity(problems, "cpu", self.cpu, "2, 500m")
+        check_quantity(problems, "memory", self.memory, "16Gi, 512Mi")
+        if not problems.problems and self._gpus_split_unevenly():
+            problems.add(
+                f"gpusPerPod: {self.gpus_per_pod} GPUs cannot be split equally between "
+                f"{self.agents_per_pod} agents (agentsPerPod); use a multiple of "
+                f"agentsPerPod, or fewer GPUs than agents to share them."
+            )
+        problems.raise_if_any()
+
+    def _gpus_split_unevenly(self) -> bool:
+        """Agents get equal GPU blocks; with fewer GPUs than agents they share instead."""
+        return self.gpus_per_pod >= self.agents_per_pod and self.gpus_per_pod % self.agents_per_pod != 0
+
+
+@dataclass(frozen=True)
+class PodScheduling:
+    """Where agent pods may run."""
+
+    node_selector: Mapping[str, str] = field(default_factory=dict)
+    """`nodeSelector`: node labels the pods require."""
+    tolerations: tuple[Mapping[str, Any], ...] = ()
+    """`tolerations`: Kubernetes Toleration objects, added to the GPU toleration."""
+    affinity: Mapping[str, Any] | None = None
+    """`affinity`: a Kubernetes Affinity object."""
+    priority_class_name: str | None = None
+    """`priorityClassName`: e.g. a low class so sweeps yield to serving workloads."""
+    gpu_toleration: bool = True
+    """`gpuToleration`: when GPUs are requested, tolerate the taint named like
+    `gpuResource` (`nvidia.com/gpu:NoSchedule`), which GPU node pools usually carry."""
+
+    def __post_init__(self) -> None:
+        problems = ProblemList()
+        check_dns_subdomain(problems, "priorityClassName", self.priority_class_name)
+        fragments: dict[str, Any] = {
+            "nodeSelector": dict(self.node_selector),
+            "tolerations": list(self.tolerations),
+        }
+        if self.affinity is not None:
+            fragments["affinity"] = dict(self.affinity)
+        for problem in fragment_problems(fragments):
+            problems.add(problem)
+        problems.raise_if_any()
+
+
+@dataclass(frozen=True)
+class PodRuntime:
+    """What each agent pod gets besides GPUs: env, volumes, /dev/shm, identity, security."""
+
+    env: tuple[Mapping[str, Any], ...] = ()
+    """`env`: extra Kubernetes EnvVar objects for the agents and their runs."""
+    volumes: tuple[Mapping[str, Any], ...] = ()
+    """`volumes`: extra Kubernetes Volume objects (e.g. a dataset PVC)."""
+    volume_mounts: tuple[Mapping[str, Any], ...] = ()
+    """`volumeMounts`: where the agent container mounts them."""
+    shm_size: str = "auto"
+    """`shmSize`: "auto" mounts a memory-backed /dev/shm when GPUs are requested,
+    "off" never, a quantity (8Gi) always, with that size limit."""
+    image_pull_secrets: tuple[str, ...] = ()
+    """`imagePullSecrets`: names of Secrets in the namespace for a private registry."""
+    service_account_name: str | None = None
+    """`serviceAccountName`: e.g. for workload identity to a bucket; its token is
+    still not mounted (agents never call the Kubernetes API)."""
+    termination_grace_period_seconds: int = DEFAULT_GRACE_SECONDS
+    """`terminationGracePeriodSeconds`: time the agents and runs get to stop after SIGTERM."""
+    run_as_non_root: bool = False
+    """`runAsNonRoot`: refuse to start an image that runs as root."""
+    run_as_user: int | None = None
+    """`runAsUser`: the UID the containers run as; None keeps the image's."""
+
+    def __post_init__(self) -> None:
+        problems = ProblemList()
+        if self.shm_size not in ("auto", "off"):
+            check_quantity(problems, "shmSize", self.shm_size, "'auto', 'off' or 8Gi")
+        for name in self.image_pull_secrets:
+            check_dns_subdomain(problems, "imagePullSecrets", name)
+        check_dns_subdomain(problems, "serviceAccountName", self.service_account_name)
+        check_int(problems, "terminationGracePeriodSeconds", self.termination_grace_period_seconds, minimum=0)
+        if self.run_as_user is not None:
+            check_int(problems, "runAsUser", self.run_as_user, minimum=0)
+        for problem in fragment_problems(
+            {"env": list(self.env), "volumes": list(self.volumes), "volumeMounts": list(self.volume_mounts)}
+        ):
+            problems.add(problem)
+        if not problems.problems:
+            self._check_names(problems)
+        problems.raise_if_any()
+
+    def _check_names(self, problems: ProblemList) -> None:
+        reserved = [e["name"] for e in self.env if e["name"] in RESERVED_ENV]
+        if reserved:
+            problems.add(
+                f"env: {', '.join(reserved)} is set by wandb-sweeps itself (from the config keys); "
+                "remove it from env."
+            )
+        volume_names = [v["name"] for v in self.volumes]
+        if SHM_VOLUME in volume_names:
+            problems.add(
+                f"volumes: the name '{SHM_VOLUME}' is reserved for /dev/shm (shmSize); rename the volume."
+            )
+        unknown = [m["name"] for m in self.volume_mounts if m["name"] not in volume_names]
+        if unknown:
+            problems.add(
+                f"volumeMounts: {', '.join(map(repr, unknown))} is not one of the volumes "
+                f"({', '.join(map(repr, volume_names)) or 'none'}); add it to volumes."
+            )
+
+    def shm_enabled(self, gpus_per_pod: int) -> bool:
+        return self.shm_size != "off" and (self.shm_size != "auto" or gpus_per_pod > 0)
+
+    @property
+    def shm_size_limit(self) -> str | None:
+        return None if self.shm_size in ("auto", "off") else self.shm_size
+
+
+@dataclass(frozen=True)
+class JobPolicy:
+    """How long agent Jobs may run and how they are retried and cleaned up."""
+
+    retries_per_pod: int = DEFAULT_RETRIES_PER_POD
+    """`retriesPerPod`: failed pods a slot replaces before its Job fails (backoffLimit).
+    Preempted or evicted pods do not count."""
+    active_deadline_seconds: int | None = None
+    """`activeDeadlineSeconds`: stop each agent Job after this long; None: no limit."""
+    ttl_seconds_after_finished: int | None = None
+    """`ttlSecondsAfterFinished`: delete a finished Job after this long; None keeps it
+    (and its logs) until `pulumi destroy`."""
+
+    def __post_init__(self) -> None:
+        problems = ProblemList()
+        check_int(problems, "retriesPerPod", self.retries_per_pod, minimum=0)
+        if self.active_deadline_seconds is not None:
+            check_int(problems, "activeDeadlineSeconds", self.active_deadline_seconds, minimum=1)
+        if self.ttl_seconds_after_finished is not None:
+            check_int(problems, "ttlSecondsAfterFinished", self.ttl_seconds_after_finished, minimum=1)
+        problems.raise_if_any()
