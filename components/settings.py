@@ -15,7 +15,7 @@ from urllib.parse import urlparse
 
 import pulumi
 
-from .checks import check_dns_label
+from .checks import check_dns_label, check_int
 from .errors import ProblemList
 from .pod_settings import AgentPods, JobPolicy, PodRuntime, PodScheduling
 
@@ -25,6 +25,8 @@ SWEEP_ID = re.compile(r"^[a-z0-9]{4,64}$")
 WANDB_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
 
 DEFAULT_BASE_URL = "https://api.wandb.ai"
+DEFAULT_REQUEST_TIMEOUT = 20
+DEFAULT_CALL_TIMEOUT = 30
 
 
 class OnDestroy(StrEnum):
@@ -49,6 +51,10 @@ class WandbTarget:
     """`entity`: W&B entity (user or team); None means the API key's default entity."""
     base_url: str = DEFAULT_BASE_URL
     """`baseUrl`: W&B server, for dedicated and self-managed installations."""
+    request_timeout: int = DEFAULT_REQUEST_TIMEOUT
+    """`wandbRequestTimeoutSeconds`: seconds one HTTP request to W&B may take."""
+    call_timeout: int = DEFAULT_CALL_TIMEOUT
+    """`wandbCallTimeoutSeconds`: seconds one W&B call may take with its retries."""
 
     def __post_init__(self) -> None:
         problems = ProblemList()
@@ -61,6 +67,13 @@ class WandbTarget:
             problems.add(
                 f"entity: must be a W&B entity name (letters, digits, '-', '_', '.'), "
                 f"got {self.entity!r}; leave it unset to use the API key's default entity."
+            )
+        check_int(problems, "wandbRequestTimeoutSeconds", self.request_timeout, minimum=1)
+        check_int(problems, "wandbCallTimeoutSeconds", self.call_timeout, minimum=1)
+        if not problems.problems and self.call_timeout < self.request_timeout:
+            problems.add(
+                f"wandbCallTimeoutSeconds: must be at least wandbRequestTimeoutSeconds "
+                f"({self.request_timeout}), got {self.call_timeout}."
             )
         url = urlparse(self.base_url)
         if url.scheme not in ("http", "https") or not url.hostname or url.query or url.fragment:

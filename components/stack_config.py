@@ -30,7 +30,15 @@ from .pod_settings import (
     PodRuntime,
     PodScheduling,
 )
-from .settings import DEFAULT_BASE_URL, OnDestroy, SweepSource, WandbSweepArgs, WandbTarget
+from .settings import (
+    DEFAULT_BASE_URL,
+    DEFAULT_CALL_TIMEOUT,
+    DEFAULT_REQUEST_TIMEOUT,
+    OnDestroy,
+    SweepSource,
+    WandbSweepArgs,
+    WandbTarget,
+)
 from .sweep_file import load_sweep_file
 
 PROJECT = "wandb-sweeps"
@@ -85,6 +93,18 @@ CONFIG_KEYS: tuple[ConfigKey, ...] = (
         "string",
         "",
         f"W&B server URL; empty: WANDB_BASE_URL from the deploying shell, else {DEFAULT_BASE_URL}.",
+    ),
+    _key(
+        "wandbRequestTimeoutSeconds",
+        "integer",
+        DEFAULT_REQUEST_TIMEOUT,
+        "Seconds one HTTP request to W&B may take before it is retried.",
+    ),
+    _key(
+        "wandbCallTimeoutSeconds",
+        "integer",
+        DEFAULT_CALL_TIMEOUT,
+        "Seconds one W&B call may take in all, retries included, before it fails.",
     ),
     _key(
         "onDestroy",
@@ -378,6 +398,8 @@ def load_stack_config(
             project=project,
             entity=read.string("entity"),
             base_url=read.string("baseUrl") or environ.get("WANDB_BASE_URL") or DEFAULT_BASE_URL,
+            request_timeout=_or_default(read.integer("wandbRequestTimeoutSeconds"), DEFAULT_REQUEST_TIMEOUT),
+            call_timeout=_or_default(read.integer("wandbCallTimeoutSeconds"), DEFAULT_CALL_TIMEOUT),
         ),
     )
     sweep = _build(

@@ -73,6 +73,9 @@ class WandbSweep(pulumi.ComponentResource):
                 on_destroy=args.on_destroy.value,
                 config_yaml=args.sweep.config_yaml or "",
                 existing_sweep_id=args.sweep.existing_sweep_id or "",
+                creation_key=f"{pulumi.get_project()}/{pulumi.get_stack()}/{name}",
+                request_timeout=args.wandb.request_timeout,
+                call_timeout=args.wandb.call_timeout,
             ),
             opts=child,
         )

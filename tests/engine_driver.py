@@ -73,6 +73,15 @@ class Engine:
     def _with_provider(self, props: dict[str, Any]) -> Any:
         return _serialize({**props, PROVIDER_KEY: self.pickled_provider})
 
+    def check(self, olds: dict[str, Any], news: dict[str, Any]) -> list[Any]:
+        """The CheckFailures (property, reason) the engine would report; empty when valid."""
+        request = provider_pb2.CheckRequest(
+            urn=URN,
+            olds=self._with_provider(olds) if olds else _serialize({}),
+            news=self._with_provider(news),
+        )
+        return list(self._call("Check", request).failures)
+
     def create(self, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         request = provider_pb2.CreateRequest(urn=URN, properties=self._with_provider(inputs))
         response = self._call("Create", request)

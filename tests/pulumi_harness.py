@@ -99,6 +99,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
                 sweep_project=project,
                 sweep_path=path,
                 sweep_url=f"https://wandb.ai/{entity}/{project}/sweeps/{MOCK_SWEEP_ID}",
+                sweep_state="PENDING",
             )
             return path, state
         return f"{args.name}-id", state

@@ -149,6 +149,9 @@ def check_common_resources(run: ProgramRun, stack: str, on_destroy: str) -> None
         "config_yaml": SWEEP_YAML,
         "existing_sweep_id": "",
         "on_destroy": on_destroy,
+        "creation_key": f"wandb-sweeps/{stack}/sweep",
+        "request_timeout": 20,
+        "call_timeout": 30,
     }
 
 

@@ -44,6 +44,9 @@ def inputs(server: WandbServer, **overrides: str) -> dict[str, str]:
         "config_yaml": SWEEP_YAML,
         "existing_sweep_id": "",
         "on_destroy": "finish",
+        "creation_key": "wandb-sweeps/test/sweep",
+        "request_timeout": 5,
+        "call_timeout": 15,
     }
     values.update(overrides)
     return values

@@ -1,0 +1,129 @@
+"""The W&B API key never appears in plain text anywhere the program or provider emits.
+
+Allowed: inside a Pulumi secret (the Kubernetes Secret's data and the sweep's
+`api_key` input/output, which the engine encrypts). Everything else is scanned:
+every resource input, the stack outputs, the pickled provider, every provider
+output but `api_key`, the provider process's log, every error message, and every
+file the wandb client wrote under HOME.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import dill
+from engine_driver import Engine, ProviderFailure
+from pulumi_harness import SECRET_SIG, cli_config, run_program, unwrap_secret
+from test_sweep_provider import inputs
+from wandb_server import DEFAULT_KEY, WandbServer
+
+OTHER_KEY = "local-" + "r" * 40  # the rotated key, also known to the server
+UNKNOWN_KEY = "local-" + "u" * 40  # rejected by the server
+
+
+def without_secrets(value: Any) -> Any:
+    """`value` with every Pulumi secret replaced by a marker."""
+    if isinstance(value, dict):
+        if SECRET_SIG in value:
+            return "[secret]"
+        return {k: without_secrets(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [without_secrets(v) for v in value]
+    return value
+
+
+def secret_places(value: Any, path: str = "") -> list[str]:
+    """Paths of the secrets inside `value`."""
+    if isinstance(value, dict):
+        if SECRET_SIG in value:
+            return [path]
+        return [p for k, v in value.items() for p in secret_places(v, f"{path}.{k}")]
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in secret_places(v, f"{path}[{i}]")]
+    return []
+
+
+def assert_no_key(text: str, *keys: str, where: str) -> None:
+    for key in keys:
+        assert key not in text, f"API key in plain text in {where}"
+        assert key[-40:] not in text, f"API key body in plain text in {where}"
+
+
+def test_the_program_keeps_the_key_inside_secrets_only() -> None:
+    run = run_program("live", cli_config("live", wandbApiKey=DEFAULT_KEY), ("wandbApiKey",))
+    places = []
+    for registration in run.registrations:
+        inputs_ = registration.inputs
+        assert_no_key(
+            json.dumps(without_secrets(inputs_)), DEFAULT_KEY, where=f"inputs of {registration.name}"
+        )
+        places += [f"{registration.name}{p}" for p in secret_places(inputs_)]
+    assert sorted(places) == ["sweep-api-key.stringData", "sweep-sweep.__provider", "sweep-sweep.api_key"]
+    provider = base64.b64decode(unwrap_secret(run.named("sweep-sweep").inputs["__provider"]))
+    assert_no_key(provider.decode("latin-1"), DEFAULT_KEY, where="the pickled provider")
+    assert vars(dill.loads(provider)) == {}, "the provider must carry no state, let alone a key"
+    assert_no_key(json.dumps(run.outputs), DEFAULT_KEY, where="stack outputs")
+
+
+def test_rotating_the_key_changes_only_the_secret_and_the_sweep_input() -> None:
+    """New pods read the Secret at start; the Jobs (and so running pods) are not touched."""
+    first = run_program("live", cli_config("live", wandbApiKey=DEFAULT_KEY), ("wandbApiKey",))
+    rotated = run_program("live", cli_config("live", wandbApiKey=OTHER_KEY), ("wandbApiKey",))
+    changed = sorted(
+        r.name for r in first.registrations if r.inputs != rotated.named(r.name).inputs and r.name != "sweep"
+    )
+    assert changed == ["sweep-api-key", "sweep-sweep"]
+
+
+def test_the_provider_never_shows_the_key_in_outputs_errors_logs_or_files(server: WandbServer) -> None:
+    server.api_keys[OTHER_KEY] = "alice"
+    failures: list[str] = []
+    engine = Engine()
+    try:
+        id_, outs = engine.create(inputs(server))
+        engine.diff(id_, outs, inputs(server, api_key=OTHER_KEY))
+        outs = engine.update(id_, outs, inputs(server, api_key=OTHER_KEY))
+        _, read = engine.read(id_, outs)
+        for bad in (
+            lambda: engine.create(inputs(server, api_key=UNKNOWN_KEY)),
+            lambda: engine.check(
+                {}, inputs(server, api_key=UNKNOWN_KEY, config_yaml="", existing_sweep_id="abcd1234")
+            ),
+        ):
+            try:
+                result = bad()
+                failures.append(json.dumps([str(f) for f in result]) if isinstance(result, list) else "")
+            except ProviderFailure as error:
+                failures.append(str(error))
+        server.inject(status=500, times=10_000)
+        try:
+            engine.delete(id_, {**outs, "call_timeout": 4, "request_timeout": 1})
+        except ProviderFailure as error:
+            failures.append(str(error))
+        server._faults.clear()
+        engine.delete(id_, outs)
+    finally:
+        log = engine.close()
+
+    keys = (DEFAULT_KEY, OTHER_KEY, UNKNOWN_KEY)
+    for name, value in [("create/update", outs), ("refresh", read)]:
+        assert_no_key(
+            json.dumps({k: v for k, v in value.items() if k != "api_key"}), *keys, where=f"{name} outputs"
+        )
+    assert any("rejected the API key" in f for f in failures), failures
+    assert any("did not" in f for f in failures), failures
+    for failure in failures:
+        assert_no_key(failure, *keys, where="an error message")
+    assert_no_key(log, *keys, where="the provider's log")
+    home = Path(os.environ["HOME"]).parent  # HOME and the WANDB_* dirs conftest points at
+    scanned = 0
+    for path in home.rglob("*"):
+        if path.is_file():
+            scanned += 1
+            assert_no_key(path.read_bytes().decode("latin-1"), *keys, where=str(path))
+    assert server.find_sweep("alice", "proj", outs["sweep_id"]).state == "FINISHED"
+    assert scanned > 0, "the wandb client wrote no files: the scan would prove nothing"
