@@ -293,3 +293,15 @@ def test_the_program_itself_never_calls_w_and_b(server, preview: bool) -> None:
     )
     assert run.named("sweep-sweep").inputs["base_url"] == server.base_url
     assert server.requests == []
+
+
+def test_destroy_order_lets_kubernetes_objects_go_even_when_the_sweep_cannot_be_stopped() -> None:
+    """The engine deletes dependents first: the Jobs (which use the sweep's outputs)
+    go before the sweep; the Namespace and Secret do not depend on the sweep, so a
+    sweep that cannot be stopped (W&B down) does not keep them."""
+    run = deploy("live")
+    sweep_urn_suffix = "pulumi-python:dynamic/wandb:Sweep::sweep-sweep"
+    for name in ("sweep-namespace", "sweep-api-key"):
+        assert not any(d.endswith(sweep_urn_suffix) for d in run.named(name).options["dependencies"]), name
+    for job in run.by_type("kubernetes:batch/v1:Job"):
+        assert any(d.endswith(sweep_urn_suffix) for d in job.options["dependencies"]), job.name
