@@ -39,10 +39,12 @@ gpu_share() {
 
 pids=""
 terminated=0
+# sh functions share the script's variables: this loop must not reuse `pid`, which
+# the wait loop below is in the middle of when the trap runs.
 forward() {
   terminated=1
-  for pid in $pids; do
-    kill -s "$1" "$pid" 2>/dev/null
+  for agent_pid in $pids; do
+    kill -s "$1" "$agent_pid" 2>/dev/null
   done
 }
 trap 'forward TERM' TERM

@@ -30,6 +30,12 @@ case "$STUB_BEHAVIOUR" in
   run-until-term)
     trap 'echo TERM >> "$record"; exit 0' TERM
     while :; do sleep 1 & wait $!; done ;;
+  slow-first-stop)
+    # The agent on GPU 0 (the first one started) needs 1.5 s to stop after SIGTERM,
+    # like a run saving a checkpoint; the others stop at once.
+    if [ "${CUDA_VISIBLE_DEVICES-}" = 0 ]; then pause=1.5; else pause=0; fi
+    trap 'echo TERM >> "$record"; sleep $pause; echo DONE >> "$record"; exit 0' TERM
+    while :; do sleep 1 & wait $!; done ;;
   fail-first)
     # The first agent to start fails, the others succeed.
     if mkdir "$STUB_DIR/failed" 2>/dev/null; then exit 3; fi
@@ -92,6 +98,8 @@ def agents(stub_dir: Path) -> list[dict]:
                 entry["env"][name] = value
             elif kind == "TERM":
                 entry["term"] = True
+            elif kind == "DONE":
+                entry["done"] = True
         found.append(entry)
     return sorted(found, key=lambda a: json.dumps(a.get("cuda")))
 
@@ -198,3 +206,26 @@ def test_the_api_key_is_never_on_a_command_line(stub_dir: Path) -> None:
         process.send_signal(signal.SIGTERM)
         process.communicate(timeout=15)
     assert os.path.exists("/bin/sh")
+
+
+def test_after_sigterm_the_launcher_waits_for_every_agent_not_just_the_last(stub_dir: Path) -> None:
+    """The launcher is the container's PID 1: if it exits early, Kubernetes kills the
+    agents still stopping, and their runs lose the grace period. So when the launcher
+    process has exited, every agent must already be done."""
+    log = (stub_dir / "launcher.log").open("w")
+    process = subprocess.Popen(
+        ["/bin/sh", "-c", LAUNCHER_SCRIPT],
+        env=launcher_env(stub_dir, "slow-first-stop", AGENTS_PER_POD="3", GPUS_PER_POD="3"),
+        stdout=log,
+        stderr=log,
+    )
+    wait_for_agents(stub_dir, 3)
+    sent = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    process.wait(timeout=15)  # the process itself, not its output pipes
+    elapsed = time.monotonic() - sent
+    done_at_exit = [a.get("done", False) for a in agents(stub_dir)]
+    log.close()
+    assert done_at_exit == [True, True, True], (stub_dir / "launcher.log").read_text()
+    assert process.returncode == 143
+    assert elapsed >= 1.5

@@ -8,8 +8,9 @@ How: a subset of W&B's GraphQL schema written in SDL and executed with
 graphql-core, so a query that asks for a field the subset does not have fails
 validation exactly like an unknown field would on the real server. The
 subset covers what the client sends for viewer/default-entity look-ups,
-wandb-core's authentication and server-feature probes, and sweeps
-(create, read, list, change state).
+wandb-core's authentication and server-feature probes, sweeps
+(create, read, list, change state), and what ``wandb agent`` needs to
+register and be handed runs (``createAgent``, ``agentHeartbeat``).
 
 Behaviours copied from the real server:
 
@@ -24,10 +25,32 @@ Behaviours copied from the real server:
   ``PENDING`` fails with "cannot reconfigure sweep which has already started".
 * A project or sweep that does not exist resolves to ``null``.
 * A write to an entity other than the caller's fails ("permission denied").
+* ``createAgent`` registers an agent for a sweep (looked up by its 8-character
+  name in ``entityName``/``projectName``) and returns its opaque id; each
+  ``agentHeartbeat`` returns ``commands``, a JSON string holding a list of
+  commands in the format ``wandb/wandb_agent.py`` executes:
 
-Simplifications: no runs, agents, teams, or permission checks on reads;
-``method`` is read from the config with a regular expression (YAML or JSON),
-because only the standard library and graphql-core may be used. GraphQL
+  - sweep ``PENDING``/``RUNNING``, agent running no run (its ``runState``
+    lists none): ``{"type": "run", "run_id", "program", "args"}`` with the
+    next point of the grid over the config's ``parameters``, ``args`` as
+    ``{"lr": {"value": 0.01}}``; the sweep becomes ``RUNNING``. When the
+    grid is used up the sweep becomes ``FINISHED`` (as a finished grid
+    search does) and the agent gets ``exit``;
+  - ``PAUSED``, or an agent still running a run: no command (``[]``), except
+    ``CANCELED``, whose running runs get ``{"type": "stop", "run_id"}``;
+  - ``FINISHED``, ``CANCELED``, ``FAILED``, ``CRASHED`` and no run running:
+    ``{"type": "exit"}``, after which ``wandb agent`` exits with status 0;
+  - an agent whose sweep was deleted: HTTP 404, which the client turns into
+    ``SweepNotFoundError`` (``wandb agent`` exits 1).
+
+Simplifications: no run logging (a run exists only as handed out, see
+``WandbServer.runs``; ``Sweep.runs`` stays empty and ``runCount`` 0), no
+teams, no permission checks on reads; ``method`` is read from the config
+with a regular expression (YAML or JSON), because only the standard library
+and graphql-core may be used for that. The agent's grid needs the whole
+config: JSON is parsed with the standard library, YAML (what the client's
+``_upsert_sweep`` sends) with PyYAML, a requirement of the project and of the
+wandb client; only ``value`` and ``values`` parameters are supported. GraphQL
 errors raised while resolving are returned with HTTP 200 (data + errors);
 a request that does not parse or validate gets HTTP 400.
 
@@ -40,6 +63,7 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
+import itertools
 import json
 import re
 import secrets
@@ -77,6 +101,8 @@ type Query {
 
 type Mutation {
   upsertSweep(input: UpsertSweepInput!): UpsertSweepPayload
+  createAgent(input: CreateAgentInput!): CreateAgentPayload
+  agentHeartbeat(input: AgentHeartbeatInput!): AgentHeartbeatPayload
 }
 
 type ServerInfo {
@@ -197,6 +223,46 @@ type UpsertSweepPayload {
   configValidationWarnings: [String!]!
   clientMutationId: String
 }
+
+type Agent {
+  id: ID!
+  name: String!
+  host: String!
+  state: String!
+  persistent: Boolean
+  createdAt: DateTime!
+  heartbeatAt: DateTime
+  totalRuns: Int!
+}
+
+input CreateAgentInput {
+  id: String
+  host: String!
+  projectName: String
+  entityName: String
+  persistent: Boolean
+  sweep: String!
+  clientMutationId: String
+}
+
+type CreateAgentPayload {
+  agent: Agent
+  clientMutationId: String
+}
+
+input AgentHeartbeatInput {
+  id: ID!
+  metrics: JSONString
+  runState: JSONString
+  commandResults: JSONString
+  clientMutationId: String
+}
+
+type AgentHeartbeatPayload {
+  agent: Agent
+  commands: JSONString
+  clientMutationId: String
+}
 """
 
 
@@ -214,6 +280,46 @@ class SweepRecord:
     created_at: datetime
     description: str | None = None
     updated_at: datetime | None = None
+
+
+@dataclasses.dataclass
+class AgentRecord:
+    """A sweep agent registered with ``createAgent``, and what it was told."""
+
+    gql_id: str
+    """The opaque id ``createAgent`` returned; heartbeats send it back."""
+    name: str
+    host: str
+    entity: str
+    project: str
+    sweep: str
+    """The sweep's 8-character name."""
+    created_at: datetime
+    state: str = "RUNNING"
+    """``RUNNING`` until the agent is sent ``exit``, then ``FINISHED``."""
+    heartbeats: int = 0
+    heartbeat_at: datetime | None = None
+    running: tuple[str, ...] = ()
+    """Run ids the last heartbeat's ``runState`` reported as running."""
+    commands: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    """Every command sent to the agent, in order."""
+
+
+@dataclasses.dataclass
+class RunRecord:
+    """A run handed to an agent by a ``run`` command."""
+
+    name: str
+    """The run id (``run_id`` of the command; the run sees it as WANDB_RUN_ID)."""
+    entity: str
+    project: str
+    sweep: str
+    agent_id: str
+    """``gql_id`` of the agent it was handed to."""
+    program: str | None
+    params: dict[str, Any]
+    """Parameter -> value; the command's ``args`` are ``{name: {"value": v}}``."""
+    created_at: datetime
 
 
 @dataclasses.dataclass
@@ -262,6 +368,10 @@ class _Context:
     entity: str
 
 
+class _NotFoundError(graphql.GraphQLError):
+    """A resolver error that makes the whole reply HTTP 404 (see ``_execute``)."""
+
+
 class WandbServer:
     """A local W&B GraphQL server on 127.0.0.1 with a random free port.
 
@@ -278,9 +388,14 @@ class WandbServer:
         self.sweeps: list[SweepRecord] = []
         """Sweeps that exist, in creation order (deleted ones are removed)."""
         self.requests: list[GraphQLRequest] = []
+        self.agents: list[AgentRecord] = []
+        """Agents registered with ``createAgent``, in registration order."""
+        self.runs: list[RunRecord] = []
+        """Runs handed out to agents by ``run`` commands, in order."""
         self._projects: set[tuple[str, str]] = set()
         self._faults: list[_Fault] = []
         self._next_sweep_number = 1
+        self._next_command_number = 1
         self._lock = threading.RLock()
         self._schema = _build_schema(self)
         self._httpd: ThreadingHTTPServer | None = None
@@ -325,6 +440,37 @@ class WandbServer:
         """The GraphQL mutations received, whatever their outcome."""
         with self._lock:
             return [r for r in self.requests if r.is_mutation]
+
+    def create_sweep(
+        self,
+        config: str | dict[str, Any],
+        *,
+        entity: str = DEFAULT_ENTITY,
+        project: str = DEFAULT_PROJECT,
+        state: str = "PENDING",
+    ) -> SweepRecord:
+        """Create a sweep directly, as ``upsertSweep`` without ``id`` would.
+
+        A dict ``config`` is stored as JSON (which is also YAML, so the client
+        reads it back like any sweep config).
+        """
+        if state not in SWEEP_STATES:
+            raise ValueError(f"unknown sweep state {state!r}")
+        if not isinstance(config, str):
+            config = json.dumps(config)
+        with self._lock:
+            return self._create_sweep(entity, project, {"config": config, "state": state})
+
+    def agents_of(self, sweep: str) -> list[AgentRecord]:
+        """The agents registered for the sweep with this name."""
+        with self._lock:
+            return [a for a in self.agents if a.sweep == sweep]
+
+    def runs_of(self, agent: AgentRecord | str) -> list[RunRecord]:
+        """The runs handed to an agent (an ``AgentRecord`` or its ``gql_id``)."""
+        agent_id = agent if isinstance(agent, str) else agent.gql_id
+        with self._lock:
+            return [r for r in self.runs if r.agent_id == agent_id]
 
     def find_sweep(self, entity: str, project: str, name: str) -> SweepRecord | None:
         with self._lock:
@@ -400,6 +546,9 @@ class WandbServer:
                 operation_name=request.operation_name,
                 context_value=_Context(entity=entity),
             )
+        for error in result.errors or ():
+            if isinstance(error, _NotFoundError) or isinstance(error.original_error, _NotFoundError):
+                return 404, {"errors": [{"message": error.message}]}
         return (400 if result.data is None else 200), result.formatted
 
     def _sweeps_in(self, entity: str, project: str) -> list[SweepRecord]:
@@ -447,6 +596,97 @@ class WandbServer:
         if values.get("description") is not None:
             sweep.description = values["description"]
         sweep.updated_at = _now()
+
+    def _register_agent(self, context: _Context, values: dict[str, Any]) -> AgentRecord:
+        entity = values.get("entityName") or context.entity
+        if entity != context.entity:
+            raise graphql.GraphQLError("permission denied")
+        project = values.get("projectName") or DEFAULT_PROJECT
+        sweep = self.find_sweep(entity, project, values["sweep"])
+        if sweep is None:
+            raise graphql.GraphQLError(f"sweep {entity}/{project}/{values['sweep']} not found")
+        agent = AgentRecord(
+            gql_id=_opaque_id("Agent", str(len(self.agents) + 1)),
+            name=_random_sweep_id(),
+            host=values["host"],
+            entity=entity,
+            project=project,
+            sweep=sweep.name,
+            created_at=_now(),
+        )
+        self.agents.append(agent)
+        return agent
+
+    def _heartbeat(
+        self, context: _Context, values: dict[str, Any]
+    ) -> tuple[AgentRecord, list[dict[str, Any]]]:
+        """Note an agent's heartbeat and decide the commands it gets (see the module's docstring)."""
+        agent = next((a for a in self.agents if a.gql_id == values["id"]), None)
+        if agent is None:
+            raise _NotFoundError(f"agent {values['id']!r} not found")
+        if agent.entity != context.entity:
+            raise graphql.GraphQLError("permission denied")
+        try:
+            run_state = json.loads(values.get("runState") or "{}")
+        except ValueError as error:
+            raise graphql.GraphQLError(f"runState is not JSON: {error}") from None
+        agent.heartbeats += 1
+        agent.heartbeat_at = _now()
+        agent.running = tuple(run for run, alive in run_state.items() if alive)
+        sweep = self.find_sweep(agent.entity, agent.project, agent.sweep)
+        if sweep is None:
+            raise _NotFoundError(f"sweep {agent.entity}/{agent.project}/{agent.sweep} not found")
+
+        commands: list[dict[str, Any]] = []
+        if sweep.state in ("PENDING", "RUNNING") and not agent.running:
+            run = self._next_run(sweep, agent)
+            if run is None:
+                sweep.state = "FINISHED"  # the grid is used up
+                sweep.updated_at = _now()
+            else:
+                args = {name: {"value": value} for name, value in run.params.items()}
+                commands.append({"type": "run", "run_id": run.name, "program": run.program, "args": args})
+        if sweep.state == "CANCELED":
+            commands.extend({"type": "stop", "run_id": run} for run in agent.running)
+        if sweep.state not in ("PENDING", "RUNNING", "PAUSED") and not agent.running:
+            commands.append({"type": "exit"})
+            agent.state = "FINISHED"
+        for command in commands:
+            command["id"] = str(self._next_command_number)
+            self._next_command_number += 1
+            agent.commands.append(command)
+        return agent, commands
+
+    def _next_run(self, sweep: SweepRecord, agent: AgentRecord) -> RunRecord | None:
+        """Hand the next point of the sweep's grid to ``agent``; None when none is left."""
+        config = _parse_config(sweep.config)
+        grid = _grid(config.get("parameters") or {})
+        handed_out = sum(
+            1
+            for r in self.runs
+            if (r.entity, r.project, r.sweep) == (sweep.entity, sweep.project, sweep.name)
+        )
+        if handed_out >= len(grid):
+            return None
+        taken = {r.name for r in self.runs}
+        name = _random_sweep_id()
+        while name in taken:
+            name = _random_sweep_id()
+        run = RunRecord(
+            name=name,
+            entity=sweep.entity,
+            project=sweep.project,
+            sweep=sweep.name,
+            agent_id=agent.gql_id,
+            program=config.get("program"),
+            params=grid[handed_out],
+            created_at=_now(),
+        )
+        self.runs.append(run)
+        if sweep.state == "PENDING":
+            sweep.state = "RUNNING"
+        sweep.updated_at = _now()
+        return run
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -576,6 +816,13 @@ def _build_schema(server: WandbServer) -> graphql.GraphQLSchema:
             server, sweep["_record"].entity, sweep["_record"].project
         ),
         ("Mutation", "upsertSweep"): lambda _, info, **args: _upsert_sweep(
+            server, info.context, args["input"]
+        ),
+        ("Mutation", "createAgent"): lambda _, info, **args: {
+            "agent": _agent_view(server, server._register_agent(info.context, args["input"])),
+            "clientMutationId": args["input"].get("clientMutationId"),
+        },
+        ("Mutation", "agentHeartbeat"): lambda _, info, **args: _heartbeat_payload(
             server, info.context, args["input"]
         ),
     }
@@ -755,6 +1002,59 @@ def _upsert_sweep(server: WandbServer, context: _Context, values: dict[str, Any]
         "configValidationWarnings": [],
         "clientMutationId": values.get("clientMutationId"),
     }
+
+
+def _agent_view(server: WandbServer, agent: AgentRecord) -> dict[str, Any]:
+    return {
+        "id": agent.gql_id,
+        "name": agent.name,
+        "host": agent.host,
+        "state": agent.state,
+        "persistent": False,
+        "createdAt": agent.created_at.strftime(_TIME_FORMAT),
+        "heartbeatAt": agent.heartbeat_at.strftime(_TIME_FORMAT) if agent.heartbeat_at else None,
+        "totalRuns": len(server.runs_of(agent)),
+    }
+
+
+def _heartbeat_payload(server: WandbServer, context: _Context, values: dict[str, Any]) -> dict[str, Any]:
+    agent, commands = server._heartbeat(context, values)
+    return {
+        "agent": _agent_view(server, agent),
+        "commands": json.dumps(commands),
+        "clientMutationId": values.get("clientMutationId"),
+    }
+
+
+def _parse_config(config: str) -> dict[str, Any]:
+    """A sweep config as a dict: JSON, else YAML (PyYAML, which the client needs anyway)."""
+    try:
+        parsed = json.loads(config)
+    except ValueError:
+        import yaml  # Imported here: only agents need the YAML parsed.
+
+        try:
+            parsed = yaml.safe_load(config)
+        except yaml.YAMLError as error:
+            raise graphql.GraphQLError(f"sweep config is not YAML: {error}") from None
+    if not isinstance(parsed, dict):
+        raise graphql.GraphQLError("sweep config is not a mapping")
+    return parsed
+
+
+def _grid(parameters: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every combination of the parameters' ``values`` (or single ``value``), in config order."""
+    names: list[str] = []
+    choices: list[list[Any]] = []
+    for name, spec in parameters.items():
+        if isinstance(spec, dict) and isinstance(spec.get("values"), list):
+            choices.append(spec["values"])
+        elif isinstance(spec, dict) and "value" in spec:
+            choices.append([spec["value"]])
+        else:
+            raise graphql.GraphQLError(f"parameter {name!r}: only 'value' and 'values' are supported")
+        names.append(name)
+    return [dict(zip(names, combination, strict=True)) for combination in itertools.product(*choices)]
 
 
 # -- small helpers ------------------------------------------------------------

@@ -1,0 +1,314 @@
+"""The agent launcher with the REAL `wandb agent` (wandb 0.31) against tests/wandb_server.py.
+
+test_agent_launcher.py checks the launcher's own logic with a stub `wandb`; this
+module checks that the same script, byte for byte what the pods run
+(`components.agent_job.LAUNCHER_SCRIPT` under `/bin/sh -c`), works with the real
+CLI: the agents register, receive runs, forward SIGTERM to them, and exit when
+their run count is reached or the sweep is finished.
+
+The training program is `probe.py`, written into the test's directory (the
+sweep config's `program`; the agents run it as `python probe.py --lr=... ...`
+from the launcher's working directory). It records its argv, WANDB_RUN_ID,
+WANDB_SWEEP_ID and CUDA_VISIBLE_DEVICES in records/<run id>.json, then exits 0
+or, with PROBE_MODE=wait-for-term, waits for SIGTERM (at most
+PROBE_MAX_SECONDS), takes PROBE_TERM_DELAYS[CUDA_VISIBLE_DEVICES] seconds to
+shut down, records that it got SIGTERM and exits 0.
+
+What the real agent sends (wandb 0.31.0): `Viewer` (the login check),
+`SweepWithRuns` (the sweep's config, for its `command`), `CreateAgent`, then
+every `Agent.POLL_INTERVAL` = 5 s an `agentHeartbeat` (`Heartbeat`, with
+`runState` = {run id: true} for its running runs), each after a new `Viewer`
+once a run has finished (the agent builds a new `wandb.Api()`). The first
+heartbeat comes about 5 s after registration and a finished run is noticed up
+to 5 s late, so each scenario takes 7-13 s.
+
+Measured (this machine): SIGTERM to launcher exit 0.2-0.3 s (runs that stop at
+once); the module takes about 50 s.
+
+The last test pins down a launcher bug found here: forward() reused the wait
+loop's `$pid`, so after a SIGTERM the launcher stopped waiting for every agent
+but the last and exited (as PID 1, killing the others' runs mid-shutdown).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from wandb_server import DEFAULT_KEY, SweepRecord, WandbServer
+
+from components.agent_job import LAUNCHER_SCRIPT
+
+BIN_DIR = Path(sys.executable).parent
+"""The test interpreter's bin directory: `python` and `wandb` for the agents."""
+EXIT_TIMEOUT = 40.0
+"""Seconds a launcher gets to finish on its own (the scenarios need 7-13 s)."""
+
+PROBE = r'''"""Sweep run probe: record how the agent started us, then exit or wait for SIGTERM."""
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+records = Path(__file__).resolve().parent / "records"
+run_id = os.environ.get("WANDB_RUN_ID", "no-run-id")
+record = {
+    "argv": sys.argv,
+    "run_id": os.environ.get("WANDB_RUN_ID"),
+    "sweep_id": os.environ.get("WANDB_SWEEP_ID"),
+    "cuda": os.environ.get("CUDA_VISIBLE_DEVICES"),
+    "pid": os.getpid(),
+    "sigterm": False,
+}
+
+
+def write():
+    tmp = records / f"{run_id}.json.tmp"
+    tmp.write_text(json.dumps(record))
+    tmp.replace(records / f"{run_id}.json")
+
+
+terminated = []
+signal.signal(signal.SIGTERM, lambda *_: terminated.append(True))
+write()
+if os.environ.get("PROBE_MODE") == "wait-for-term":
+    deadline = time.monotonic() + float(os.environ.get("PROBE_MAX_SECONDS", "60"))
+    while not terminated and time.monotonic() < deadline:
+        time.sleep(0.05)
+    # Shutting down may take a while (saving a checkpoint): seconds by CUDA_VISIBLE_DEVICES.
+    if terminated:
+        delays = json.loads(os.environ.get("PROBE_TERM_DELAYS", "{}"))
+        time.sleep(float(delays.get(record["cuda"] or "", 0)))
+    record["sigterm"] = bool(terminated)
+    write()
+    sys.exit(0 if terminated else 3)
+'''
+
+SWEEP_CONFIG = {
+    "method": "grid",
+    "program": "probe.py",
+    "parameters": {"lr": {"values": [0.1, 0.2, 0.3, 0.4]}, "batch": {"value": 16}},
+}
+"""Four grid points: more than the two agents may run with RUNS_PER_AGENT=1."""
+
+
+@dataclass
+class Launcher:
+    """A running agent launcher and where its output goes."""
+
+    process: subprocess.Popen[bytes]
+    directory: Path
+
+    def wait(self, timeout: float = EXIT_TIMEOUT) -> int:
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"launcher still running after {timeout} s\n{self.output()}")
+
+    def output(self) -> str:
+        out = (self.directory / "launcher.out").read_text(errors="replace")
+        err = (self.directory / "launcher.err").read_text(errors="replace")
+        return f"--- stdout ---\n{out}\n--- stderr ---\n{err}"
+
+    def records(self) -> dict[str, dict[str, Any]]:
+        """What each probe run recorded, by run id."""
+        found = {}
+        for path in (self.directory / "records").glob("*.json"):
+            record = json.loads(path.read_text())
+            found[record["run_id"]] = record
+        return found
+
+
+Start = Callable[..., Launcher]
+
+
+@pytest.fixture
+def start(server: WandbServer, tmp_path: Path) -> Iterator[Start]:
+    """Start LAUNCHER_SCRIPT for a sweep in tmp_path; whatever is left is killed afterwards."""
+    assert (BIN_DIR / "wandb").exists(), f"no wandb CLI next to {sys.executable}"
+    (tmp_path / "probe.py").write_text(PROBE)
+    (tmp_path / "records").mkdir()
+    launchers: list[Launcher] = []
+
+    def start_launcher(sweep: SweepRecord, **settings: str) -> Launcher:
+        home = tmp_path / "home"
+        env = {
+            "PATH": f"{BIN_DIR}:/usr/bin:/bin",
+            "LC_ALL": "C.UTF-8",
+            "HOME": str(home),
+            "WANDB_DIR": str(tmp_path / "wandb-dir"),
+            "WANDB_CONFIG_DIR": str(home / ".config" / "wandb"),
+            "WANDB_CACHE_DIR": str(tmp_path / "wandb-cache"),
+            "SWEEP_PATH": f"{sweep.entity}/{sweep.project}/{sweep.name}",
+            "WANDB_API_KEY": DEFAULT_KEY,
+            "WANDB_BASE_URL": server.base_url,
+            "WANDB_ENTITY": sweep.entity,
+            "WANDB_PROJECT": sweep.project,
+            "PROBE_MAX_SECONDS": "45",
+        }
+        env.update(settings)
+        for directory in ("HOME", "WANDB_DIR", "WANDB_CONFIG_DIR", "WANDB_CACHE_DIR"):
+            Path(env[directory]).mkdir(parents=True, exist_ok=True)
+        with (tmp_path / "launcher.out").open("wb") as out, (tmp_path / "launcher.err").open("wb") as err:
+            process = subprocess.Popen(
+                ["/bin/sh", "-c", LAUNCHER_SCRIPT],
+                env=env,
+                cwd=tmp_path,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                start_new_session=True,  # its own process group, to clean up after a failure
+            )
+        launcher = Launcher(process, tmp_path)
+        launchers.append(launcher)
+        return launcher
+
+    yield start_launcher
+
+    for launcher in launchers:
+        # The whole group: agents may outlive the launcher if it exits too early.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(launcher.process.pid, signal.SIGKILL)
+        launcher.process.wait(timeout=10)
+        # Runs live in process groups of their own (the agent starts them so).
+        for record in launcher.records().values():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(record["pid"], signal.SIGKILL)
+
+
+def make_sweep(server: WandbServer, state: str = "PENDING") -> SweepRecord:
+    return server.create_sweep(SWEEP_CONFIG, project="proj", state=state)
+
+
+def wait_for(condition: Callable[[], bool], what: str, launcher: Launcher, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if launcher.process.poll() is not None:
+            pytest.fail(f"launcher exited ({launcher.process.returncode}) before {what}\n{launcher.output()}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout} s waiting for {what}\n{launcher.output()}")
+        time.sleep(0.1)
+
+
+def flags(params: dict[str, Any]) -> list[str]:
+    """The command line the agent builds from a run's parameters."""
+    return [f"--{name}={value}" for name, value in params.items()]
+
+
+def test_two_agents_each_run_one_run_and_the_launcher_exits_0(
+    server: WandbServer, start: Start, tmp_path: Path
+) -> None:
+    sweep = make_sweep(server)
+    launcher = start(sweep, AGENTS_PER_POD="2", RUNS_PER_AGENT="1")
+
+    assert launcher.wait() == 0, launcher.output()
+
+    agents = server.agents_of(sweep.name)
+    assert len(agents) == 2, launcher.output()
+    assert all((a.entity, a.project) == ("alice", "proj") for a in agents)
+    # Each agent was handed one run and stopped by itself (--count 1): no "exit" needed.
+    assert [[c["type"] for c in a.commands] for a in agents] == [["run"], ["run"]]
+    assert [len(server.runs_of(a)) for a in agents] == [1, 1]
+    assert sweep.state == "RUNNING"  # two of the four grid points are left
+
+    records = launcher.records()
+    assert sorted(records) == sorted(run.name for run in server.runs)
+    for run in server.runs:
+        record = records[run.name]
+        assert record["argv"] == ["probe.py", *flags(run.params)]
+        assert record["sweep_id"] == sweep.name
+        assert record["cuda"] is None  # no GPUS_PER_POD: left alone
+    assert sorted(r["argv"][1] for r in records.values()) == ["--lr=0.1", "--lr=0.2"]
+
+
+def test_sigterm_reaches_the_runs_and_the_launcher_exits_143(
+    server: WandbServer, start: Start, tmp_path: Path
+) -> None:
+    sweep = make_sweep(server)
+    launcher = start(sweep, AGENTS_PER_POD="2", PROBE_MODE="wait-for-term")
+    wait_for(lambda: len(launcher.records()) == 2, "both runs to start", launcher)
+
+    sent = time.monotonic()
+    os.kill(launcher.process.pid, signal.SIGTERM)  # what Kubernetes does to the container's PID 1
+    code = launcher.wait(timeout=30)
+    elapsed = time.monotonic() - sent
+    print(f"SIGTERM to launcher exit: {elapsed:.2f} s")
+
+    assert code == 143, launcher.output()
+    records = launcher.records()
+    assert [r["sigterm"] for r in records.values()] == [True, True], launcher.output()
+    assert elapsed < 10, f"took {elapsed:.1f} s\n{launcher.output()}"
+    # Both agents shut down cleanly (status 0) after their runs ended.
+    assert "exited with status" not in launcher.output()
+    assert len(server.runs) == 2  # nobody was handed another run while stopping
+
+
+def test_after_sigterm_the_launcher_waits_for_every_agent(
+    server: WandbServer, start: Start, tmp_path: Path
+) -> None:
+    # Agent 0 (GPU 0) has a run that needs 2 s to shut down; agent 1's run stops at once.
+    sweep = make_sweep(server)
+    launcher = start(
+        sweep,
+        AGENTS_PER_POD="2",
+        GPUS_PER_POD="2",
+        PROBE_MODE="wait-for-term",
+        PROBE_TERM_DELAYS=json.dumps({"0": 2}),
+    )
+    wait_for(lambda: len(launcher.records()) == 2, "both runs to start", launcher)
+
+    sent = time.monotonic()
+    os.kill(launcher.process.pid, signal.SIGTERM)
+    code = launcher.wait(timeout=30)
+    elapsed = time.monotonic() - sent
+    print(f"SIGTERM to launcher exit, run on GPU 0 slow to stop: {elapsed:.2f} s")
+
+    # When the launcher (the container's PID 1) exits, every run must have ended:
+    # Kubernetes kills whatever is left in the container.
+    records = launcher.records()
+    assert {r["cuda"]: r["sigterm"] for r in records.values()} == {"0": True, "1": True}, launcher.output()
+    assert code == 143, launcher.output()
+    assert 2 <= elapsed < 12
+
+
+def test_finished_sweep_makes_idle_agents_exit_and_the_launcher_exits_0(
+    server: WandbServer, start: Start, tmp_path: Path
+) -> None:
+    sweep = make_sweep(server, state="PAUSED")
+    launcher = start(sweep, AGENTS_PER_POD="2")
+    wait_for(
+        lambda: len(agents := server.agents_of(sweep.name)) == 2 and all(a.heartbeats for a in agents),
+        "both agents to register and ask for work",
+        launcher,
+    )
+    assert server.runs == []
+
+    server.set_sweep_state(sweep.entity, sweep.project, sweep.name, "FINISHED")
+
+    assert launcher.wait() == 0, launcher.output()
+    agents = server.agents_of(sweep.name)
+    assert [[c["type"] for c in a.commands] for a in agents] == [["exit"], ["exit"]]
+    assert server.runs == []
+    assert launcher.records() == {}
+
+
+def test_two_gpus_for_two_agents_are_disjoint(server: WandbServer, start: Start, tmp_path: Path) -> None:
+    sweep = make_sweep(server)
+    launcher = start(sweep, AGENTS_PER_POD="2", GPUS_PER_POD="2", RUNS_PER_AGENT="1")
+
+    assert launcher.wait() == 0, launcher.output()
+    records = launcher.records()
+    assert len(records) == 2, launcher.output()
+    assert sorted(r["cuda"] for r in records.values()) == ["0", "1"]
