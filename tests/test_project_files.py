@@ -95,3 +95,35 @@ def test_example_trainer_refuses_a_float_batch_size(tmp_path) -> None:
     )
     assert result.returncode != 0
     assert "batch_size" in result.stderr
+
+
+def test_every_package_the_components_import_is_a_deploy_time_requirement() -> None:
+    """`pulumi up` installs requirements.txt only: a test-only package imported by
+    components/ would work in CI and fail on the user's machine."""
+    import ast
+
+    distribution_of = {
+        "yaml": "pyyaml",
+        "pulumi": "pulumi",
+        "pulumi_kubernetes": "pulumi-kubernetes",
+        "wandb": "wandb",
+        "sweeps": "wandb",  # the wandb[sweeps] extra
+        "kubernetes_validate": "kubernetes-validate",
+    }
+    required = {
+        re.split(r"[\[<>=~ ]", line.strip())[0].lower()
+        for line in (ROOT / "requirements.txt").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+    stdlib = set(sys.stdlib_module_names)
+    for path in (ROOT / "components").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            for name in names:
+                top = name.split(".")[0]
+                if top in stdlib or top == "components":
+                    continue
+                assert top in distribution_of, f"{path.name} imports {top}: add it to this test's map"
+                assert distribution_of[top] in required, f"{path.name} imports {top}, not in requirements.txt"
