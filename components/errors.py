@@ -33,7 +33,8 @@ class ProblemList:
         self.problems: list[str] = []
 
     def add(self, problem: str) -> None:
-        self.problems.append(problem)
+        if problem not in self.problems:  # a value read twice is reported once
+            self.problems.append(problem)
 
     def raise_if_any(self) -> None:
         if self.problems:

@@ -252,14 +252,15 @@ class _Reader:
             return None
         return value.strip()
 
-    def integer(self, name: str) -> int | None:
+    def integer(self, name: str) -> int:
+        """The value; after recording a problem, the default (so building can go on)."""
         value = self._value(name)
         if isinstance(value, int) and not isinstance(value, bool):
             return value
         if isinstance(value, str) and re.fullmatch(r"\s*[-+]?\d+\s*", value):
             return int(value)
         self.problems.add(f"{name}: must be a whole number, got {value!r}.")
-        return None
+        return int(KEYS_BY_NAME[name].default or 0)
 
     def boolean(self, name: str) -> bool:
         value = self._value(name)
@@ -296,8 +297,7 @@ class _Reader:
 
     def positive_or_unset(self, name: str) -> int | None:
         """Integer keys where 0 means "unset"."""
-        value = self.integer(name)
-        return value if value else None
+        return self.integer(name) or None
 
     def required(self, name: str, what: str) -> str:
         value = self.string(name)
@@ -365,123 +365,98 @@ def load_stack_config(
             problems.add(_unknown_key_problem(name))
     read = _Reader(raw, problems)
 
-    project = read.required("project", "the W&B project of the sweep")
-    image = read.required("image", "the agent image with your training code and wandb")
     on_destroy = read.choice("onDestroy", OnDestroy)
     namespace = read.string("namespace") or default_namespace(stack)
     check_dns_label(problems, "namespace", namespace)
     api_key = _api_key(problems, raw, secret_keys, environ)
-
-    sweep_id = read.string("sweepId")
-    config_yaml = config_file = None
-    if sweep_id is None:
-        config_file = read.string("sweepConfig") or "sweep.yaml"
-        sweep_file = _build(problems, lambda: load_sweep_file(project_root, config_file))
-        config_yaml = sweep_file.text if sweep_file else None
-
-    runs_per_agent = read.integer("runsPerAgent")
-    if runs_per_agent is not None and runs_per_agent < 0:
-        problems.add(f"runsPerAgent: must be >= 1, or 0 for runs until the sweep ends, got {runs_per_agent}.")
-    counts = {
-        field: value
-        for field, value in (
-            ("pods", read.integer("pods")),
-            ("agents_per_pod", _agents_per_pod(read)),
-            ("gpus_per_pod", read.integer("gpusPerPod")),
-        )
-        if value is not None
+    parts = {
+        "wandb": _build(problems, lambda: _wandb_target(read, environ)),
+        "sweep": _build(problems, lambda: _sweep_source(read, project_root)),
+        "agents": _build(problems, lambda: _agent_pods(read)),
+        "scheduling": _build(problems, lambda: _pod_scheduling(read)),
+        "runtime": _build(problems, lambda: _pod_runtime(read)),
+        "job_policy": _build(problems, lambda: _job_policy(read)),
     }
-
-    wandb = _build(
-        problems,
-        lambda: WandbTarget(
-            project=project,
-            entity=read.string("entity"),
-            base_url=read.string("baseUrl") or environ.get("WANDB_BASE_URL") or DEFAULT_BASE_URL,
-            request_timeout=_or_default(read.integer("wandbRequestTimeoutSeconds"), DEFAULT_REQUEST_TIMEOUT),
-            call_timeout=_or_default(read.integer("wandbCallTimeoutSeconds"), DEFAULT_CALL_TIMEOUT),
-        ),
-    )
-    sweep = _build(
-        problems,
-        lambda: SweepSource(config_yaml=config_yaml, config_file=config_file, existing_sweep_id=sweep_id),
-    )
-    agents = _build(
-        problems,
-        lambda: AgentPods(
-            image=image,
-            runs_per_agent=runs_per_agent if runs_per_agent and runs_per_agent > 0 else None,
-            gpu_resource=read.string("gpuResource") or DEFAULT_GPU_RESOURCE,
-            cpu=read.string("cpu"),
-            memory=read.string("memory"),
-            **counts,
-        ),
-    )
-    scheduling = _build(
-        problems,
-        lambda: PodScheduling(
-            node_selector=read.structured("nodeSelector"),
-            tolerations=tuple(read.structured("tolerations")),
-            affinity=read.structured("affinity") or None,
-            priority_class_name=read.string("priorityClassName"),
-            gpu_toleration=read.boolean("gpuToleration"),
-        ),
-    )
-    runtime = _build(
-        problems,
-        lambda: PodRuntime(
-            env=_env_vars(read.structured("env")),
-            volumes=tuple(read.structured("volumes")),
-            volume_mounts=tuple(read.structured("volumeMounts")),
-            shm_size=read.string("shmSize") or "auto",
-            image_pull_secrets=read.strings("imagePullSecrets"),
-            service_account_name=read.string("serviceAccountName"),
-            run_as_non_root=read.boolean("runAsNonRoot"),
-            run_as_user=read.positive_or_unset("runAsUser"),
-            termination_grace_period_seconds=_or_default(
-                read.integer("terminationGracePeriodSeconds"), DEFAULT_GRACE_SECONDS
-            ),
-        ),
-    )
-    job_policy = _build(
-        problems,
-        lambda: JobPolicy(
-            retries_per_pod=_or_default(read.integer("retriesPerPod"), DEFAULT_RETRIES_PER_POD),
-            active_deadline_seconds=read.positive_or_unset("activeDeadlineSeconds"),
-            ttl_seconds_after_finished=read.positive_or_unset("ttlSecondsAfterFinished"),
-        ),
-    )
     problems.raise_if_any()
-    assert wandb and sweep and agents and scheduling and runtime and job_policy  # no problems: all built
-    return WandbSweepArgs(
-        wandb=wandb,
-        sweep=sweep,
-        agents=agents,
-        namespace=namespace,
-        api_key=api_key,
-        on_destroy=on_destroy,
-        scheduling=scheduling,
-        runtime=runtime,
-        job_policy=job_policy,
+    return WandbSweepArgs(namespace=namespace, api_key=api_key, on_destroy=on_destroy, **parts)  # type: ignore[arg-type]
+
+
+def _wandb_target(read: _Reader, environ: Mapping[str, str]) -> WandbTarget:
+    return WandbTarget(
+        project=read.required("project", "the W&B project of the sweep"),
+        entity=read.string("entity"),
+        base_url=read.string("baseUrl") or environ.get("WANDB_BASE_URL") or DEFAULT_BASE_URL,
+        request_timeout=read.integer("wandbRequestTimeoutSeconds"),
+        call_timeout=read.integer("wandbCallTimeoutSeconds"),
     )
 
 
-def _or_default(value: int | None, default: int) -> int:
-    return default if value is None else value
+def _sweep_source(read: _Reader, project_root: Path) -> SweepSource:
+    sweep_id = read.string("sweepId")
+    if sweep_id is not None:
+        return SweepSource(existing_sweep_id=sweep_id)
+    config_file = read.string("sweepConfig") or "sweep.yaml"
+    return SweepSource(config_yaml=load_sweep_file(project_root, config_file).text, config_file=config_file)
 
 
-def _agents_per_pod(read: _Reader) -> int | None:
+def _agent_pods(read: _Reader) -> AgentPods:
+    runs = read.integer("runsPerAgent")
+    if runs < 0:
+        read.problems.add(f"runsPerAgent: must be >= 1, or 0 for runs until the sweep ends, got {runs}.")
+    return AgentPods(
+        image=read.required("image", "the agent image with your training code and wandb"),
+        pods=read.integer("pods"),
+        agents_per_pod=_agents_per_pod(read),
+        runs_per_agent=runs if runs > 0 else None,
+        gpus_per_pod=read.integer("gpusPerPod"),
+        gpu_resource=read.string("gpuResource") or DEFAULT_GPU_RESOURCE,
+        cpu=read.string("cpu"),
+        memory=read.string("memory"),
+    )
+
+
+def _pod_scheduling(read: _Reader) -> PodScheduling:
+    return PodScheduling(
+        node_selector=read.structured("nodeSelector"),
+        tolerations=tuple(read.structured("tolerations")),
+        affinity=read.structured("affinity") or None,
+        priority_class_name=read.string("priorityClassName"),
+        gpu_toleration=read.boolean("gpuToleration"),
+    )
+
+
+def _pod_runtime(read: _Reader) -> PodRuntime:
+    return PodRuntime(
+        env=_env_vars(read.structured("env")),
+        volumes=tuple(read.structured("volumes")),
+        volume_mounts=tuple(read.structured("volumeMounts")),
+        shm_size=read.string("shmSize") or "auto",
+        image_pull_secrets=read.strings("imagePullSecrets"),
+        service_account_name=read.string("serviceAccountName"),
+        run_as_non_root=read.boolean("runAsNonRoot"),
+        run_as_user=read.positive_or_unset("runAsUser"),
+        termination_grace_period_seconds=read.integer("terminationGracePeriodSeconds"),
+    )
+
+
+def _job_policy(read: _Reader) -> JobPolicy:
+    return JobPolicy(
+        retries_per_pod=read.integer("retriesPerPod"),
+        active_deadline_seconds=read.positive_or_unset("activeDeadlineSeconds"),
+        ttl_seconds_after_finished=read.positive_or_unset("ttlSecondsAfterFinished"),
+    )
+
+
+def _agents_per_pod(read: _Reader) -> int:
     """agentsPerPod, or gpusPerPod when agentPerGpu asks for one agent per GPU."""
     agents = read.integer("agentsPerPod")
     if not read.boolean("agentPerGpu"):
         return agents
     gpus = read.integer("gpusPerPod")
-    if gpus is None:
-        return agents
     if gpus < 1:
         read.problems.add(f"agentPerGpu: needs gpusPerPod >= 1 (one agent per GPU), got gpusPerPod {gpus}.")
         return agents
-    if agents not in (None, 1, gpus):
+    if agents not in (1, gpus):
         read.problems.add(
             f"agentPerGpu: sets agentsPerPod to gpusPerPod ({gpus}), but agentsPerPod is {agents}; "
             "remove agentsPerPod or set agentPerGpu to false."
