@@ -4,11 +4,14 @@ Modules, from the outside in:
 - `wandb_sweep`     the WandbSweep ComponentResource (resource registration only)
 - `stack_config`    stack config -> validated `WandbSweepArgs`
 - `settings`        the typed, self-validating args
+- `pod_settings`    the same for the agent pods and Jobs
+- `checks`, `errors` small shared validators; the ConfigError users see
+- `k8s_fragments`   user-written pod pieces checked against the Kubernetes schema
 - `sweep_file`      reading the sweep YAML and checking it with W&B's schema
 - `agent_job`       pure builders of the agent Job / pod specs
 - `agent_launcher.sh` the POSIX sh command each agent pod runs
 - `sweep_provider`  the sweep as a dynamic resource (pickled by reference: don't move)
-- `wandb_api`       the W&B calls, through the real wandb client
+- `wandb_api`       the W&B calls: reads through the wandb client, create as one POST
 """
 
 from .errors import ConfigError

@@ -95,8 +95,6 @@ class SweepSource:
     config_yaml: str | None = None
     """The sweep config as the user wrote it (YAML text), sent to W&B as text so
     that `batch_size: 16` stays an integer."""
-    config_file: str | None = None
-    """`sweepConfig`: where `config_yaml` came from, for messages."""
     existing_sweep_id: str | None = None
     """`sweepId`: attach to this sweep; none is created and its state never changed."""
 

@@ -396,7 +396,7 @@ def _sweep_source(read: _Reader, project_root: Path) -> SweepSource:
     if sweep_id is not None:
         return SweepSource(existing_sweep_id=sweep_id)
     config_file = read.string("sweepConfig") or "sweep.yaml"
-    return SweepSource(config_yaml=load_sweep_file(project_root, config_file).text, config_file=config_file)
+    return SweepSource(config_yaml=load_sweep_file(project_root, config_file).text)
 
 
 def _agent_pods(read: _Reader) -> AgentPods:

@@ -8,7 +8,6 @@ The script under test is `LAUNCHER_SCRIPT`, byte for byte what the pods run.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import time
@@ -205,7 +204,6 @@ def test_the_api_key_is_never_on_a_command_line(stub_dir: Path) -> None:
     finally:
         process.send_signal(signal.SIGTERM)
         process.communicate(timeout=15)
-    assert os.path.exists("/bin/sh")
 
 
 def test_after_sigterm_the_launcher_waits_for_every_agent_not_just_the_last(stub_dir: Path) -> None:
