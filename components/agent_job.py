@@ -9,6 +9,20 @@ One Job per agent pod ("slot"), each running one pod at a time:
   Job with `backoffLimitPerIndex` gives, without needing Kubernetes 1.33;
 - a preempted or evicted pod (`DisruptionTarget`) is not counted as a failure.
 
+A Job's name ends in a digest of every field that cannot change in place, so
+a change of pod shape (image, GPUs, the sweep ...) gives the new Job a new name:
+pulumi-kubernetes then creates it before deleting the old one (it deletes first
+only when the name stays: provider/pkg/provider/provider.go, `Diff`). That is
+what makes `pulumi.com/skipAwait` safe here: for a Job it also skips the wait
+for the delete (provider/pkg/metadata/overrides.go, `allowsSkipAwaitWithDelete`),
+so a same-name replacement would race the old Job and fail with AlreadyExists.
+
+Nothing here refers to another resource's outputs except the sweep's identity
+and the namespace: the Secrets are named by plain strings, so replacing a
+Secret (a rotated key) never makes the engine replace a Job
+(pulumi/pulumi pkg/resource/deploy/step_generator.go,
+`calculateDependentReplacements`, follows property dependencies only).
+
 Our own keys are snake_case (the typed dicts); pieces users write themselves
 (tolerations, volumes, ...) stay in Kubernetes' camelCase, which the provider
 passes through unchanged.
@@ -16,7 +30,10 @@ passes through unchanged.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -47,10 +64,20 @@ LAUNCHER_SCRIPT = _launcher_script()
 """What each agent pod runs, as `sh -c LAUNCHER_SCRIPT`."""
 API_KEY_ENTRY = "WANDB_API_KEY"
 """The entry of the Kubernetes Secret that holds the W&B API key."""
+API_KEY_SECRET_NAME = "wandb-api-key"
+ENV_SECRET_NAME = "wandb-sweeps-env"
+"""The Kubernetes Secret holding `env` when it is marked secret."""
 CONTAINER_NAME = "agent"
+JOB_NAME_PREFIX = "wandb-agent"
+MUTABLE_JOB_SPEC_FIELDS = frozenset({"backoff_limit", "active_deadline_seconds", "ttl_seconds_after_finished"})
+"""JobSpec fields Kubernetes lets change on a live Job (batch validation,
+`ValidateJobSpecUpdate`) and pulumi-kubernetes does not replace on (provider/pkg/
+provider/diff.go, `job`). Every other field is in the Job's name digest."""
 JOB_ANNOTATIONS = {
     # Without it `pulumi up` waits for the Job to finish, i.e. for the whole
-    # sweep, and fails after 10 minutes.
+    # sweep, and fails after 10 minutes; and `pulumi refresh` reports every
+    # running Job as failed to initialize (the Job await's Read). Safe only
+    # because a replaced Job always gets a new name (see the module docstring).
     "pulumi.com/skipAwait": "true",
     # A removed Job (scale-down, destroy) takes its pods with it, and Pulumi waits
     # for them to stop: the Kubernetes API's own default for Jobs orphans them.
@@ -82,9 +109,10 @@ class AgentJobInputs:
     policy: JobPolicy
     sweep: SweepRef
     namespace: pulumi.Input[str]
-    secret_name: pulumi.Input[str]
     instance: str
     """`app.kubernetes.io/instance`: the namespace name, unique per stack."""
+    secret_env_names: Sequence[str] = field(default_factory=tuple)
+    """Names of the `env` entries kept in the ENV_SECRET_NAME Secret."""
 
 
 def common_labels(instance: str) -> dict[str, str]:
@@ -105,8 +133,12 @@ def agent_labels(instance: str, slot: int) -> dict[str, str]:
     }
 
 
-def job_name(slot: int) -> str:
-    return f"wandb-agent-{slot}"
+def job_name(slot: int, spec: Mapping[str, Any]) -> str:
+    """`wandb-agent-<slot>-<digest>`: the digest covers every field of the (resolved)
+    JobSpec that cannot change in place, so a Job is only ever replaced under a new name."""
+    fixed = {k: v for k, v in spec.items() if k not in MUTABLE_JOB_SPEC_FIELDS}
+    digest = hashlib.sha256(json.dumps(fixed, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    return f"{JOB_NAME_PREFIX}-{slot}-{digest[:10]}"
 
 
 def agent_env(job: AgentJobInputs) -> list[EnvVarArgsDict]:
@@ -115,7 +147,7 @@ def agent_env(job: AgentJobInputs) -> list[EnvVarArgsDict]:
     env: list[EnvVarArgsDict] = [
         {
             "name": "WANDB_API_KEY",
-            "value_from": {"secret_key_ref": {"name": job.secret_name, "key": API_KEY_ENTRY}},
+            "value_from": {"secret_key_ref": {"name": API_KEY_SECRET_NAME, "key": API_KEY_ENTRY}},
         },
         {"name": "WANDB_BASE_URL", "value": sweep.base_url},
         {"name": "WANDB_ENTITY", "value": sweep.entity},
@@ -127,6 +159,10 @@ def agent_env(job: AgentJobInputs) -> list[EnvVarArgsDict]:
     if pods.runs_per_agent is not None:
         env.append({"name": "RUNS_PER_AGENT", "value": str(pods.runs_per_agent)})
     env.extend(job.runtime.env)  # type: ignore[arg-type]  # user EnvVar objects, camelCase
+    env.extend(
+        {"name": name, "value_from": {"secret_key_ref": {"name": ENV_SECRET_NAME, "key": name}}}
+        for name in job.secret_env_names
+    )
     return env
 
 
@@ -209,9 +245,10 @@ def agent_pod_spec(job: AgentJobInputs) -> PodSpecArgsDict:
     return spec
 
 
-def agent_job_metadata(job: AgentJobInputs, slot: int) -> ObjectMetaArgsDict:
+def agent_job_metadata(job: AgentJobInputs, slot: int, spec: JobSpecArgsDict) -> ObjectMetaArgsDict:
+    """`spec` is this slot's `agent_job_spec`: the name is derived from it once resolved."""
     return {
-        "name": job_name(slot),
+        "name": pulumi.Output.from_input(spec).apply(lambda resolved: job_name(slot, resolved)),
         "namespace": job.namespace,
         "labels": agent_labels(job.instance, slot),
         "annotations": dict(JOB_ANNOTATIONS),

@@ -9,20 +9,23 @@ users know; the field that holds it is documented next to it.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from urllib.parse import urlparse
+from urllib.parse import urlparse, urlsplit, urlunsplit
 
 import pulumi
 
 from .checks import check_dns_label, check_int
 from .errors import ProblemList
-from .pod_settings import AgentPods, JobPolicy, PodRuntime, PodScheduling
+from .pod_settings import RESERVED_ENV, AgentPods, JobPolicy, PodRuntime, PodScheduling
 
 # W&B sweep ids are short lowercase alphanumerics (8 characters on wandb.ai).
 SWEEP_ID = re.compile(r"^[a-z0-9]{4,64}$")
 # W&B entity and project names: letters, digits, '-', '_' and '.'.
 WANDB_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
+# A key of a Kubernetes Secret's data.
+SECRET_KEY = re.compile(r"^[-._a-zA-Z0-9]{1,253}$")
 
 DEFAULT_BASE_URL = "https://api.wandb.ai"
 DEFAULT_REQUEST_TIMEOUT = 20
@@ -41,6 +44,26 @@ class OnDestroy(StrEnum):
         return {"finish": "FINISHED", "cancel": "CANCELED", "keep": None}[self.value]
 
 
+def normalize_base_url(url: str) -> str:
+    """A W&B server URL in one spelling: lowercase scheme and host, no trailing '/'.
+
+    Two spellings of one server must not look like two servers: that would
+    make a new sweep (and stop the old one) for nothing.
+    """
+    parsed = urlsplit(url.strip())
+    return urlunsplit((parsed.scheme.lower(), parsed.netloc.lower(), parsed.path, "", "")).rstrip("/")
+
+
+def _base_url_problem(source: str, url: str) -> str | None:
+    parsed = urlparse(url)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname or parsed.query or parsed.fragment:
+        return (
+            f"{source}: must be an http(s) URL of a W&B server such as "
+            f"{DEFAULT_BASE_URL!r}, got {url!r}."
+        )
+    return None
+
+
 @dataclass(frozen=True)
 class WandbTarget:
     """Where the sweep lives on W&B."""
@@ -48,9 +71,17 @@ class WandbTarget:
     project: str
     """`project`: W&B project."""
     entity: str | None = None
-    """`entity`: W&B entity (user or team); None means the API key's default entity."""
-    base_url: str = DEFAULT_BASE_URL
-    """`baseUrl`: W&B server, for dedicated and self-managed installations."""
+    """`entity`: W&B entity (user or team); None: the API key's default entity,
+    resolved when the sweep is created and kept from then on."""
+    base_url: str | None = None
+    """`baseUrl`: W&B server, for dedicated and self-managed installations; None:
+    `default_base_url`, resolved when the sweep is created and kept from then on."""
+    default_base_url: str = DEFAULT_BASE_URL
+    """Where a new sweep goes when `base_url` is None: the deploying shell's
+    WANDB_BASE_URL, else the hosted W&B. Read only when the sweep is created, so a
+    later `up` from a shell with another value does not move the sweep."""
+    default_base_url_source: str = "WANDB_BASE_URL (environment)"
+    """How `default_base_url` is named in error messages."""
     request_timeout: int = DEFAULT_REQUEST_TIMEOUT
     """`wandbRequestTimeoutSeconds`: seconds one HTTP request to W&B may take."""
     call_timeout: int = DEFAULT_CALL_TIMEOUT
@@ -75,17 +106,20 @@ class WandbTarget:
                 f"wandbCallTimeoutSeconds: must be at least wandbRequestTimeoutSeconds "
                 f"({self.request_timeout}), got {self.call_timeout}."
             )
-        url = urlparse(self.base_url)
-        if url.scheme not in ("http", "https") or not url.hostname or url.query or url.fragment:
-            problems.add(
-                f"baseUrl: must be an http(s) URL of a W&B server such as "
-                f"{DEFAULT_BASE_URL!r}, got {self.base_url!r}."
-            )
+        for source, url in (("baseUrl", self.base_url), (self.default_base_url_source, self.default_base_url)):
+            problem = url is not None and _base_url_problem(source, url)
+            if problem:
+                problems.add(problem)
         problems.raise_if_any()
 
     @property
     def normalized_base_url(self) -> str:
-        return self.base_url.rstrip("/")
+        """The configured server, or "" when it is left to the sweep's first create."""
+        return normalize_base_url(self.base_url) if self.base_url else ""
+
+    @property
+    def normalized_default_base_url(self) -> str:
+        return normalize_base_url(self.default_base_url)
 
 
 @dataclass(frozen=True)
@@ -128,6 +162,9 @@ class WandbSweepArgs:
     scheduling: PodScheduling = field(default_factory=PodScheduling)
     runtime: PodRuntime = field(default_factory=PodRuntime)
     job_policy: JobPolicy = field(default_factory=JobPolicy)
+    secret_env: Mapping[str, pulumi.Input[str]] = field(default_factory=dict, repr=False)
+    """`env` when it is marked secret: NAME -> value. The values go into a Kubernetes
+    Secret of their own and reach the agents through `secretKeyRef`, like the API key."""
 
     def __post_init__(self) -> None:
         problems = ProblemList()
@@ -136,4 +173,20 @@ class WandbSweepArgs:
             problems.add(
                 f"onDestroy: must be one of {', '.join(o.value for o in OnDestroy)}, got {self.on_destroy!r}."
             )
+        self._check_secret_env(problems)
         problems.raise_if_any()
+
+    def _check_secret_env(self, problems: ProblemList) -> None:
+        plain = {e.get("name") for e in self.runtime.env}
+        for name in self.secret_env:
+            if not SECRET_KEY.match(name):
+                problems.add(
+                    f"env: {name!r} is secret, so it becomes a key of a Kubernetes Secret, which allows "
+                    "only letters, digits, '-', '_' and '.'; rename it."
+                )
+            elif name in RESERVED_ENV:
+                problems.add(
+                    f"env: {name} is set by wandb-sweeps itself (from the config keys); remove it from env."
+                )
+            elif name in plain:
+                problems.add(f"env: {name} is given twice; keep one.")

@@ -210,6 +210,10 @@ _LIKELY_MEANT = {
 }
 
 API_KEY = re.compile(r"^([A-Za-z0-9]+-)?[A-Za-z0-9_]{40,}$")
+SECRET_CAPABLE_KEYS = ("wandbApiKey", "env")
+"""Keys whose secret marking wandb-sweeps keeps: their values reach the pods only
+through Kubernetes Secrets. Any other key's value lands in the Job spec, the
+state or the outputs in plain text, so marking it secret is refused."""
 
 
 def _normalized(name: str) -> str:
@@ -365,27 +369,55 @@ def load_stack_config(
             problems.add(_unknown_key_problem(name))
     read = _Reader(raw, problems)
 
+    secret = {name for name in raw if f"{PROJECT}:{name}" in secret_keys}
+    for name in sorted(secret - set(SECRET_CAPABLE_KEYS)):
+        problems.add(_unkeepable_secret_problem(name))
     on_destroy = read.choice("onDestroy", OnDestroy)
     namespace = read.string("namespace") or default_namespace(stack)
     check_dns_label(problems, "namespace", namespace)
     api_key = _api_key(problems, raw, secret_keys, environ)
+    env, secret_env = _split_env(read.structured("env"), secret="env" in secret)
     parts = {
         "wandb": _build(problems, lambda: _wandb_target(read, environ)),
         "sweep": _build(problems, lambda: _sweep_source(read, project_root)),
         "agents": _build(problems, lambda: _agent_pods(read)),
         "scheduling": _build(problems, lambda: _pod_scheduling(read)),
-        "runtime": _build(problems, lambda: _pod_runtime(read)),
+        "runtime": _build(problems, lambda: _pod_runtime(read, env)),
         "job_policy": _build(problems, lambda: _job_policy(read)),
     }
     problems.raise_if_any()
-    return WandbSweepArgs(namespace=namespace, api_key=api_key, on_destroy=on_destroy, **parts)  # type: ignore[arg-type]
+    return _build_args(
+        problems,
+        namespace=namespace,
+        api_key=api_key,
+        on_destroy=on_destroy,
+        secret_env=secret_env,
+        **parts,
+    )
+
+
+def _build_args(problems: ProblemList, **fields: Any) -> WandbSweepArgs:
+    args = _build(problems, lambda: WandbSweepArgs(**fields))
+    problems.raise_if_any()
+    assert args is not None
+    return args
+
+
+def _unkeepable_secret_problem(name: str) -> str:
+    return (
+        f"{name}: is marked secret in the stack config, but its value would reach the agent Jobs, "
+        f"the state or the stack outputs in plain text; only {' and '.join(SECRET_CAPABLE_KEYS)} are "
+        f"kept secret. Put a secret value in env (it goes into a Kubernetes Secret), or set {name} "
+        f"without --secret: `pulumi config set {PROJECT}:{name} VALUE`."
+    )
 
 
 def _wandb_target(read: _Reader, environ: Mapping[str, str]) -> WandbTarget:
     return WandbTarget(
         project=read.required("project", "the W&B project of the sweep"),
         entity=read.string("entity"),
-        base_url=read.string("baseUrl") or environ.get("WANDB_BASE_URL") or DEFAULT_BASE_URL,
+        base_url=read.string("baseUrl"),
+        default_base_url=environ.get("WANDB_BASE_URL", "").strip() or DEFAULT_BASE_URL,
         request_timeout=read.integer("wandbRequestTimeoutSeconds"),
         call_timeout=read.integer("wandbCallTimeoutSeconds"),
     )
@@ -425,9 +457,9 @@ def _pod_scheduling(read: _Reader) -> PodScheduling:
     )
 
 
-def _pod_runtime(read: _Reader) -> PodRuntime:
+def _pod_runtime(read: _Reader, env: tuple[dict[str, Any], ...]) -> PodRuntime:
     return PodRuntime(
-        env=_env_vars(read.structured("env")),
+        env=env,
         volumes=tuple(read.structured("volumes")),
         volume_mounts=tuple(read.structured("volumeMounts")),
         shm_size=read.string("shmSize") or "auto",
@@ -472,6 +504,24 @@ def _env_vars(value: Any) -> tuple[dict[str, Any], ...]:
             {"name": name, "value": v if isinstance(v, str) else json.dumps(v)} for name, v in value.items()
         )
     return tuple(value)
+
+
+def _split_env(value: Any, *, secret: bool) -> tuple[tuple[dict[str, Any], ...], dict[str, str]]:
+    """(plain EnvVar objects, secret NAME -> value).
+
+    `pulumi config set --secret --path env.HF_TOKEN ...` marks the whole `env` key
+    secret (Pulumi records secrecy per top-level key), so when `env` is secret every
+    literal value in it is treated as one; `valueFrom` entries hold no value and
+    stay as they are.
+    """
+    env = _env_vars(value)
+    if not secret:
+        return env, {}
+    literal = [e for e in env if isinstance(e, dict) and "valueFrom" not in e and isinstance(e.get("value"), str)]
+    return (
+        tuple(e for e in env if e not in literal),
+        {e["name"]: e["value"] for e in literal if isinstance(e.get("name"), str)},
+    )
 
 
 def _api_key(

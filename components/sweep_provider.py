@@ -1,23 +1,34 @@
-"""The W&B sweep as a Pulumi resource (a dynamic provider over `wandb_api`).
+"""The W&B sweep as two Pulumi resources (dynamic providers over `wandb_api`).
 
-Pulumi pickles `SweepProvider` BY REFERENCE into every sweep's state: at
+Pulumi pickles both provider classes BY REFERENCE into every stack's state: at
 `pulumi up` and at `pulumi destroy`, months later, the engine imports this module
-(`components.sweep_provider`) again. Do not rename or move it, keep no clients on
-`self`, and import wandb inside the methods.
+(`components.sweep_provider`) again. Do not rename or move it or the classes,
+keep no clients on `self`, and import wandb inside the methods.
 
-Lifecycle:
-- check: with `existing_sweep_id`, a newly named sweep must exist (checked at
-  preview, before anything is created); otherwise no W&B call.
-- create: makes the sweep at most once (see `wandb_api.create_sweep`), or, when
-  attaching, only looks it up.
-- diff: a changed sweep config (compared as data, so comments don't count),
-  entity, project, server or attached id replaces the sweep: the new one is made
-  first, the agents follow it, then the old one is deleted, i.e. stopped as
-  `on_destroy` says. A new key, on_destroy or timeout is an in-place update with
-  no W&B call; nothing changed means no W&B call at all.
-- read (`pulumi refresh`): a sweep deleted on W&B is gone from the state (the
-  next `up` makes a new one); a sweep stopped outside Pulumi shows in `sweep_state`.
-- delete: FINISHED / CANCELED / left as is (`on_destroy`); attached sweeps are never touched.
+Why two resources. The agent Jobs take the sweep's identity (entity, project,
+id, server) from a resource's outputs. In a preview, a dynamic provider's
+in-place update hands back its new *inputs* as outputs (the Python dynamic
+provider does not support previews: pulumi/pulumi
+sdk/go/common/resource/plugin/provider_plugin.go, `(*provider).Update`), so
+every output that is not also an input turns unknown, and every Job would show
+as replaced in the preview of a mere key rotation. So:
+
+- `WandbSweepResource` (`wandb:Sweep`) is the sweep's identity. It is created
+  once and replaced when the sweep must change; it is never updated in place.
+  Its diff ignores what is not identity (the API key, timeouts): the agents
+  read only this resource.
+- `SweepLifecycleResource` (`wandb:SweepLifecycle`) holds what may change
+  under a running sweep (the API key, `on_destroy`, timeouts) and stops the
+  sweep when it is deleted (destroy, or a replaced sweep). It is keyed by the
+  sweep's path, so it is replaced, and the old sweep stopped, only when the
+  path changes: a replacement can never stop the sweep it resolves to.
+
+Identity inputs compare by what they resolve to: an empty `entity` is the API
+key's default entity and an empty `base_url` the deploying shell's
+WANDB_BASE_URL (or the hosted W&B), both resolved once, when the sweep is
+created, and pinned in the outputs (`sweep_entity`, `sweep_base_url`). Writing
+down the value already in effect is not a change, and neither is a later `up`
+from a shell with another WANDB_BASE_URL.
 """
 
 from __future__ import annotations
@@ -28,26 +39,46 @@ from typing import Any
 import pulumi
 import pulumi.dynamic as dynamic
 
+from .settings import OnDestroy, normalize_base_url
 from .sweep_file import parse_sweep_config
 
-# Inputs whose change means "a different sweep". The sweep config is compared
-# as data separately: W&B refuses to reconfigure a sweep that has started.
-_IDENTITY_INPUTS = ("entity", "project", "base_url", "existing_sweep_id")
-# Inputs that change in place, without a W&B call.
-_UPDATABLE_INPUTS = ("api_key", "on_destroy", "creation_key", "request_timeout", "call_timeout")
-_INPUTS = (*_IDENTITY_INPUTS, "config_yaml", *_UPDATABLE_INPUTS)
+_IDENTITY_OUTPUTS = (
+    "sweep_id",
+    "sweep_entity",
+    "sweep_project",
+    "sweep_base_url",
+    "sweep_path",
+    "sweep_url",
+    "sweep_state",
+)
+_SWEEP_INPUTS = (
+    "project",
+    "entity",
+    "base_url",
+    "default_base_url",
+    "config_yaml",
+    "existing_sweep_id",
+    "creation_key",
+    "api_key",
+    "request_timeout",
+    "call_timeout",
+)
+_LIFECYCLE_UPDATABLE = ("base_url", "api_key", "on_destroy", "request_timeout", "call_timeout")
 
 
 @dataclass(frozen=True)
 class SweepInputs:
     project: pulumi.Input[str]
-    base_url: pulumi.Input[str]
     api_key: pulumi.Input[str]
-    on_destroy: pulumi.Input[str]
     creation_key: pulumi.Input[str]
     """project/stack/resource: names the sweep so that a retried create finds it."""
     entity: pulumi.Input[str] = ""
-    """Empty: the API key's default entity, resolved at create."""
+    """Empty: the API key's default entity, resolved at create and pinned."""
+    base_url: pulumi.Input[str] = ""
+    """The configured W&B server; empty: `default_base_url`, resolved at create and pinned."""
+    default_base_url: pulumi.Input[str] = ""
+    """The server to use when `base_url` is empty (the deploying shell's
+    WANDB_BASE_URL, else the hosted W&B). Read only when the sweep is created."""
     config_yaml: pulumi.Input[str] = ""
     """The sweep config as the user wrote it; empty when attaching."""
     existing_sweep_id: pulumi.Input[str] = ""
@@ -56,21 +87,34 @@ class SweepInputs:
     call_timeout: pulumi.Input[float] = 30
 
 
-def _access(props: dict[str, Any]) -> Any:
+@dataclass(frozen=True)
+class LifecycleInputs:
+    sweep_path: pulumi.Input[str]
+    """entity/project/id of the sweep: the lifecycle resource's identity."""
+    base_url: pulumi.Input[str]
+    api_key: pulumi.Input[str]
+    on_destroy: pulumi.Input[str]
+    attached: pulumi.Input[bool] = False
+    """An attached sweep (`sweepId`) belongs to someone else: never stopped."""
+    request_timeout: pulumi.Input[float] = 20
+    call_timeout: pulumi.Input[float] = 30
+
+
+def _access(props: dict[str, Any], base_url: str) -> Any:
     from .wandb_api import DEFAULT_CALL_TIMEOUT, DEFAULT_REQUEST_TIMEOUT, WandbAccess
 
     return WandbAccess(
-        base_url=props["base_url"],
-        api_key=props["api_key"],
+        base_url=base_url,
+        api_key=props.get("api_key") or "",
         request_timeout=float(props.get("request_timeout") or DEFAULT_REQUEST_TIMEOUT),
         call_timeout=float(props.get("call_timeout") or DEFAULT_CALL_TIMEOUT),
     )
 
 
-def _sweep_path(props: dict[str, Any]) -> Any:
-    from .wandb_api import SweepPath
+def _default_base_url(props: dict[str, Any]) -> str:
+    from .settings import DEFAULT_BASE_URL
 
-    return SweepPath(props["sweep_entity"], props["sweep_project"], props["sweep_id"])
+    return normalize_base_url(props.get("base_url") or props.get("default_base_url") or DEFAULT_BASE_URL)
 
 
 def _same_sweep_config(old: str, new: str) -> bool:
@@ -82,29 +126,38 @@ def _same_sweep_config(old: str, new: str) -> bool:
         return False
 
 
-def _outputs(inputs: dict[str, Any], path: Any, state: str) -> dict[str, Any]:
-    from .wandb_api import sweep_url
+def identity_changes(olds: dict[str, Any], news: dict[str, Any]) -> list[str]:
+    """The inputs whose change makes it a different sweep, compared by what they resolve to.
 
-    outs = {name: inputs.get(name, "") for name in _INPUTS}
-    outs.update(
-        sweep_id=path.sweep_id,
-        sweep_entity=path.entity,
-        sweep_project=path.project,
-        sweep_path=str(path),
-        sweep_url=sweep_url(inputs["base_url"], path),
-        sweep_state=state,
-    )
-    return outs
+    `olds` are the sweep's outputs (what was resolved at create), `news` the new inputs.
+    """
+    changes = []
+    entity = news.get("entity") or ""
+    if entity and entity != (olds.get("sweep_entity") or olds.get("entity")):
+        changes.append("entity")
+    if news.get("project") != (olds.get("sweep_project") or olds.get("project")):
+        changes.append("project")
+    base_url = news.get("base_url") or ""
+    pinned = olds.get("sweep_base_url") or olds.get("base_url") or ""
+    if base_url and normalize_base_url(base_url) != normalize_base_url(pinned):
+        changes.append("base_url")
+    if (news.get("existing_sweep_id") or "") != (olds.get("existing_sweep_id") or ""):
+        changes.append("existing_sweep_id")
+    if not _same_sweep_config(olds.get("config_yaml") or "", news.get("config_yaml") or ""):
+        changes.append("config_yaml")
+    return changes
 
 
 class SweepProvider(dynamic.ResourceProvider):
+    """The sweep's identity: created once, replaced when it must change, never updated."""
+
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.CheckResult:
         from .wandb_api import SweepPath, WandbError, default_entity, sweep_state
 
         existing = news.get("existing_sweep_id") or ""
         if not existing or existing == (olds or {}).get("existing_sweep_id"):
             return dynamic.CheckResult(news, [])
-        access = _access(news)
+        access = _access(news, _default_base_url(news))
         try:
             path = SweepPath(news.get("entity") or default_entity(access), news["project"], existing)
             found = sweep_state(access, path) is not None
@@ -113,28 +166,15 @@ class SweepProvider(dynamic.ResourceProvider):
         if found:
             return dynamic.CheckResult(news, [])
         return dynamic.CheckResult(
-            news,
-            [
-                dynamic.CheckFailure(
-                    "existing_sweep_id",
-                    f"sweepId: sweep {path} does not exist on W&B at {access.base_url}; check sweepId, "
-                    "entity and project (the sweep URL ends in <entity>/<project>/sweeps/<sweepId>).",
-                )
-            ],
+            news, [dynamic.CheckFailure("existing_sweep_id", _missing_sweep(path, access.base_url))]
         )
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.DiffResult:
-        replaces = [k for k in _IDENTITY_INPUTS if olds.get(k, "") != news.get(k, "")]
-        updates = [k for k in _UPDATABLE_INPUTS if olds.get(k) != news.get(k)]
-        if not _same_sweep_config(olds.get("config_yaml", ""), news.get("config_yaml", "")):
-            replaces.append("config_yaml")
-        elif olds.get("config_yaml") != news.get("config_yaml"):
-            updates.append("config_yaml")
+        # Only identity: a new API key or timeout is the lifecycle resource's business,
+        # and a comment edit of the sweep file changes nothing on W&B.
+        replaces = identity_changes(olds, news)
         return dynamic.DiffResult(
-            changes=bool(replaces or updates),
-            replaces=replaces,
-            stables=[],
-            delete_before_replace=False,
+            changes=bool(replaces), replaces=replaces, stables=[], delete_before_replace=False
         )
 
     def create(self, props: dict[str, Any]) -> dynamic.CreateResult:
@@ -147,17 +187,15 @@ class SweepProvider(dynamic.ResourceProvider):
             sweep_state,
         )
 
-        access = _access(props)
+        base_url = _default_base_url(props)
+        access = _access(props, base_url)
         entity = props.get("entity") or default_entity(access)
         existing = props.get("existing_sweep_id") or ""
         if existing:
             path = SweepPath(entity, props["project"], existing)
             state = sweep_state(access, path)
             if state is None:
-                raise WandbError(
-                    f"sweepId: sweep {path} does not exist on W&B at {access.base_url}; check sweepId, "
-                    "entity and project (the sweep URL ends in <entity>/<project>/sweeps/<sweepId>)."
-                )
+                raise WandbError(_missing_sweep(path, base_url))
         else:
             path = create_sweep(
                 access,
@@ -167,38 +205,94 @@ class SweepProvider(dynamic.ResourceProvider):
                 display_name=sweep_display_name(props["config_yaml"], props["creation_key"]),
             )
             state = "PENDING"
-        return dynamic.CreateResult(id_=str(path), outs=_outputs(props, path, state))
+        return dynamic.CreateResult(id_=str(path), outs=_sweep_outputs(props, path, base_url, state))
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.UpdateResult:
-        # Only a new API key, on_destroy, timeout or a cosmetic edit of the sweep
-        # config: W&B is not touched.
-        return dynamic.UpdateResult(outs=_outputs(news, _sweep_path(olds), olds.get("sweep_state", "")))
+        # diff never asks for an update; if the engine calls anyway, keep the identity.
+        return dynamic.UpdateResult(outs={**olds, **{k: news.get(k) for k in _SWEEP_INPUTS if k in news}})
 
     def read(self, id_: str, props: dict[str, Any]) -> dynamic.ReadResult:
-        from .wandb_api import sweep_state
+        """`pulumi refresh`: a sweep deleted on W&B leaves the state (the next `up` makes
+        a new one); a sweep stopped outside Pulumi shows in `sweep_state`."""
+        from .wandb_api import SweepPath, WandbAuthError, sweep_state
 
-        state = sweep_state(_access(props), _sweep_path(props))
+        path = SweepPath(props["sweep_entity"], props["sweep_project"], props["sweep_id"])
+        base_url = props.get("sweep_base_url") or _default_base_url(props)
+        try:
+            state = sweep_state(_access(props, base_url), path)
+        except WandbAuthError:
+            # The key stored here is the one the sweep was created with; after a
+            # rotation it may be revoked. The sweep is not gone for that.
+            return dynamic.ReadResult(id_=id_, outs=props)
         if state is None:
             return dynamic.ReadResult(id_="", outs={})
         return dynamic.ReadResult(id_=id_, outs={**props, "sweep_state": state})
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
-        from .settings import OnDestroy
-        from .wandb_api import stop_sweep
+        # Stopping the sweep is the lifecycle resource's job; nothing to undo here.
+        return None
 
-        if props.get("existing_sweep_id"):
+
+class SweepLifecycleProvider(dynamic.ResourceProvider):
+    """Credentials and `on_destroy` of a sweep; deleting it stops the sweep."""
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.DiffResult:
+        replaces = ["sweep_path"] if olds.get("sweep_path") != news.get("sweep_path") else []
+        if bool(olds.get("attached")) != bool(news.get("attached")):
+            replaces.append("attached")
+        updates = [k for k in _LIFECYCLE_UPDATABLE if olds.get(k) != news.get(k)]
+        return dynamic.DiffResult(
+            changes=bool(replaces or updates), replaces=replaces, stables=[], delete_before_replace=False
+        )
+
+    def create(self, props: dict[str, Any]) -> dynamic.CreateResult:
+        return dynamic.CreateResult(id_=str(props["sweep_path"]), outs=dict(props))
+
+    def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.UpdateResult:
+        # A new key, on_destroy or timeout: recorded for destroy; W&B is not touched.
+        return dynamic.UpdateResult(outs=dict(news))
+
+    def delete(self, _id: str, props: dict[str, Any]) -> None:
+        from .wandb_api import stop_sweep, sweep_path_from_text
+
+        if props.get("attached"):
             return
         state = OnDestroy(props.get("on_destroy") or OnDestroy.FINISH.value).wandb_state
         if state is not None:
-            stop_sweep(_access(props), _sweep_path(props), state)
+            path = sweep_path_from_text(props["sweep_path"])
+            stop_sweep(_access(props, normalize_base_url(props["base_url"])), path, state)
+
+
+def _missing_sweep(path: Any, base_url: str) -> str:
+    return (
+        f"sweepId: sweep {path} does not exist on W&B at {base_url}; check sweepId, "
+        "entity and project (the sweep URL ends in <entity>/<project>/sweeps/<sweepId>)."
+    )
+
+
+def _sweep_outputs(inputs: dict[str, Any], path: Any, base_url: str, state: str) -> dict[str, Any]:
+    from .wandb_api import sweep_url
+
+    outs = {name: inputs.get(name, "") for name in _SWEEP_INPUTS}
+    outs.update(
+        sweep_id=path.sweep_id,
+        sweep_entity=path.entity,
+        sweep_project=path.project,
+        sweep_base_url=base_url,
+        sweep_path=str(path),
+        sweep_url=sweep_url(base_url, path),
+        sweep_state=state,
+    )
+    return outs
 
 
 class WandbSweepResource(dynamic.Resource, module="wandb", name="Sweep"):
-    """A W&B sweep. Type token `pulumi-python:dynamic/wandb:Sweep`: keep it, state refers to it."""
+    """A W&B sweep's identity. Type token `pulumi-python:dynamic/wandb:Sweep`: keep it, state refers to it."""
 
     sweep_id: pulumi.Output[str]
     sweep_entity: pulumi.Output[str]
     sweep_project: pulumi.Output[str]
+    sweep_base_url: pulumi.Output[str]
     sweep_path: pulumi.Output[str]
     sweep_url: pulumi.Output[str]
     sweep_state: pulumi.Output[str]
@@ -208,21 +302,39 @@ class WandbSweepResource(dynamic.Resource, module="wandb", name="Sweep"):
             "project": inputs.project,
             "entity": inputs.entity,
             "base_url": inputs.base_url,
+            "default_base_url": inputs.default_base_url,
             "api_key": pulumi.Output.secret(inputs.api_key),
             "config_yaml": inputs.config_yaml,
             "existing_sweep_id": inputs.existing_sweep_id,
-            "on_destroy": inputs.on_destroy,
             "creation_key": inputs.creation_key,
             "request_timeout": inputs.request_timeout,
             "call_timeout": inputs.call_timeout,
-            "sweep_id": None,
-            "sweep_entity": None,
-            "sweep_project": None,
-            "sweep_path": None,
-            "sweep_url": None,
-            "sweep_state": None,
+            **dict.fromkeys(_IDENTITY_OUTPUTS),
         }
         opts = pulumi.ResourceOptions.merge(
             opts, pulumi.ResourceOptions(additional_secret_outputs=["api_key"])
         )
         super().__init__(SweepProvider(), name, props, opts)
+
+
+class SweepLifecycleResource(dynamic.Resource, module="wandb", name="SweepLifecycle"):
+    """Type token `pulumi-python:dynamic/wandb:SweepLifecycle`: keep it, state refers to it."""
+
+    sweep_path: pulumi.Output[str]
+
+    def __init__(
+        self, name: str, inputs: LifecycleInputs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        props: dict[str, Any] = {
+            "sweep_path": inputs.sweep_path,
+            "base_url": inputs.base_url,
+            "api_key": pulumi.Output.secret(inputs.api_key),
+            "on_destroy": inputs.on_destroy,
+            "attached": inputs.attached,
+            "request_timeout": inputs.request_timeout,
+            "call_timeout": inputs.call_timeout,
+        }
+        opts = pulumi.ResourceOptions.merge(
+            opts, pulumi.ResourceOptions(additional_secret_outputs=["api_key"])
+        )
+        super().__init__(SweepLifecycleProvider(), name, props, opts)

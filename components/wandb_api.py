@@ -96,9 +96,19 @@ class SweepPath:
         return f"{self.entity}/{self.project}/{self.sweep_id}"
 
 
+def sweep_path_from_text(text: str) -> SweepPath:
+    """The inverse of `str(SweepPath)`: entity/project/id (W&B names contain no '/')."""
+    entity, project, sweep_id = text.split("/")
+    return SweepPath(entity, project, sweep_id)
+
+
 def sweep_url(base_url: str, path: SweepPath) -> str:
-    """The sweep's page in the W&B app (api.wandb.ai -> wandb.ai, self-managed as is)."""
-    from wandb.util import app_url
+    """The sweep's page in the W&B app, as wandb names it: WANDB_APP_URL when set, else
+    derived from the API URL (`wandb.util.api_to_app_url`)."""
+    import wandb.env
+    from wandb.util import api_to_app_url
+
+    app_url = (wandb.env.get_app_url() or "").strip("/") or api_to_app_url(base_url.rstrip("/"))
 
     parts = (
         quote(path.entity, safe=""),
@@ -106,7 +116,7 @@ def sweep_url(base_url: str, path: SweepPath) -> str:
         "sweeps",
         quote(path.sweep_id, safe=""),
     )
-    return app_url(base_url.rstrip("/")).rstrip("/") + "/" + "/".join(parts)
+    return app_url.rstrip("/") + "/" + "/".join(parts)
 
 
 def sweep_display_name(config_yaml: str, creation_key: str) -> str:

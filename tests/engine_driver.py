@@ -22,11 +22,15 @@ from pulumi.dynamic.dynamic import serialize_provider
 from pulumi.runtime import rpc
 from pulumi.runtime.proto import provider_pb2, provider_pb2_grpc
 
-from components.sweep_provider import SweepProvider
+from components.sweep_provider import SweepLifecycleProvider, SweepProvider
 
 ROOT = Path(__file__).resolve().parent.parent
 PROVIDER_KEY = "__provider"
 URN = "urn:pulumi:dev::wandb-sweeps::wandb-sweeps:index:WandbSweep$pulumi-python:dynamic/wandb:Sweep::sweep-sweep"
+LIFECYCLE_URN = (
+    "urn:pulumi:dev::wandb-sweeps::wandb-sweeps:index:WandbSweep$pulumi-python:dynamic/wandb:SweepLifecycle"
+    "::sweep-lifecycle"
+)
 
 
 class ProviderFailure(Exception):
@@ -42,6 +46,9 @@ def _serialize(props: dict[str, Any]) -> Any:
 
 
 class Engine:
+    """The provider process, with the sweep's identity provider as the default target;
+    `engine.lifecycle` calls the lifecycle provider in the same process."""
+
     def __init__(self, env: dict[str, str] | None = None) -> None:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "pulumi.dynamic"],
@@ -54,8 +61,9 @@ class Engine:
         port = self.process.stdout.readline().strip()  # type: ignore[union-attr]
         assert port.isdigit(), f"dynamic provider did not start: {port!r}"
         self.channel = grpc.insecure_channel(f"127.0.0.1:{port}")
-        self.stub = provider_pb2_grpc.ResourceProviderStub(self.channel)
-        self.pickled_provider = serialize_provider(SweepProvider())
+        stub = provider_pb2_grpc.ResourceProviderStub(self.channel)
+        self.sweep = ProviderClient(stub, serialize_provider(SweepProvider()), URN)
+        self.lifecycle = ProviderClient(stub, serialize_provider(SweepLifecycleProvider()), LIFECYCLE_URN)
 
     def close(self) -> str:
         """Stop the provider process; returns what it wrote to stderr (its log)."""
@@ -63,6 +71,21 @@ class Engine:
         self.process.terminate()
         _, stderr = self.process.communicate(timeout=10)
         return stderr
+
+    def __getattr__(self, name: str) -> Any:
+        # engine.create(...) etc.: the sweep's identity provider.
+        if name in ("check", "create", "diff", "update", "read", "delete"):
+            return getattr(self.sweep, name)
+        raise AttributeError(name)
+
+
+class ProviderClient:
+    """One dynamic provider, called over gRPC as the engine calls it."""
+
+    def __init__(self, stub: Any, pickled_provider: str, urn: str) -> None:
+        self.stub = stub
+        self.pickled_provider = pickled_provider
+        self.urn = urn
 
     def _call(self, method: str, request: Any) -> Any:
         try:
@@ -76,14 +99,14 @@ class Engine:
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> list[Any]:
         """The CheckFailures (property, reason) the engine would report; empty when valid."""
         request = provider_pb2.CheckRequest(
-            urn=URN,
+            urn=self.urn,
             olds=self._with_provider(olds) if olds else _serialize({}),
             news=self._with_provider(news),
         )
         return list(self._call("Check", request).failures)
 
     def create(self, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-        request = provider_pb2.CreateRequest(urn=URN, properties=self._with_provider(inputs))
+        request = provider_pb2.CreateRequest(urn=self.urn, properties=self._with_provider(inputs))
         response = self._call("Create", request)
         outs = rpc.deserialize_properties(response.properties)
         outs.pop(PROVIDER_KEY)
@@ -91,27 +114,27 @@ class Engine:
 
     def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> provider_pb2.DiffResponse:
         request = provider_pb2.DiffRequest(
-            id=id_, urn=URN, olds=self._with_provider(olds), news=self._with_provider(news)
+            id=id_, urn=self.urn, olds=self._with_provider(olds), news=self._with_provider(news)
         )
         return self._call("Diff", request)
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> dict[str, Any]:
         request = provider_pb2.UpdateRequest(
-            id=id_, urn=URN, olds=self._with_provider(olds), news=self._with_provider(news)
+            id=id_, urn=self.urn, olds=self._with_provider(olds), news=self._with_provider(news)
         )
         outs = rpc.deserialize_properties(self._call("Update", request).properties)
         outs.pop(PROVIDER_KEY)
         return outs
 
     def read(self, id_: str, outs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-        request = provider_pb2.ReadRequest(id=id_, urn=URN, properties=self._with_provider(outs))
+        request = provider_pb2.ReadRequest(id=id_, urn=self.urn, properties=self._with_provider(outs))
         response = self._call("Read", request)
         props = rpc.deserialize_properties(response.properties)
         props.pop(PROVIDER_KEY, None)
         return response.id, props
 
     def delete(self, id_: str, outs: dict[str, Any]) -> None:
-        request = provider_pb2.DeleteRequest(id=id_, urn=URN, properties=self._with_provider(outs))
+        request = provider_pb2.DeleteRequest(id=id_, urn=self.urn, properties=self._with_provider(outs))
         self._call("Delete", request)
 
 

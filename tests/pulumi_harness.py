@@ -7,24 +7,23 @@ engine would hand to pulumi-kubernetes and to the dynamic provider.
 
 from __future__ import annotations
 
+import base64
 import json
 import runpy
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import dill
 import pulumi
+from engine_model import MOCK_ENTITY, MOCK_SWEEP_ID, SWEEP_TYPE, FakeWandb, plain
 from pulumi.runtime.mocks import MockMonitor
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET_SIG = "4dabf18193072939515e22adb298388d"
-SWEEP_TYPE = "pulumi-python:dynamic/wandb:Sweep"
-
-# What the mock "creates" for a sweep: outputs the real provider would return.
-MOCK_SWEEP_ID = "mock1234"
-MOCK_ENTITY = "mock-entity"
+__all__ = ["MOCK_ENTITY", "MOCK_SWEEP_ID", "SWEEP_TYPE"]
 
 
 @dataclass
@@ -73,6 +72,7 @@ class RecordingMonitor(MockMonitor):
             "additional_secret_outputs": list(request.additionalSecretOutputs),
             "ignore_changes": list(request.ignoreChanges),
             "delete_before_replace": request.deleteBeforeReplace,
+            "property_dependencies": {k: sorted(v.urns) for k, v in request.propertyDependencies.items()},
         }
         return super().RegisterResource(request)
 
@@ -81,6 +81,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
     def __init__(self, run: ProgramRun) -> None:
         self.run = run
         self.options: dict[str, dict[str, Any]] = {}
+        self.wandb = FakeWandb()
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         self.run.registrations.append(
@@ -88,21 +89,12 @@ class RecordingMocks(pulumi.runtime.Mocks):
                 args.typ, args.name, args.inputs, args.custom, args.provider, self.options.get(args.name, {})
             )
         )
-        state = dict(args.inputs)
-        if args.typ == SWEEP_TYPE:
-            entity = args.inputs.get("entity") or MOCK_ENTITY
-            project = args.inputs["project"]
-            path = f"{entity}/{project}/{MOCK_SWEEP_ID}"
-            state.update(
-                sweep_id=MOCK_SWEEP_ID,
-                sweep_entity=entity,
-                sweep_project=project,
-                sweep_path=path,
-                sweep_url=f"https://wandb.ai/{entity}/{project}/sweeps/{MOCK_SWEEP_ID}",
-                sweep_state="PENDING",
-            )
-            return path, state
-        return f"{args.name}-id", state
+        if args.typ.startswith("pulumi-python:dynamic"):
+            # What the provider's create returns (the sweep's identity made up: no W&B).
+            inputs = plain(args.inputs)
+            provider = dill.loads(base64.b64decode(inputs.pop("__provider")))
+            return self.wandb.create(provider, inputs)
+        return f"{args.name}-id", dict(args.inputs)
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], None]:
         return {}, None

@@ -7,9 +7,11 @@ pass it, with the API key as a secret.
 from __future__ import annotations
 
 import base64
+import re
 
 import dill
 import pytest
+from engine_model import LIFECYCLE_TYPE
 from pulumi_harness import (
     MOCK_ENTITY,
     MOCK_SWEEP_ID,
@@ -31,6 +33,21 @@ NS_LABELS = {
 }
 SWEEP_YAML = (ROOT / "sweep.yaml").read_text()
 SWEEP_PATH = f"{MOCK_ENTITY}/wandb-sweeps-quickstart/{MOCK_SWEEP_ID}"
+SWEEP_URL = f"https://forge.coreweave.com/wandb/{MOCK_ENTITY}/wandb-sweeps-quickstart/sweeps/{MOCK_SWEEP_ID}"
+"""wandb 0.31's own app URL for api.wandb.ai (`wandb.util.app_url`)."""
+JOB_NAME = re.compile(r"^wandb-agent-(\d+)-[0-9a-f]{10}$")
+"""`wandb-agent-<slot>-<digest of the Job's fixed fields>`; test_platform_rules checks the digest."""
+
+
+def job_names(run: ProgramRun) -> list[str]:
+    return [j.inputs["metadata"]["name"] for j in run.by_type("kubernetes:batch/v1:Job")]
+
+
+def without_name(job: dict) -> dict:
+    """A Job's inputs with metadata.name checked against JOB_NAME and taken out."""
+    metadata = dict(job["metadata"])
+    assert JOB_NAME.match(metadata.pop("name")), job["metadata"]["name"]
+    return {**job, "metadata": metadata}
 
 
 def deploy(stack: str, **overrides: str) -> ProgramRun:
@@ -52,7 +69,6 @@ def expected_job(
         "apiVersion": "batch/v1",
         "kind": "Job",
         "metadata": {
-            "name": f"wandb-agent-{slot}",
             "namespace": f"wandb-sweeps-{stack}",
             "labels": pod_labels,
             "annotations": {
@@ -142,14 +158,32 @@ def check_common_resources(run: ProgramRun, stack: str, on_destroy: str) -> None
     assert unwrap_secret(sweep.pop("api_key")) == API_KEY
     provider = dill.loads(base64.b64decode(unwrap_secret(sweep.pop("__provider"))))
     assert type(provider).__module__ == "components.sweep_provider"
+    assert type(provider).__name__ == "SweepProvider"
     assert sweep == {
         "project": "wandb-sweeps-quickstart",
         "entity": "",
-        "base_url": "https://api.wandb.ai",
+        "base_url": "",
+        "default_base_url": "https://api.wandb.ai",
         "config_yaml": SWEEP_YAML,
         "existing_sweep_id": "",
-        "on_destroy": on_destroy,
         "creation_key": f"wandb-sweeps/{stack}/sweep",
+        "request_timeout": 20,
+        "call_timeout": 30,
+    }
+
+    lifecycle = dict(run.named("sweep-lifecycle").inputs)
+    assert run.named("sweep-lifecycle").typ == LIFECYCLE_TYPE
+    assert unwrap_secret(lifecycle.pop("api_key")) == API_KEY
+    provider = dill.loads(base64.b64decode(unwrap_secret(lifecycle.pop("__provider"))))
+    assert (type(provider).__module__, type(provider).__name__) == (
+        "components.sweep_provider",
+        "SweepLifecycleProvider",
+    )
+    assert lifecycle == {
+        "sweep_path": SWEEP_PATH,
+        "base_url": "https://api.wandb.ai",
+        "on_destroy": on_destroy,
+        "attached": False,
         "request_timeout": 20,
         "call_timeout": 30,
     }
@@ -160,8 +194,8 @@ def test_dev_stack_registers_exactly_these_inputs() -> None:
     check_common_resources(run, "dev", on_destroy="cancel")
     jobs = run.by_type("kubernetes:batch/v1:Job")
     assert [j.name for j in jobs] == ["sweep-agent-0"]
-    assert jobs[0].inputs == expected_job("dev", 0, agents="2", gpus="1", cpu="4", memory="16Gi")
-    assert len(run.registrations) == 5
+    assert without_name(jobs[0].inputs) == expected_job("dev", 0, agents="2", gpus="1", cpu="4", memory="16Gi")
+    assert len(run.registrations) == 6
 
 
 def test_live_stack_registers_exactly_these_inputs() -> None:
@@ -179,8 +213,8 @@ def test_live_stack_registers_exactly_these_inputs() -> None:
             memory="64Gi",
             shm={"medium": "Memory", "sizeLimit": "16Gi"},
         )
-        assert job.inputs == expected, job.name
-    assert len(run.registrations) == 8
+        assert without_name(job.inputs) == expected, job.name
+    assert len(run.registrations) == 9
 
 
 def test_stack_outputs() -> None:
@@ -188,9 +222,9 @@ def test_stack_outputs() -> None:
     assert run.outputs == {
         "sweepId": MOCK_SWEEP_ID,
         "sweepPath": SWEEP_PATH,
-        "sweepUrl": f"https://wandb.ai/{MOCK_ENTITY}/wandb-sweeps-quickstart/sweeps/{MOCK_SWEEP_ID}",
+        "sweepUrl": SWEEP_URL,
         "namespace": "wandb-sweeps-live",
-        "jobNames": [f"wandb-agent-{i}" for i in range(4)],
+        "jobNames": job_names(run),
         "agentCommand": f"wandb agent {SWEEP_PATH}",
     }
 
@@ -202,6 +236,7 @@ def test_zero_pods_keeps_namespace_secret_and_sweep_but_runs_no_agent() -> None:
             "wandb-sweeps:index:WandbSweep",
             "kubernetes:core/v1:Namespace",
             SWEEP_TYPE,
+            LIFECYCLE_TYPE,
             "kubernetes:core/v1:Secret",
         ]
     )

@@ -1,7 +1,7 @@
 """The W&B API key never appears in plain text anywhere the program or provider emits.
 
-Allowed: inside a Pulumi secret (the Kubernetes Secret's data and the sweep's
-`api_key` input/output, which the engine encrypts). Everything else is scanned:
+Allowed: inside a Pulumi secret (the Kubernetes Secret's data and the sweep's and
+its lifecycle's `api_key` inputs/outputs, which the engine encrypts). Everything else is scanned:
 every resource input, the stack outputs, the pickled provider, every provider
 output but `api_key`, the provider process's log, every error message, and every
 file the wandb client wrote under HOME.
@@ -18,7 +18,7 @@ from typing import Any
 import dill
 from engine_driver import Engine, ProviderFailure
 from pulumi_harness import SECRET_SIG, cli_config, run_program, unwrap_secret
-from test_sweep_provider import inputs
+from test_sweep_provider import inputs, lifecycle_inputs
 from wandb_server import DEFAULT_KEY, WandbServer
 
 OTHER_KEY = "local-" + "r" * 40  # the rotated key, also known to the server
@@ -62,21 +62,29 @@ def test_the_program_keeps_the_key_inside_secrets_only() -> None:
             json.dumps(without_secrets(inputs_)), DEFAULT_KEY, where=f"inputs of {registration.name}"
         )
         places += [f"{registration.name}{p}" for p in secret_places(inputs_)]
-    assert sorted(places) == ["sweep-api-key.stringData", "sweep-sweep.__provider", "sweep-sweep.api_key"]
-    provider = base64.b64decode(unwrap_secret(run.named("sweep-sweep").inputs["__provider"]))
-    assert_no_key(provider.decode("latin-1"), DEFAULT_KEY, where="the pickled provider")
-    assert vars(dill.loads(provider)) == {}, "the provider must carry no state, let alone a key"
+    assert sorted(places) == [
+        "sweep-api-key.stringData",
+        "sweep-lifecycle.__provider",
+        "sweep-lifecycle.api_key",
+        "sweep-sweep.__provider",
+        "sweep-sweep.api_key",
+    ]
+    for name in ("sweep-sweep", "sweep-lifecycle"):
+        provider = base64.b64decode(unwrap_secret(run.named(name).inputs["__provider"]))
+        assert_no_key(provider.decode("latin-1"), DEFAULT_KEY, where="the pickled provider")
+        assert vars(dill.loads(provider)) == {}, "the provider must carry no state, let alone a key"
     assert_no_key(json.dumps(run.outputs), DEFAULT_KEY, where="stack outputs")
 
 
-def test_rotating_the_key_changes_only_the_secret_and_the_sweep_input() -> None:
-    """New pods read the Secret at start; the Jobs (and so running pods) are not touched."""
+def test_rotating_the_key_changes_the_inputs_of_the_secret_and_the_sweep_resources_only() -> None:
+    """New pods read the Secret at start; no Job input holds the key, not even by
+    reference to the Secret's outputs. (What the engine then does: test_day2.)"""
     first = run_program("live", cli_config("live", wandbApiKey=DEFAULT_KEY), ("wandbApiKey",))
     rotated = run_program("live", cli_config("live", wandbApiKey=OTHER_KEY), ("wandbApiKey",))
     changed = sorted(
         r.name for r in first.registrations if r.inputs != rotated.named(r.name).inputs and r.name != "sweep"
     )
-    assert changed == ["sweep-api-key", "sweep-sweep"]
+    assert changed == ["sweep-api-key", "sweep-lifecycle", "sweep-sweep"]
 
 
 def test_the_provider_never_shows_the_key_in_outputs_errors_logs_or_files(server: WandbServer) -> None:
@@ -86,7 +94,9 @@ def test_the_provider_never_shows_the_key_in_outputs_errors_logs_or_files(server
     try:
         id_, outs = engine.create(inputs(server))
         engine.diff(id_, outs, inputs(server, api_key=OTHER_KEY))
-        outs = engine.update(id_, outs, inputs(server, api_key=OTHER_KEY))
+        life_id, life = engine.lifecycle.create(lifecycle_inputs(outs))
+        engine.lifecycle.diff(life_id, life, lifecycle_inputs(outs, api_key=OTHER_KEY))
+        life = engine.lifecycle.update(life_id, life, lifecycle_inputs(outs, api_key=OTHER_KEY))
         _, read = engine.read(id_, outs)
         for bad in (
             lambda: engine.create(inputs(server, api_key=UNKNOWN_KEY)),
@@ -101,16 +111,16 @@ def test_the_provider_never_shows_the_key_in_outputs_errors_logs_or_files(server
                 failures.append(str(error))
         server.inject(status=500, times=10_000)
         try:
-            engine.delete(id_, {**outs, "call_timeout": 4, "request_timeout": 1})
+            engine.lifecycle.delete(life_id, {**life, "call_timeout": 4, "request_timeout": 1})
         except ProviderFailure as error:
             failures.append(str(error))
         server._faults.clear()
-        engine.delete(id_, outs)
+        engine.lifecycle.delete(life_id, life)
     finally:
         log = engine.close()
 
     keys = (DEFAULT_KEY, OTHER_KEY, UNKNOWN_KEY)
-    for name, value in [("create/update", outs), ("refresh", read)]:
+    for name, value in [("create", outs), ("lifecycle update", life), ("refresh", read)]:
         assert_no_key(
             json.dumps({k: v for k, v in value.items() if k != "api_key"}), *keys, where=f"{name} outputs"
         )

@@ -1,7 +1,10 @@
-"""The sweep provider against a W&B-protocol server on 127.0.0.1, with the real wandb client.
+"""The sweep providers against a W&B-protocol server on 127.0.0.1, with the real wandb client.
 
 Every call goes through Pulumi's dynamic-provider servicer (see engine_driver),
 so these are the requests W&B would see during `pulumi up` and `pulumi destroy`.
+The sweep's identity (`engine.create`, ...) makes and finds sweeps; its
+lifecycle (`engine.lifecycle`) holds the key and `on_destroy` and stops the sweep
+when it is deleted (destroy, or a replaced sweep).
 """
 
 from __future__ import annotations
@@ -35,21 +38,45 @@ def engine() -> Iterator[Engine]:
     running.close()
 
 
-def inputs(server: WandbServer, **overrides: str) -> dict[str, str]:
-    values = {
+def inputs(server: WandbServer, **overrides: object) -> dict[str, object]:
+    """The sweep identity's inputs as the program registers them."""
+    values: dict[str, object] = {
         "project": "proj",
         "entity": "",
         "base_url": server.base_url,
+        "default_base_url": "https://api.wandb.ai",
         "api_key": DEFAULT_KEY,
         "config_yaml": SWEEP_YAML,
         "existing_sweep_id": "",
-        "on_destroy": "finish",
         "creation_key": "wandb-sweeps/test/sweep",
         "request_timeout": 5,
         "call_timeout": 15,
     }
     values.update(overrides)
     return values
+
+
+def lifecycle_inputs(sweep: dict[str, object], **overrides: object) -> dict[str, object]:
+    """The lifecycle's inputs as the program registers them, from the identity's outputs."""
+    values: dict[str, object] = {
+        "sweep_path": sweep["sweep_path"],
+        "base_url": sweep["sweep_base_url"],
+        "api_key": DEFAULT_KEY,
+        "on_destroy": "finish",
+        "attached": bool(sweep.get("existing_sweep_id")),
+        "request_timeout": sweep.get("request_timeout", 5),
+        "call_timeout": sweep.get("call_timeout", 15),
+    }
+    values.update(overrides)
+    return values
+
+
+def destroy(engine: Engine, sweep: dict[str, object], **lifecycle: object) -> None:
+    """What `pulumi destroy` does to W&B: the lifecycle made at `up` is deleted (then the
+    identity, which makes no call)."""
+    id_, outs = engine.lifecycle.create(lifecycle_inputs(sweep, **lifecycle))
+    engine.lifecycle.delete(id_, outs)
+    engine.delete(str(sweep["sweep_path"]), sweep)
 
 
 def test_create_makes_one_sweep_with_the_config_exactly_as_written(
@@ -67,7 +94,14 @@ def test_create_makes_one_sweep_with_the_config_exactly_as_written(
     assert outs["sweep_entity"] == "alice"
     assert outs["sweep_path"] == f"alice/proj/{sweep.name}"
     assert outs["sweep_url"] == f"{server.base_url}/alice/proj/sweeps/{sweep.name}"
+    assert outs["sweep_base_url"] == server.base_url
     assert outs["entity"] == "" and outs["api_key"] == DEFAULT_KEY
+
+
+def test_an_empty_base_url_is_resolved_at_create_from_the_default(server: WandbServer, engine: Engine) -> None:
+    _, outs = engine.create(inputs(server, base_url="", default_base_url=server.base_url + "/"))
+    assert outs["sweep_base_url"] == server.base_url
+    assert len(server.sweeps) == 1
 
 
 def test_an_explicit_entity_is_used(server: WandbServer, engine: Engine) -> None:
@@ -85,17 +119,14 @@ def test_nothing_changed_means_no_w_and_b_request_at_all(server: WandbServer, en
     assert len(server.requests) == before
 
 
-def test_a_comment_or_formatting_edit_updates_in_place_without_w_and_b(
+def test_a_comment_or_formatting_edit_is_no_change_and_no_w_and_b_request(
     server: WandbServer, engine: Engine
 ) -> None:
     id_, outs = engine.create(inputs(server))
     reformatted = "# tuned\n" + yaml.safe_dump(yaml.safe_load(SWEEP_YAML))
     before = len(server.requests)
     diff = engine.diff(id_, outs, inputs(server, config_yaml=reformatted))
-    assert changed(diff) and list(diff.replaces) == []
-    new_outs = engine.update(id_, outs, inputs(server, config_yaml=reformatted))
-    assert new_outs["sweep_id"] == outs["sweep_id"]
-    assert new_outs["config_yaml"] == reformatted
+    assert not changed(diff)
     assert len(server.requests) == before
     assert len(server.sweeps) == 1
 
@@ -108,9 +139,15 @@ def test_a_changed_sweep_config_replaces_the_sweep_new_one_first(server: WandbSe
     assert list(diff.replaces) == ["config_yaml"]
     assert diff.deleteBeforeReplace is False
 
-    # What the engine then does: create the replacement, move the agents, delete the old one.
+    # What the engine then does: create the replacement and its lifecycle, move the
+    # agents, then delete the old lifecycle (which stops the old sweep) and identity.
+    old_life_id, old_life = engine.lifecycle.create(lifecycle_inputs(outs))
     _, new_outs = engine.create(inputs(server, config_yaml=new_yaml))
     assert new_outs["sweep_id"] != outs["sweep_id"]
+    life_diff = engine.lifecycle.diff(old_life_id, old_life, lifecycle_inputs(new_outs))
+    assert list(life_diff.replaces) == ["sweep_path"] and life_diff.deleteBeforeReplace is False
+    engine.lifecycle.create(lifecycle_inputs(new_outs))
+    engine.lifecycle.delete(old_life_id, old_life)
     engine.delete(id_, outs)
     old = server.find_sweep("alice", "proj", outs["sweep_id"])
     new = server.find_sweep("alice", "proj", new_outs["sweep_id"])
@@ -119,25 +156,74 @@ def test_a_changed_sweep_config_replaces_the_sweep_new_one_first(server: WandbSe
     assert yaml.safe_load(new.config)["parameters"]["lr"]["values"] == [0.001, 0.01]
 
 
-@pytest.mark.parametrize("key", ["project", "entity", "base_url", "existing_sweep_id"])
-def test_identity_changes_replace_the_sweep(server: WandbServer, engine: Engine, key: str) -> None:
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("project", "other"),
+        ("entity", "bob"),
+        ("base_url", "https://wandb.other.example"),
+        ("existing_sweep_id", "other123"),
+    ],
+)
+def test_identity_changes_replace_the_sweep(server: WandbServer, engine: Engine, key: str, value: str) -> None:
     id_, outs = engine.create(inputs(server))
-    diff = engine.diff(id_, outs, inputs(server, **{key: "other"}))
+    diff = engine.diff(id_, outs, inputs(server, **{key: value}))
     assert list(diff.replaces) == [key]
 
 
-@pytest.mark.parametrize("key", ["api_key", "on_destroy"])
-def test_a_new_api_key_or_on_destroy_updates_in_place_with_no_w_and_b_write(
-    server: WandbServer, engine: Engine, key: str
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"entity": "alice"},  # the entity "" resolved to
+        {"base_url": ""},  # unset: the server pinned at create
+        {"base_url": "", "default_base_url": "https://wandb.other.example"},  # another shell
+        {"api_key": "local-" + "n" * 40},  # the lifecycle's business
+        {"request_timeout": 7, "call_timeout": 9},
+        {"creation_key": "wandb-sweeps/renamed/sweep"},
+    ],
+    ids=["entity-as-resolved", "base-url-unset", "other-shell", "api-key", "timeouts", "creation-key"],
+)
+def test_values_already_in_effect_and_non_identity_inputs_are_no_change(
+    server: WandbServer, engine: Engine, change: dict[str, object]
 ) -> None:
+    """Writing down what the sweep already resolved to is not a change: no new sweep,
+    and no update either (the agents read this resource's outputs)."""
     id_, outs = engine.create(inputs(server))
-    value = {"api_key": "local-" + "n" * 40, "on_destroy": "cancel"}[key]
     before = len(server.requests)
-    diff = engine.diff(id_, outs, inputs(server, **{key: value}))
-    assert changed(diff) and list(diff.replaces) == []
-    new_outs = engine.update(id_, outs, inputs(server, **{key: value}))
-    assert new_outs[key] == value and new_outs["sweep_id"] == outs["sweep_id"]
+    diff = engine.diff(id_, outs, inputs(server, **change))
+    assert not changed(diff), change
     assert len(server.requests) == before
+
+
+def test_the_base_url_compares_by_what_it_resolves_to(server: WandbServer, engine: Engine) -> None:
+    id_, outs = engine.create(inputs(server))
+    spelled_otherwise = "HTTP://" + server.base_url.removeprefix("http://") + "/"
+    assert not changed(engine.diff(id_, outs, inputs(server, base_url=spelled_otherwise)))
+
+
+@pytest.mark.parametrize(("key", "value"), [("api_key", "local-" + "n" * 40), ("on_destroy", "cancel")])
+def test_a_new_api_key_or_on_destroy_updates_the_lifecycle_in_place_with_no_w_and_b_request(
+    server: WandbServer, engine: Engine, key: str, value: str
+) -> None:
+    _, outs = engine.create(inputs(server))
+    life_id, life = engine.lifecycle.create(lifecycle_inputs(outs))
+    before = len(server.requests)
+    diff = engine.lifecycle.diff(life_id, life, lifecycle_inputs(outs, **{key: value}))
+    assert changed(diff) and list(diff.replaces) == []
+    new_life = engine.lifecycle.update(life_id, life, lifecycle_inputs(outs, **{key: value}))
+    assert new_life[key] == value and new_life["sweep_path"] == outs["sweep_path"]
+    assert len(server.requests) == before
+
+
+def test_the_lifecycle_is_replaced_only_when_the_sweep_path_changes(server: WandbServer, engine: Engine) -> None:
+    """So a replacement never stops the sweep it resolves to: an identity replacement
+    that lands on the same sweep keeps the lifecycle, whose delete is the only stop."""
+    _, outs = engine.create(inputs(server))
+    life_id, life = engine.lifecycle.create(lifecycle_inputs(outs))
+    same_sweep_other_spelling = lifecycle_inputs(outs, base_url=server.base_url.replace("127.0.0.1", "localhost"))
+    assert list(engine.lifecycle.diff(life_id, life, same_sweep_other_spelling).replaces) == []
+    other = lifecycle_inputs(outs, sweep_path="alice/proj/zzzz9999")
+    assert list(engine.lifecycle.diff(life_id, life, other).replaces) == ["sweep_path"]
 
 
 @pytest.mark.parametrize(
@@ -146,9 +232,9 @@ def test_a_new_api_key_or_on_destroy_updates_in_place_with_no_w_and_b_write(
 def test_destroy_follows_on_destroy(
     server: WandbServer, engine: Engine, on_destroy: str, final_state: str
 ) -> None:
-    id_, outs = engine.create(inputs(server, on_destroy=on_destroy))
+    _, outs = engine.create(inputs(server))
     writes_before = len(server.writes())
-    engine.delete(id_, outs)
+    destroy(engine, outs, on_destroy=on_destroy)
     sweep = server.find_sweep("alice", "proj", outs["sweep_id"])
     assert sweep is not None and sweep.state == final_state
     assert len(server.writes()) == writes_before + (0 if on_destroy == "keep" else 1)
@@ -157,11 +243,11 @@ def test_destroy_follows_on_destroy(
 def test_destroy_of_a_sweep_already_finished_or_deleted_succeeds_without_a_write(
     server: WandbServer, engine: Engine
 ) -> None:
-    id_, outs = engine.create(inputs(server))
+    _, outs = engine.create(inputs(server))
     server.set_sweep_state("alice", "proj", outs["sweep_id"], "FINISHED")
-    engine.delete(id_, outs)
+    destroy(engine, outs)
     server.delete_sweep("alice", "proj", outs["sweep_id"])
-    engine.delete(id_, outs)
+    destroy(engine, outs)
     assert len(server.writes()) == 1  # only the create
 
 
@@ -172,9 +258,9 @@ def test_attaching_to_an_existing_sweep_creates_none_and_never_changes_its_state
     server.set_sweep_state("alice", "proj", owner["sweep_id"], "RUNNING")
     writes_before = len(server.writes())
 
-    id_, outs = engine.create(inputs(server, config_yaml="", existing_sweep_id=owner["sweep_id"]))
+    _, outs = engine.create(inputs(server, config_yaml="", existing_sweep_id=owner["sweep_id"]))
     assert outs["sweep_path"] == owner["sweep_path"]
-    engine.delete(id_, outs)
+    destroy(engine, outs, on_destroy="cancel")
     assert len(server.writes()) == writes_before
     assert server.find_sweep("alice", "proj", owner["sweep_id"]).state == "RUNNING"
 

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pytest
 import yaml
 from engine_driver import Engine, ProviderFailure
-from test_sweep_provider import SWEEP_YAML, inputs
+from test_sweep_provider import SWEEP_YAML, inputs, lifecycle_inputs
 from wandb_server import WandbServer
 
 from components.wandb_api import sweep_display_name
@@ -141,6 +141,16 @@ def test_a_rejected_key_is_not_retried_and_the_error_says_so(
     assert time.monotonic() - started < CALL_TIMEOUT
 
 
+def test_refresh_keeps_a_sweep_whose_stored_key_was_revoked(server: WandbServer, engine: Engine) -> None:
+    """The identity keeps the key it was created with; after a rotation that key may be
+    revoked. Refresh then cannot look, and must not take that for "deleted"."""
+    id_, outs = engine.create(fast(server))
+    server.api_keys.clear()
+    read_id, refreshed = engine.read(id_, outs)
+    assert read_id == id_
+    assert refreshed["sweep_id"] == outs["sweep_id"]
+
+
 def test_refresh_reflects_a_sweep_stopped_outside_pulumi(server: WandbServer, engine: Engine) -> None:
     id_, outs = engine.create(fast(server))
     server.set_sweep_state("alice", "proj", outs["sweep_id"], "CANCELED")
@@ -164,23 +174,26 @@ def test_refresh_drops_a_sweep_deleted_on_w_and_b_and_the_next_create_makes_a_ne
 def test_destroy_while_w_and_b_is_down_fails_clearly_and_works_once_it_is_back(
     server: WandbServer, engine: Engine
 ) -> None:
-    id_, outs = engine.create(fast(server))
+    _, outs = engine.create(fast(server))
+    life_id, life = engine.lifecycle.create(lifecycle_inputs(outs))
     server.inject(status=503, times=10_000)
     with pytest.raises(ProviderFailure) as failure:
-        engine.delete(id_, outs)
+        engine.lifecycle.delete(life_id, life)
     assert f"W&B at {server.base_url} did not" in str(failure.value)
     server._faults.clear()  # W&B is back
-    engine.delete(id_, outs)
+    engine.lifecycle.delete(life_id, life)
     assert server.find_sweep("alice", "proj", outs["sweep_id"]).state == "FINISHED"
 
 
 def test_on_destroy_keep_is_the_way_out_when_w_and_b_stays_down(server: WandbServer, engine: Engine) -> None:
     """`pulumi config set onDestroy keep && pulumi up` (no W&B call), then destroy (none either)."""
     id_, outs = engine.create(fast(server))
+    life_id, life = engine.lifecycle.create(lifecycle_inputs(outs))
     server.inject(status=503, times=10_000)
     before = len(server.requests)
-    kept = engine.update(id_, outs, fast(server, on_destroy="keep"))
-    engine.delete(id_, kept)
+    kept = engine.lifecycle.update(life_id, life, lifecycle_inputs(outs, on_destroy="keep"))
+    engine.lifecycle.delete(life_id, kept)
+    engine.delete(id_, outs)
     assert len(server.requests) == before
 
 

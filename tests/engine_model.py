@@ -1,0 +1,447 @@
+"""`pulumi up`, `pulumi preview` and `pulumi destroy`, step by step, on Pulumi's mock engine.
+
+The mock engine (`pulumi.runtime.set_mocks`) runs the real program and hands us
+every registration with its exact inputs and property dependencies; it has no
+state, no diff, no replacement and no dependency rule. `SimulatedEngine` adds
+those, one rule at a time, each taken from `platform_rules` with its source:
+
+- a resource already in the state is diffed: pulumi-kubernetes' diff is
+  modelled by `platform_rules.kubernetes_diff`; a dynamic resource's diff is
+  the REAL provider's (unpickled from its `__provider` input, as the engine
+  does), after its `check`;
+- no change keeps the old outputs (SameStep); an in-place update of a dynamic
+  resource in a preview exposes its new inputs as outputs, so outputs that are
+  not inputs turn unknown (PREVIEW_UPDATE_SOURCE);
+- a delete-before-replace first replaces every dependent whose provider asks
+  for a replacement once the inputs that came from the replaced resource are
+  unknown (DEPENDENT_REPLACEMENT_SOURCE); a delete-before-replace of a kind
+  whose delete wait is skipped races its own re-create: AlreadyExists;
+- other replacements create first and delete the old resource at the end,
+  dependents first; `destroy` deletes everything in that order.
+
+Dynamic providers' create/update/delete go to a backend: `FakeWandb` (no W&B;
+the sweep's identity is made up, everything else is the real provider code) or
+`ServerWandb` (the real provider methods, in this process, against the test's
+W&B server: the W&B side of a day-2 sequence is then real too).
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import logging
+import runpy
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import dill
+import pulumi
+from platform_rules import kubernetes_diff, skips_delete_wait
+from pulumi.output import Unknown
+from pulumi.runtime.mocks import MockMonitor
+from pulumi.runtime.rpc import UNKNOWN
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+from components import sweep_provider
+from components.wandb_api import SweepPath
+
+ROOT = Path(__file__).resolve().parent.parent
+SECRET_SIG = "4dabf18193072939515e22adb298388d"
+SWEEP_TYPE = "pulumi-python:dynamic/wandb:Sweep"
+LIFECYCLE_TYPE = "pulumi-python:dynamic/wandb:SweepLifecycle"
+JOB_TYPE = "kubernetes:batch/v1:Job"
+MOCK_SWEEP_ID = "mock1234"
+MOCK_ENTITY = "mock-entity"
+
+
+def plain(value: Any) -> Any:
+    """`value` with Pulumi secrets unwrapped and preview unknowns as the UNKNOWN sentinel."""
+    if isinstance(value, Unknown):
+        return UNKNOWN
+    if isinstance(value, dict):
+        if SECRET_SIG in value:
+            return plain(value["value"])
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    return value
+
+
+@dataclass
+class Resource:
+    typ: str
+    name: str
+    custom: bool
+    id: str
+    inputs: dict[str, Any]
+    """Plain (secrets unwrapped) wire-form inputs, as the provider sees them."""
+    outputs: dict[str, Any]
+    property_dependencies: dict[str, set[str]] = field(default_factory=dict)
+    """Input name -> names of the resources that input came from."""
+    dependencies: set[str] = field(default_factory=set)
+    """Every resource this one depends on (property dependencies and depends_on)."""
+    parent: str = ""
+
+
+@dataclass
+class Step:
+    op: str
+    """same, update, create, replace, delete."""
+    replaces: list[str] = field(default_factory=list)
+    delete_before_replace: bool = False
+    forced_by: str | None = None
+    """Replaced because this resource was replaced delete-before-replace (a dependent replacement)."""
+    problems: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Deployment:
+    steps: dict[str, Step] = field(default_factory=dict)
+    state: dict[str, Resource] = field(default_factory=dict)
+    outputs: dict[str, Any] = field(default_factory=dict)
+    deleted: list[str] = field(default_factory=list)
+    """Names of the resources deleted, in the order the engine deletes them."""
+    warnings: list[str] = field(default_factory=list)
+
+    def ops(self, typ: str | None = None) -> dict[str, str]:
+        return {
+            name: step.op
+            for name, step in sorted(self.steps.items())
+            if typ is None or self._typ(name) == typ
+        }
+
+    def _typ(self, name: str) -> str:
+        return self.state[name].typ if name in self.state else ""
+
+    def problems(self) -> dict[str, list[str]]:
+        return {name: step.problems for name, step in self.steps.items() if step.problems}
+
+    def by_type(self, typ: str) -> list[Resource]:
+        return sorted((r for r in self.state.values() if r.typ == typ), key=lambda r: r.name)
+
+
+class FakeWandb:
+    """No W&B: the sweep's identity is made up (ids mock1234, mock1235, ...); the
+    lifecycle's own code runs for real, and stopping a sweep is recorded."""
+
+    def __init__(self) -> None:
+        self.ids = (f"mock{n}" for n in itertools.count(1234))
+        self.stopped: list[tuple[str, str]] = []
+
+    def check(self, provider: Any, olds: dict[str, Any], news: dict[str, Any]) -> dict[str, Any]:
+        return news
+
+    def create(self, provider: Any, props: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        if isinstance(provider, sweep_provider.SweepProvider):
+            base_url = sweep_provider._default_base_url(props)
+            path = SweepPath(props.get("entity") or MOCK_ENTITY, props["project"], next(self.ids))
+            if props.get("existing_sweep_id"):
+                path = SweepPath(path.entity, path.project, props["existing_sweep_id"])
+            return str(path), sweep_provider._sweep_outputs(props, path, base_url, "PENDING")
+        result = provider.create(props)
+        return result.id, result.outs
+
+    def update(self, provider: Any, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> dict[str, Any]:
+        return provider.update(id_, olds, news).outs
+
+    def delete(self, provider: Any, id_: str, props: dict[str, Any]) -> None:
+        if isinstance(provider, sweep_provider.SweepLifecycleProvider):
+            from components.settings import OnDestroy
+
+            state = OnDestroy(props["on_destroy"]).wandb_state
+            if state and not props.get("attached"):
+                self.stopped.append((props["sweep_path"], state))
+            return
+        provider.delete(id_, props)
+
+
+class ServerWandb:
+    """The real provider methods, in this process, against a W&B(-protocol) server."""
+
+    def check(self, provider: Any, olds: dict[str, Any], news: dict[str, Any]) -> dict[str, Any]:
+        result = provider.check(olds, news)
+        assert not result.failures, [(f.property, f.reason) for f in result.failures]
+        return result.inputs
+
+    def create(self, provider: Any, props: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        result = provider.create(props)
+        return result.id, result.outs
+
+    def update(self, provider: Any, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> dict[str, Any]:
+        return provider.update(id_, olds, news).outs
+
+    def delete(self, provider: Any, id_: str, props: dict[str, Any]) -> None:
+        provider.delete(id_, props)
+
+
+def _provider(inputs: Mapping[str, Any]) -> Any:
+    return dill.loads(base64.b64decode(inputs["__provider"]))
+
+
+def _props(inputs: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in inputs.items() if k != "__provider"}
+
+
+def _name_of(urn: str) -> str:
+    return urn.rsplit("::", 1)[-1]
+
+
+class _Monitor(MockMonitor):
+    """Keeps what the mocks are not given: dependencies and resource options."""
+
+    def __init__(self, engine: SimulatedEngine) -> None:
+        super().__init__(engine)
+        self.engine = engine
+
+    def RegisterResource(self, request: Any) -> Any:
+        self.engine.requests[request.name] = {
+            "parent": request.parent,
+            "dependencies": sorted(request.dependencies),
+            "property_dependencies": {
+                key: sorted(deps.urns) for key, deps in request.propertyDependencies.items()
+            },
+            "additional_secret_outputs": list(request.additionalSecretOutputs),
+            "ignore_changes": list(request.ignoreChanges),
+            "delete_before_replace": request.deleteBeforeReplace,
+        }
+        return super().RegisterResource(request)
+
+
+class _Warnings(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+class SimulatedEngine(pulumi.runtime.Mocks):
+    """One deployment (`up` or `preview`) of the program from a prior state."""
+
+    def __init__(self, prior: Mapping[str, Resource], backend: Any, *, preview: bool) -> None:
+        self.prior = dict(prior)
+        self.backend = backend
+        self.preview = preview
+        self.requests: dict[str, dict[str, Any]] = {}
+        self.deployment = Deployment()
+        self.replaced_dependents: dict[str, str] = {}
+        self.replaced_old: list[Resource] = []
+        self.lock = threading.RLock()
+
+    # -- registration -------------------------------------------------------
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        with self.lock:
+            request = self.requests.get(args.name, {})
+            if not args.custom:  # components have no provider and no diff
+                return args.name, {}
+            inputs = plain(args.inputs)
+            old = None if args.name in self.replaced_dependents else self.prior.get(args.name)
+            if old is not None and old.typ != args.typ:
+                old = None
+            if args.typ.startswith("kubernetes:"):
+                step, id_, outputs = self._kubernetes(args.name, args.typ, inputs, args.inputs, old)
+            else:
+                step, id_, outputs = self._dynamic(args.name, inputs, old)
+            if args.name in self.replaced_dependents:
+                step = Step(
+                    "replace",
+                    delete_before_replace=True,
+                    forced_by=self.replaced_dependents[args.name],
+                    problems=step.problems,
+                )
+                if skips_delete_wait(args.typ, inputs):
+                    step.problems.append("AlreadyExists: re-created while the old object was still being deleted")
+            self.deployment.steps[args.name] = step
+            deps = {k: {_name_of(u) for u in v} for k, v in request.get("property_dependencies", {}).items()}
+            self.deployment.state[args.name] = Resource(
+                typ=args.typ,
+                name=args.name,
+                custom=args.custom,
+                id=id_,
+                inputs=inputs,
+                outputs=outputs,
+                property_dependencies=deps,
+                dependencies={_name_of(u) for u in request.get("dependencies", [])}
+                | {n for names in deps.values() for n in names},
+                parent=_name_of(request.get("parent", "")),
+            )
+            return id_, outputs
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], None]:
+        return {}, None
+
+    def _kubernetes(
+        self, name: str, typ: str, inputs: dict[str, Any], raw: dict[str, Any], old: Resource | None
+    ) -> tuple[Step, str, dict[str, Any]]:
+        if old is None:
+            return Step("create"), f"{name}-id", dict(raw)
+        changed, replaces, delete_first = kubernetes_diff(typ, old.inputs, inputs)
+        if not changed:
+            return Step("same"), old.id, old.outputs
+        if not replaces:
+            return Step("update"), old.id, dict(raw)
+        step = Step("replace", [".".join(p) for p in replaces], delete_first)
+        if delete_first:
+            if skips_delete_wait(typ, old.inputs):
+                step.problems.append("AlreadyExists: re-created while the old object was still being deleted")
+            self._replace_dependents(name)
+        else:
+            self.replaced_old.append(old)
+        return step, f"{name}-id", dict(raw)
+
+    def _dynamic(
+        self, name: str, inputs: dict[str, Any], old: Resource | None
+    ) -> tuple[Step, str, dict[str, Any]]:
+        provider, props = _provider(inputs), _props(inputs)
+        if old is None:
+            if self.preview:
+                return Step("create"), "", props
+            id_, outputs = self.backend.create(provider, props)
+            return Step("create"), id_, outputs
+        checked = self.backend.check(provider, _props(old.inputs), props) if not self.preview else props
+        diff = provider.diff(old.id, old.outputs, checked)
+        if not diff.changes:
+            return Step("same"), old.id, old.outputs
+        if diff.replaces:
+            step = Step("replace", list(diff.replaces), bool(diff.delete_before_replace))
+            if step.delete_before_replace:
+                self._replace_dependents(name)
+            else:
+                self.replaced_old.append(old)
+            if self.preview:
+                return step, "", props
+            id_, outputs = self.backend.create(provider, checked)
+            return step, id_, outputs
+        if self.preview:
+            return Step("update"), old.id, props  # PREVIEW_UPDATE_SOURCE
+        return Step("update"), old.id, self.backend.update(provider, old.id, old.outputs, checked)
+
+    def _replace_dependents(self, root: str) -> None:
+        """DEPENDENT_REPLACEMENT_SOURCE: transitively, property dependencies only."""
+        replace_set = {root}
+        changed = True
+        while changed:
+            changed = False
+            for resource in self.prior.values():
+                if resource.name in replace_set or not resource.custom:
+                    continue
+                unknown = [k for k, deps in resource.property_dependencies.items() if deps & replace_set]
+                if not unknown:
+                    continue
+                news = {**resource.inputs, **dict.fromkeys(unknown, UNKNOWN)}
+                if self._would_replace(resource, news):
+                    replace_set.add(resource.name)
+                    self.replaced_dependents[resource.name] = root
+                    self.deployment.deleted.append(resource.name)
+                    self._delete(resource)
+                    changed = True
+
+    def _would_replace(self, resource: Resource, news: dict[str, Any]) -> bool:
+        if resource.typ.startswith("kubernetes:"):
+            return bool(kubernetes_diff(resource.typ, resource.inputs, news)[1])
+        return bool(_provider(resource.inputs).diff(resource.id, resource.outputs, _props(news)).replaces)
+
+    # -- deletes ------------------------------------------------------------
+
+    def finish(self, *, registered: bool = True) -> None:
+        """Deletes at the end of the update: what the program no longer registers, and
+        the old halves of create-before-delete replacements, dependents first."""
+        gone = [
+            r
+            for name, r in self.prior.items()
+            if r.custom
+            and name not in self.replaced_dependents
+            and (not registered or name not in self.deployment.steps)
+        ]
+        for resource in gone:
+            self.deployment.steps[resource.name] = Step("delete")
+        for resource in _dependents_first(gone + self.replaced_old):
+            self.deployment.deleted.append(resource.name)
+            self._delete(resource)
+
+    def _delete(self, resource: Resource) -> None:
+        if self.preview or resource.typ.startswith("kubernetes:"):
+            return
+        self.backend.delete(_provider(resource.inputs), resource.id, resource.outputs)
+
+
+def _dependents_first(resources: list[Resource]) -> list[Resource]:
+    """Reverse topological order: a resource is deleted before everything it depends on."""
+    ordered: list[Resource] = []
+    remaining = list(resources)
+    while remaining:
+        names = {r.name for r in remaining}
+        # Deletable now: nothing still remaining depends on it.
+        ready = [r for r in remaining if not any(r.name in other.dependencies for other in remaining if other is not r)]
+        if not ready:
+            raise AssertionError(f"dependency cycle among {sorted(names)}")
+        ordered += sorted(ready, key=lambda r: r.name)
+        remaining = [r for r in remaining if r not in ready]
+    return ordered
+
+
+def deploy(
+    stack: str,
+    config: Mapping[str, str],
+    prior: Mapping[str, Resource] | None = None,
+    *,
+    secret_keys: tuple[str, ...] = (),
+    backend: Any = None,
+    preview: bool = False,
+) -> Deployment:
+    """Run `__main__.py` for `stack` with `config` (short keys) as `pulumi up` (or
+    `pulumi preview`) would, from `prior` (the state of the last `up`; None: empty)."""
+    engine = SimulatedEngine(prior or {}, backend or FakeWandb(), preview=preview)
+    warnings = _Warnings()
+    logger = logging.getLogger(f"engine-model-{id(engine)}")
+    logger.addHandler(warnings)
+    pulumi.runtime.set_mocks(
+        engine, project="wandb-sweeps", stack=stack, preview=preview, logger=logger, monitor=_Monitor(engine)
+    )
+    pulumi.runtime.set_all_config(
+        {f"wandb-sweeps:{k}": v for k, v in config.items()},
+        [f"wandb-sweeps:{k}" for k in secret_keys],
+    )
+
+    def program() -> pulumi.Output[Any]:
+        runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
+        root = pulumi.runtime.get_root_resource()
+        return pulumi.Output.from_input(dict(root.outputs))  # type: ignore[union-attr]
+
+    def collect(outputs: dict[str, Any]) -> None:
+        engine.deployment.outputs.update(outputs)
+
+    _sync_await(run_pulumi_func(lambda: _sync_await(program().apply(collect).future())))
+    engine.finish()
+    engine.deployment.warnings = warnings.messages
+    return engine.deployment
+
+
+def destroy(prior: Mapping[str, Resource], backend: Any = None) -> Deployment:
+    """`pulumi destroy`: every resource deleted, dependents first."""
+    engine = SimulatedEngine(prior, backend or FakeWandb(), preview=False)
+    engine.finish(registered=False)
+    engine.deployment.state = {}
+    return engine.deployment
+
+
+__all__ = [
+    "JOB_TYPE",
+    "LIFECYCLE_TYPE",
+    "MOCK_ENTITY",
+    "MOCK_SWEEP_ID",
+    "SWEEP_TYPE",
+    "Deployment",
+    "FakeWandb",
+    "Resource",
+    "ServerWandb",
+    "Step",
+    "deploy",
+    "destroy",
+]

@@ -1,0 +1,136 @@
+"""The rules of the Pulumi engine and of pulumi-kubernetes that the program relies on.
+
+Each rule is stated once, with where it comes from (repository, file, function;
+read at pulumi/pulumi 1b5949891b3c, 2026-08, and pulumi/pulumi-kubernetes
+94977969d641, v4.32+27, 2026-07; the rules are unchanged in the 3.272 / 4.34
+releases the project pins), as data or a function the tests use. Two kinds of
+users: `engine_model` simulates `pulumi up` and `pulumi preview` step by step
+with them, and `test_platform_rules` checks every rendered resource of every
+test variant against them. The mock engine applies none of these rules: it only
+registers resources. If an upgrade changes one of them, change it here and see
+what the day-2 tests say.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pulumi.runtime.rpc import UNKNOWN
+
+Path = tuple[str, ...]
+
+# --- pulumi-kubernetes ---------------------------------------------------------
+
+FORCE_NEW_METADATA: tuple[Path, ...] = (("metadata", "name"), ("metadata", "namespace"))
+"""provider/pkg/provider/diff.go, `metadataForceNewProperties`: a change of name or
+namespace always replaces (also `Diff` in provider.go: "Changing the identity of the
+resource always causes a replacement")."""
+
+FORCE_NEW: Mapping[str, tuple[Path, ...]] = {
+    # provider/pkg/provider/diff.go, `forceNew["batch"]["v1"]["Job"]` (var `job`).
+    "batch/v1:Job": (("spec", "completions"), ("spec", "parallelism"), ("spec", "selector"), ("spec", "template")),
+    # `forceNewProperties`: a Secret's type, data and stringData replace it unless the
+    # provider option enableSecretMutable is set (and the Secret is not immutable).
+    "core/v1:Secret": (("type",), ("stringData",), ("data",)),
+    "core/v1:Namespace": (),
+}
+"""Input paths whose change makes pulumi-kubernetes replace the object (besides FORCE_NEW_METADATA).
+The program never sets enableSecretMutable: it uses the provider it is given, with
+the provider's defaults."""
+
+SKIP_AWAIT_SKIPS_DELETE_WAIT = frozenset(
+    {
+        "core/v1:Namespace",
+        "core/v1:Pod",
+        "core/v1:ReplicationController",
+        "apps/v1:DaemonSet",
+        "apps/v1:Deployment",
+        "apps/v1:StatefulSet",
+        "batch/v1:Job",
+    }
+)
+"""provider/pkg/metadata/overrides.go, `DeletedCondition` and `allowsSkipAwaitWithDelete`
+(issues #1232, #3154): for these kinds `pulumi.com/skipAwait: "true"` also skips the
+wait for the object to be gone when it is deleted."""
+
+SKIP_AWAIT = "pulumi.com/skipAwait"
+
+
+def kind_of(typ: str) -> str:
+    """`kubernetes:batch/v1:Job` -> `batch/v1:Job`."""
+    return typ.removeprefix("kubernetes:")
+
+
+def force_new_paths(typ: str) -> tuple[Path, ...]:
+    return FORCE_NEW_METADATA + FORCE_NEW.get(kind_of(typ), ())
+
+
+def skips_delete_wait(typ: str, inputs: Mapping[str, Any]) -> bool:
+    annotations = (inputs.get("metadata") or {}).get("annotations") or {}
+    return kind_of(typ) in SKIP_AWAIT_SKIPS_DELETE_WAIT and annotations.get(SKIP_AWAIT) == "true"
+
+
+def changed_paths(old: Any, new: Any, path: Path = ()) -> list[Path]:
+    """Leaf paths where `new` differs from `old`; an unknown value (preview) differs from anything."""
+    if new == UNKNOWN or old == UNKNOWN:
+        return [] if new == old == UNKNOWN else [path]
+    if isinstance(old, dict) and isinstance(new, dict):
+        found: list[Path] = []
+        for key in sorted(set(old) | set(new)):
+            found += changed_paths(old.get(key), new.get(key), (*path, str(key)))
+        return found
+    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
+        return [p for i, (o, n) in enumerate(zip(old, new, strict=True)) for p in changed_paths(o, n, (*path, str(i)))]
+    return [] if old == new else [path]
+
+
+def kubernetes_diff(typ: str, old: Mapping[str, Any], new: Mapping[str, Any]) -> tuple[list[Path], list[Path], bool]:
+    """(changed paths, paths forcing replacement, delete before replace) as pulumi-kubernetes decides.
+
+    provider/pkg/provider/provider.go, `Diff`: replacement when a changed path lies
+    under a force-new path; delete-before-replace when it must be replaced, is named
+    (not auto-named), and keeps its name and namespace: the new object needs the
+    old one's name, so the old one goes first.
+    """
+    changed = changed_paths(dict(old), dict(new))
+    force = force_new_paths(typ)
+    replaces = [p for p in changed if any(p[: len(f)] == f for f in force)]
+    old_meta, new_meta = old.get("metadata") or {}, new.get("metadata") or {}
+    same_place = (
+        new_meta.get("name") not in (None, UNKNOWN)
+        and new_meta.get("name") == old_meta.get("name")
+        and new_meta.get("namespace") == old_meta.get("namespace")
+    )
+    return changed, replaces, bool(replaces) and same_place
+
+
+# --- the Pulumi engine ---------------------------------------------------------
+
+DEPENDENT_REPLACEMENT_SOURCE = (
+    "pulumi/pulumi pkg/resource/deploy/step_generator.go, calculateDependentReplacements"
+)
+"""Before a delete-before-replace of R, the engine re-diffs every resource that has a
+*property* dependency on R with those properties set to unknown, and replaces (deletes
+first) those whose provider then asks for a replacement. A `depends_on` edge alone
+never does this ("the edge from B to A may be a simple `dependsOn` edge such that a
+change to B does not actually influence any of B's input properties")."""
+
+PREVIEW_UPDATE_SOURCE = (
+    "pulumi/pulumi sdk/go/common/resource/plugin/provider_plugin.go, (*provider).Update; "
+    "sdk/python/lib/pulumi/dynamic/__main__.py, Configure (no supportsPreview); "
+    "sdk/python/lib/pulumi/runtime/rpc.py, resolve_properties"
+)
+"""In a preview, an in-place update by a provider that does not support previews (every
+Python dynamic provider) returns the new inputs as the resource's outputs; outputs that
+are not inputs resolve as unknown in the program, and so does everything built from them."""
+
+SAME_STEP_SOURCE = "pulumi/pulumi pkg/resource/deploy/step.go, SameStep.Apply"
+"""No change: the resource keeps its outputs (and ID) from the state."""
+
+CREATE_BEFORE_DELETE_SOURCE = "pulumi/pulumi pkg/resource/deploy/step_generator.go, generateSteps"
+"""A replacement without delete-before-replace creates the new resource first and deletes
+the old one at the end of the update, dependents of the old one first."""
+
+ALREADY_EXISTS_SOURCE = "pulumi/pulumi-kubernetes CHANGELOG 4.29.0 (#2926): client-side create"
+"""Creating an object whose name is taken fails with AlreadyExists (no silent upsert)."""
