@@ -69,7 +69,9 @@ ENV_SECRET_NAME = "wandb-sweeps-env"
 """The Kubernetes Secret holding `env` when it is marked secret."""
 CONTAINER_NAME = "agent"
 JOB_NAME_PREFIX = "wandb-agent"
-MUTABLE_JOB_SPEC_FIELDS = frozenset({"backoff_limit", "active_deadline_seconds", "ttl_seconds_after_finished"})
+MUTABLE_JOB_SPEC_FIELDS = frozenset(
+    {"backoff_limit", "active_deadline_seconds", "ttl_seconds_after_finished"}
+)
 """JobSpec fields Kubernetes lets change on a live Job (batch validation,
 `ValidateJobSpecUpdate`) and pulumi-kubernetes does not replace on (provider/pkg/
 provider/diff.go, `job`). Every other field is in the Job's name digest."""

@@ -57,10 +57,7 @@ def normalize_base_url(url: str) -> str:
 def _base_url_problem(source: str, url: str) -> str | None:
     parsed = urlparse(url)
     if parsed.scheme not in ("http", "https") or not parsed.hostname or parsed.query or parsed.fragment:
-        return (
-            f"{source}: must be an http(s) URL of a W&B server such as "
-            f"{DEFAULT_BASE_URL!r}, got {url!r}."
-        )
+        return f"{source}: must be an http(s) URL of a W&B server such as {DEFAULT_BASE_URL!r}, got {url!r}."
     return None
 
 
@@ -106,7 +103,10 @@ class WandbTarget:
                 f"wandbCallTimeoutSeconds: must be at least wandbRequestTimeoutSeconds "
                 f"({self.request_timeout}), got {self.call_timeout}."
             )
-        for source, url in (("baseUrl", self.base_url), (self.default_base_url_source, self.default_base_url)):
+        for source, url in (
+            ("baseUrl", self.base_url),
+            (self.default_base_url_source, self.default_base_url),
+        ):
             problem = url is not None and _base_url_problem(source, url)
             if problem:
                 problems.add(problem)

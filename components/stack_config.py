@@ -517,7 +517,9 @@ def _split_env(value: Any, *, secret: bool) -> tuple[tuple[dict[str, Any], ...],
     env = _env_vars(value)
     if not secret:
         return env, {}
-    literal = [e for e in env if isinstance(e, dict) and "valueFrom" not in e and isinstance(e.get("value"), str)]
+    literal = [
+        e for e in env if isinstance(e, dict) and "valueFrom" not in e and isinstance(e.get("value"), str)
+    ]
     return (
         tuple(e for e in env if e not in literal),
         {e["name"]: e["value"] for e in literal if isinstance(e.get("name"), str)},

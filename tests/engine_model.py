@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import base64
 import itertools
+import json
 import logging
 import runpy
 import threading
@@ -39,6 +40,7 @@ from typing import Any
 
 import dill
 import pulumi
+import yaml
 from platform_rules import kubernetes_diff, skips_delete_wait
 from pulumi.output import Unknown
 from pulumi.runtime.mocks import MockMonitor
@@ -125,11 +127,13 @@ class Deployment:
 
 
 class FakeWandb:
-    """No W&B: the sweep's identity is made up (ids mock1234, mock1235, ...); the
-    lifecycle's own code runs for real, and stopping a sweep is recorded."""
+    """No W&B: the sweep's identity is made up, one id per distinct sweep (mock1234,
+    mock1235, ... in order of creation); the lifecycle's own code runs for real, and
+    stopping a sweep is recorded."""
 
     def __init__(self) -> None:
-        self.ids = (f"mock{n}" for n in itertools.count(1234))
+        self.numbers = itertools.count(1234)
+        self.ids: dict[str, str] = {}
         self.stopped: list[tuple[str, str]] = []
 
     def check(self, provider: Any, olds: dict[str, Any], news: dict[str, Any]) -> dict[str, Any]:
@@ -138,9 +142,15 @@ class FakeWandb:
     def create(self, provider: Any, props: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         if isinstance(provider, sweep_provider.SweepProvider):
             base_url = sweep_provider._default_base_url(props)
-            path = SweepPath(props.get("entity") or MOCK_ENTITY, props["project"], next(self.ids))
-            if props.get("existing_sweep_id"):
-                path = SweepPath(path.entity, path.project, props["existing_sweep_id"])
+            entity = props.get("entity") or MOCK_ENTITY
+            identity = json.dumps(
+                [entity, props["project"], base_url, yaml.safe_load(props.get("config_yaml") or "")],
+                sort_keys=True,
+            )
+            sweep_id = props.get("existing_sweep_id") or self.ids.setdefault(
+                identity, f"mock{next(self.numbers)}"
+            )
+            path = SweepPath(entity, props["project"], sweep_id)
             return str(path), sweep_provider._sweep_outputs(props, path, base_url, "PENDING")
         result = provider.create(props)
         return result.id, result.outs
@@ -256,7 +266,9 @@ class SimulatedEngine(pulumi.runtime.Mocks):
                     problems=step.problems,
                 )
                 if skips_delete_wait(args.typ, inputs):
-                    step.problems.append("AlreadyExists: re-created while the old object was still being deleted")
+                    step.problems.append(
+                        "AlreadyExists: re-created while the old object was still being deleted"
+                    )
             self.deployment.steps[args.name] = step
             deps = {k: {_name_of(u) for u in v} for k, v in request.get("property_dependencies", {}).items()}
             self.deployment.state[args.name] = Resource(
@@ -378,7 +390,11 @@ def _dependents_first(resources: list[Resource]) -> list[Resource]:
     while remaining:
         names = {r.name for r in remaining}
         # Deletable now: nothing still remaining depends on it.
-        ready = [r for r in remaining if not any(r.name in other.dependencies for other in remaining if other is not r)]
+        ready = [
+            r
+            for r in remaining
+            if not any(r.name in other.dependencies for other in remaining if other is not r)
+        ]
         if not ready:
             raise AssertionError(f"dependency cycle among {sorted(names)}")
         ordered += sorted(ready, key=lambda r: r.name)

@@ -29,7 +29,12 @@ resource always causes a replacement")."""
 
 FORCE_NEW: Mapping[str, tuple[Path, ...]] = {
     # provider/pkg/provider/diff.go, `forceNew["batch"]["v1"]["Job"]` (var `job`).
-    "batch/v1:Job": (("spec", "completions"), ("spec", "parallelism"), ("spec", "selector"), ("spec", "template")),
+    "batch/v1:Job": (
+        ("spec", "completions"),
+        ("spec", "parallelism"),
+        ("spec", "selector"),
+        ("spec", "template"),
+    ),
     # `forceNewProperties`: a Secret's type, data and stringData replace it unless the
     # provider option enableSecretMutable is set (and the Secret is not immutable).
     "core/v1:Secret": (("type",), ("stringData",), ("data",)),
@@ -81,11 +86,17 @@ def changed_paths(old: Any, new: Any, path: Path = ()) -> list[Path]:
             found += changed_paths(old.get(key), new.get(key), (*path, str(key)))
         return found
     if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
-        return [p for i, (o, n) in enumerate(zip(old, new, strict=True)) for p in changed_paths(o, n, (*path, str(i)))]
+        return [
+            p
+            for i, (o, n) in enumerate(zip(old, new, strict=True))
+            for p in changed_paths(o, n, (*path, str(i)))
+        ]
     return [] if old == new else [path]
 
 
-def kubernetes_diff(typ: str, old: Mapping[str, Any], new: Mapping[str, Any]) -> tuple[list[Path], list[Path], bool]:
+def kubernetes_diff(
+    typ: str, old: Mapping[str, Any], new: Mapping[str, Any]
+) -> tuple[list[Path], list[Path], bool]:
     """(changed paths, paths forcing replacement, delete before replace) as pulumi-kubernetes decides.
 
     provider/pkg/provider/provider.go, `Diff`: replacement when a changed path lies
@@ -95,14 +106,19 @@ def kubernetes_diff(typ: str, old: Mapping[str, Any], new: Mapping[str, Any]) ->
     """
     changed = changed_paths(dict(old), dict(new))
     force = force_new_paths(typ)
-    replaces = [p for p in changed if any(p[: len(f)] == f for f in force)]
-    old_meta, new_meta = old.get("metadata") or {}, new.get("metadata") or {}
+    # A change under a force-new path, or a whole unknown object holding one (`spec`).
+    replaces = [p for p in changed if any(p[: len(f)] == f or f[: len(p)] == p for f in force)]
+    old_meta, new_meta = _mapping(old.get("metadata")), _mapping(new.get("metadata"))
     same_place = (
         new_meta.get("name") not in (None, UNKNOWN)
         and new_meta.get("name") == old_meta.get("name")
         and new_meta.get("namespace") == old_meta.get("namespace")
     )
     return changed, replaces, bool(replaces) and same_place
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
 
 
 # --- the Pulumi engine ---------------------------------------------------------

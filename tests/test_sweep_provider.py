@@ -98,7 +98,9 @@ def test_create_makes_one_sweep_with_the_config_exactly_as_written(
     assert outs["entity"] == "" and outs["api_key"] == DEFAULT_KEY
 
 
-def test_an_empty_base_url_is_resolved_at_create_from_the_default(server: WandbServer, engine: Engine) -> None:
+def test_an_empty_base_url_is_resolved_at_create_from_the_default(
+    server: WandbServer, engine: Engine
+) -> None:
     _, outs = engine.create(inputs(server, base_url="", default_base_url=server.base_url + "/"))
     assert outs["sweep_base_url"] == server.base_url
     assert len(server.sweeps) == 1
@@ -165,7 +167,9 @@ def test_a_changed_sweep_config_replaces_the_sweep_new_one_first(server: WandbSe
         ("existing_sweep_id", "other123"),
     ],
 )
-def test_identity_changes_replace_the_sweep(server: WandbServer, engine: Engine, key: str, value: str) -> None:
+def test_identity_changes_replace_the_sweep(
+    server: WandbServer, engine: Engine, key: str, value: str
+) -> None:
     id_, outs = engine.create(inputs(server))
     diff = engine.diff(id_, outs, inputs(server, **{key: value}))
     assert list(diff.replaces) == [key]
@@ -215,12 +219,16 @@ def test_a_new_api_key_or_on_destroy_updates_the_lifecycle_in_place_with_no_w_an
     assert len(server.requests) == before
 
 
-def test_the_lifecycle_is_replaced_only_when_the_sweep_path_changes(server: WandbServer, engine: Engine) -> None:
+def test_the_lifecycle_is_replaced_only_when_the_sweep_path_changes(
+    server: WandbServer, engine: Engine
+) -> None:
     """So a replacement never stops the sweep it resolves to: an identity replacement
     that lands on the same sweep keeps the lifecycle, whose delete is the only stop."""
     _, outs = engine.create(inputs(server))
     life_id, life = engine.lifecycle.create(lifecycle_inputs(outs))
-    same_sweep_other_spelling = lifecycle_inputs(outs, base_url=server.base_url.replace("127.0.0.1", "localhost"))
+    same_sweep_other_spelling = lifecycle_inputs(
+        outs, base_url=server.base_url.replace("127.0.0.1", "localhost")
+    )
     assert list(engine.lifecycle.diff(life_id, life, same_sweep_other_spelling).replaces) == []
     other = lifecycle_inputs(outs, sweep_path="alice/proj/zzzz9999")
     assert list(engine.lifecycle.diff(life_id, life, other).replaces) == ["sweep_path"]
