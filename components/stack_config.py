@@ -74,7 +74,12 @@ def _key(name: str, kind: Kind, default: Any, description: str) -> ConfigKey:
 CONFIG_KEYS: tuple[ConfigKey, ...] = (
     # The sweep on W&B
     _key("project", "string", None, "W&B project the sweep belongs to."),
-    _key("entity", "string", "", "W&B entity (user or team); empty: the API key's default entity."),
+    _key(
+        "entity",
+        "string",
+        "",
+        "W&B entity (user or team); empty: the API key's default entity, resolved when the sweep is made.",
+    ),
     _key("sweepConfig", "string", "sweep.yaml", "W&B sweep config file, relative to the project root."),
     _key(
         "sweepId",
@@ -92,7 +97,7 @@ CONFIG_KEYS: tuple[ConfigKey, ...] = (
         "baseUrl",
         "string",
         "",
-        f"W&B server URL; empty: WANDB_BASE_URL from the deploying shell, else {DEFAULT_BASE_URL}.",
+        f"W&B server URL; empty: WANDB_BASE_URL of the shell that makes the sweep, else {DEFAULT_BASE_URL}.",
     ),
     _key(
         "wandbRequestTimeoutSeconds",
@@ -152,7 +157,8 @@ CONFIG_KEYS: tuple[ConfigKey, ...] = (
         "env",
         "object",
         {},
-        "Extra environment: a mapping NAME: value, or a list of Kubernetes EnvVar objects.",
+        "Extra environment: a mapping NAME: value, or a list of Kubernetes EnvVar objects; "
+        "set it --secret to keep the values in a Kubernetes Secret.",
     ),
     _key("volumes", "list", [], "Extra Kubernetes Volume objects, e.g. a dataset PVC."),
     _key("volumeMounts", "list", [], "Where the agent container mounts those volumes (VolumeMount objects)."),

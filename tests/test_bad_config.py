@@ -242,6 +242,45 @@ CASES = [
         SECRET,
         ["colour: not a wandb-sweeps config key. Known keys: project, entity"],
     ),
+    (
+        "a key marked secret whose value would land in plain text",
+        {"baseUrl": "https://wandb.example.com"},
+        (*SECRET, "baseUrl"),
+        [
+            "baseUrl: is marked secret in the stack config, but its value would reach the agent Jobs",
+            "only wandbApiKey and env are kept secret",
+            "pulumi config set wandb-sweeps:baseUrl VALUE",
+        ],
+    ),
+    (
+        "a structured key marked secret (--path) that cannot keep it",
+        {"volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": "ds"}}]},
+        (*SECRET, "volumes"),
+        ["volumes: is marked secret in the stack config"],
+    ),
+    (
+        "secret env entry that cannot be a Secret key",
+        {"env": {"HF TOKEN": "hf_x"}},
+        (*SECRET, "env"),
+        ["env: 'HF TOKEN' is secret, so it becomes a key of a Kubernetes Secret"],
+    ),
+    (
+        "secret env entry reserved by wandb-sweeps",
+        {"env": {"WANDB_BASE_URL": "https://x.example"}},
+        (*SECRET, "env"),
+        ["env: WANDB_BASE_URL is set by wandb-sweeps itself"],
+    ),
+    (
+        "secret env entry also given as valueFrom",
+        {
+            "env": [
+                {"name": "HF_TOKEN", "value": "hf_x"},
+                {"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": "hf", "key": "token"}}},
+            ]
+        },
+        (*SECRET, "env"),
+        ["env: HF_TOKEN is given twice; keep one."],
+    ),
 ]
 
 
@@ -267,6 +306,26 @@ def test_bad_config_is_refused_before_anything_is_registered(
 
 def test_there_are_at_least_25_bad_config_cases() -> None:
     assert len(CASES) >= 25
+
+
+def test_a_bad_wandb_base_url_in_the_shell_is_named_as_such(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WANDB_BASE_URL", "wandb.example.com")
+    run = ProgramRun()
+    with pytest.raises(ConfigError) as raised:
+        run_program("dev", cli_config("dev", wandbApiKey=API_KEY), secret_keys=SECRET, run=run)
+    assert raised.value.problems == (
+        "WANDB_BASE_URL (environment): must be an http(s) URL of a W&B server such as "
+        "'https://api.wandb.ai', got 'wandb.example.com'.",
+    )
+    assert run.registrations == []
+
+
+def test_secret_env_values_never_reach_a_job_or_an_error() -> None:
+    config = cli_config("dev", wandbApiKey=API_KEY, env={"HF_TOKEN": "hf_" + "s" * 30})
+    run = run_program("dev", config, secret_keys=(*SECRET, "env"))
+    for registration in run.registrations:
+        if registration.name != "sweep-env":
+            assert "s" * 30 not in repr(registration.inputs), registration.name
 
 
 def test_several_problems_are_reported_together() -> None:
