@@ -10,7 +10,8 @@ Modules, from the outside in:
 - `sweep_file`      reading the sweep YAML and checking it with W&B's schema
 - `agent_job`       pure builders of the agent Job / pod specs
 - `agent_launcher.sh` the POSIX sh command each agent pod runs
-- `sweep_provider`  the sweep as a dynamic resource (pickled by reference: don't move)
+- `sweep_provider`  the sweep's identity and lifecycle as dynamic resources
+                    (pickled by reference: don't move)
 - `wandb_api`       the W&B calls: reads through the wandb client, create as one POST
 """
 
