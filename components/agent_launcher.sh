@@ -1,21 +1,97 @@
 # wandb-sweeps agent launcher: the command each agent pod runs (POSIX sh; no bash needed).
 #
-# Starts AGENTS_PER_POD `wandb agent` processes for SWEEP_PATH (entity/project/id),
-# each with `--count RUNS_PER_AGENT` when that is set, and gives each agent its own
-# share of the pod's GPUS_PER_POD GPUs through CUDA_VISIBLE_DEVICES:
-#   GPUs >= agents: disjoint equal blocks (4 GPUs, 2 agents: "0,1" and "2,3");
-#   GPUs <  agents: agents share GPUs round-robin (1 GPU, 2 agents: "0" and "0");
-#   no GPUs: CUDA_VISIBLE_DEVICES is left alone.
-# `wandb agent -f` forwards signals to its training run; this script forwards SIGTERM
-# and SIGINT to every agent, waits for all of them, and exits non-zero if any agent
-# exited non-zero. After a SIGTERM it always exits non-zero (143): a pod stopped by a
-# preemption must not count as "succeeded", or its Job would never start another.
+# Starts AGENTS_PER_POD `wandb agent -f` processes for SWEEP_PATH (entity/project/id),
+# each with `--count RUNS_PER_AGENT` when that is set, all at once, and gives each agent
+#   - its own share of the pod's GPUS_PER_POD GPUs through CUDA_VISIBLE_DEVICES:
+#       GPUs >= agents: disjoint equal blocks (4 GPUs, 2 agents: "0,1" and "2,3");
+#       GPUs <  agents: agents share GPUs round-robin (1 GPU, 2 agents: "0" and "0");
+#       no GPUs: CUDA_VISIBLE_DEVICES is left alone;
+#   - its own WANDB_DIR, ${WANDB_DIR:-$PWD}/agent-<i> (created here), so that the runs
+#     each agent was handed can be counted (see below).
+#
+# Why an agent's exit status is not enough: `wandb agent` exits 0 when its --count is
+# reached or the sweep is FINISHED/CANCELED, but ALSO when it gives up because runs keep
+# failing (3 failed runs in its first 60 s, or 5 failed runs before any succeeded;
+# wandb/wandb_agent.py, Agent.is_flapping/is_failing). A pod whose agents gave up must
+# fail, so that its Job retries it (backoffLimit) and finally reports BackoffLimitExceeded
+# instead of "Complete". So an agent that exits 0 is judged:
+#   - it started RUNS_PER_AGENT runs (RUNS_PER_AGENT set): done. `wandb agent` writes
+#     $WANDB_DIR/wandb/sweep-<id>/config-<run id>.yaml before each run it starts,
+#     failed or not; the files there before it started are not counted;
+#   - else the sweep's state, read from W&B with the wandb package's public API, is
+#     FINISHED or CANCELED: done;
+#   - else (RUNNING, PENDING, PAUSED, any other state): it stopped early -> status 4;
+#   - the state could not be read (W&B unreachable or too slow, no Python with the
+#     wandb package): it may have stopped early -> status 5. A retry is bounded by
+#     the Job's backoffLimit.
+#
+# The first agent that fails (exits non-zero, or exits 0 and is judged 4 or 5) decides
+# the exit status. The launcher then sends SIGTERM to the other agents, so the pod's GPUs
+# do not sit idle until they finish: the pod ends and its slot starts another one.
+# (`wandb agent -f` forwards the signal to its run and waits for it.)
+#
+# Exit status:
+#   0      every agent is done (see above)
+#   N      the first agent that failed exited with status N (1: the sweep was deleted or
+#          the API key was rejected)
+#   4      an agent exited 0 but stopped early: the sweep still runs (most likely its
+#          runs kept failing; see the runs' logs)
+#   5      an agent exited 0 and the sweep's state could not be read from W&B
+#   143    the pod got SIGTERM (130: SIGINT) before any agent failed. Forwarded to every
+#          agent; the launcher waits for all of them, then exits 143 even if they all
+#          exited 0: a preempted pod must not count as "succeeded", or its Job would
+#          never start another.
+#   1      the agents' directories could not be created (nothing was started)
+#   non-0  SWEEP_PATH is not set (the shell's own status; nothing was started)
 set -u
 
 : "${SWEEP_PATH:?SWEEP_PATH (entity/project/sweep id) must be set}"
 agents=${AGENTS_PER_POD:-1}
 gpus=${GPUS_PER_POD:-0}
 runs=${RUNS_PER_AGENT:-}
+agent_dirs=${WANDB_DIR:-$PWD}
+sweep_id=${SWEEP_PATH##*/}
+STOPPED_EARLY=4
+STATE_UNKNOWN=5
+
+# Reads the sweep's state and prints it upper-cased on stdout; exits 3 when this Python
+# has no wandb package (the launcher then tries the next Python), 1 on any other error.
+# It prints nothing else: wandb's own output goes to /dev/null, and the one-line error
+# has the API key scrubbed out. wandb.Api(timeout=) bounds each HTTP request but the
+# client retries some failures for minutes, so SIGALRM ends the query after three HTTP
+# timeouts (WANDB_HTTP_TIMEOUT, wandb's own setting, default 20 s), and faulthandler
+# kills it 10 s later if the main thread is stuck where a signal handler cannot run.
+# os._exit: wandb's exit handlers wait for its wandb-core helper, which may hang.
+STATE_QUERY='
+import faulthandler, os, signal, sys
+key = os.environ.get("WANDB_API_KEY") or ""
+out, err = os.dup(1), os.dup(2)
+quiet = os.open(os.devnull, os.O_WRONLY)
+os.dup2(quiet, 1)
+os.dup2(quiet, 2)
+def finish(fd, text, code):
+    if key:
+        text = text.replace(key, "<WANDB_API_KEY>")
+    os.write(fd, (text.replace("\n", " ")[:500] + "\n").encode())
+    os._exit(code)
+try:
+    http_timeout = max(1, int(os.environ.get("WANDB_HTTP_TIMEOUT") or 20))
+except ValueError:
+    http_timeout = 20
+bound = 3 * http_timeout
+signal.signal(signal.SIGALRM, lambda *_: finish(err, "W&B did not answer within %d s" % bound, 1))
+signal.alarm(bound)
+faulthandler.dump_traceback_later(bound + 10, exit=True)
+try:
+    import wandb
+except Exception as error:
+    finish(err, "%s cannot import wandb: %s" % (sys.executable, error), 3)
+try:
+    state = wandb.Api(timeout=http_timeout).sweep(sys.argv[1]).state
+except BaseException as error:
+    finish(err, "%s: %s" % (type(error).__name__, error), 1)
+finish(out, str(state or "").upper(), 0)
+'
 
 # gpu_share INDEX: the CUDA_VISIBLE_DEVICES value of agent INDEX ("" for none).
 gpu_share() {
@@ -37,56 +113,282 @@ gpu_share() {
   fi
 }
 
-pids=""
-terminated=0
-# sh functions share the script's variables: this loop must not reuse `pid`, which
-# the wait loop below is in the middle of when the trap runs.
+# The agents not yet reaped, as "<index>:<pid>:<runs its directory held before it started>"
+# entries; an agent leaves the list once its status has been collected, so that no signal
+# is ever sent to a pid the system may have reused.
+running=""
+signal_status=""  # 143 or 130 once the pod got SIGTERM or SIGINT
+stopping=0        # 1 once the launcher itself sent SIGTERM to the agents
+status=0          # the first failure's status, i.e. the exit status
+known_state=""    # FINISHED or CANCELED once read: the agents that exit 0 after it got
+                  # `exit` too, so W&B is asked only once
+
+# sh functions share the script's variables, and this one runs as a trap in the middle
+# of anything: it must use names nothing else uses (the wait loops' `pid`, ...).
 forward() {
-  terminated=1
-  for agent_pid in $pids; do
-    kill -s "$1" "$agent_pid" 2>/dev/null
+  signal_status=$2
+  # Agents the launcher is already stopping got a SIGTERM: a second one would make
+  # `wandb agent` terminate its runs instead of letting them finish.
+  if [ "$1" = TERM ] && [ "$stopping" -eq 1 ]; then
+    return 0
+  fi
+  for agent_entry in $running; do
+    agent_pid=${agent_entry#*:}
+    kill -s "$1" "${agent_pid%%:*}" 2>/dev/null
   done
 }
-trap 'forward TERM' TERM
-trap 'forward INT' INT
+trap 'forward TERM 143' TERM
+trap 'forward INT 130' INT
 
-i=0
-while [ "$i" -lt "$agents" ] && [ "$terminated" -eq 0 ]; do
-  devices=$(gpu_share "$i")
+# parse ENTRY: sets index, pid and base from an entry of `running`.
+parse() {
+  index=${1%%:*}
+  pid=${1#*:}
+  base=${pid#*:}
+  pid=${pid%%:*}
+}
+
+# forget ENTRY: removes ENTRY from `running`.
+forget() {
+  kept=""
+  for other in $running; do
+    if [ "$other" != "$1" ]; then
+      kept="$kept $other"
+    fi
+  done
+  running=$kept
+}
+
+# runs_started DIR: sets `started` to the number of runs an agent using DIR was handed.
+runs_started() {
+  set -- "$1/wandb/sweep-$sweep_id"/config-*.yaml
+  if [ -e "$1" ]; then
+    started=$#
+  else
+    started=0
+  fi
+}
+
+# make_agent_dirs: creates every agent's WANDB_DIR, before any agent starts.
+make_agent_dirs() {
+  set --
+  i=0
+  while [ "$i" -lt "$agents" ]; do
+    set -- "$@" "$agent_dirs/agent-$i"
+    i=$((i + 1))
+  done
+  mkdir -p "$@"
+}
+
+# start_agent INDEX
+start_agent() {
+  number=$1
+  dir=$agent_dirs/agent-$number
+  runs_started "$dir"
+  devices=$(gpu_share "$number")
   if [ -n "$runs" ]; then
     set -- --count "$runs"
   else
     set --
   fi
   if [ -n "$devices" ]; then
-    echo "wandb-sweeps: starting agent $i on GPU(s) $devices for $SWEEP_PATH"
-    CUDA_VISIBLE_DEVICES=$devices wandb agent -f "$@" "$SWEEP_PATH" &
+    echo "wandb-sweeps: starting agent $number on GPU(s) $devices for $SWEEP_PATH"
+    CUDA_VISIBLE_DEVICES=$devices WANDB_DIR=$dir wandb agent -f "$@" "$SWEEP_PATH" &
   else
-    echo "wandb-sweeps: starting agent $i for $SWEEP_PATH"
-    wandb agent -f "$@" "$SWEEP_PATH" &
+    echo "wandb-sweeps: starting agent $number for $SWEEP_PATH"
+    WANDB_DIR=$dir wandb agent -f "$@" "$SWEEP_PATH" &
   fi
-  pids="$pids $!"
-  i=$((i + 1))
-done
+  running="$running $number:$!:$started"
+}
 
-# A trapped signal interrupts `wait` with a status above 128 while the agent still
-# runs: wait again until that agent has really exited, to get its own status.
-status=0
-for pid in $pids; do
+# python_candidates: the Pythons that may have the wandb package, best first: the one in
+# the first line of the `wandb` console script ("#!/path/to/python", written by pip for
+# the Python wandb is installed in), then python3 and python on PATH.
+python_candidates() {
+  wandb_path=$(command -v wandb) || wandb_path=""
+  if [ -n "$wandb_path" ] && [ -r "$wandb_path" ]; then
+    read -r first second _ < "$wandb_path"
+    case $first in
+      '#!') interpreter=$second ;;
+      '#!'*) interpreter=${first#??} ;;
+      *) interpreter="" ;;
+    esac
+    case ${interpreter##*/} in
+      python*) if [ -x "$interpreter" ]; then echo "$interpreter"; fi ;;
+    esac
+  fi
+  command -v python3
+  command -v python
+}
+
+# run_query PYTHON FILE: runs STATE_QUERY with PYTHON, its answer in FILE, its status in
+# query_status. In the background with `wait`, which a trapped signal interrupts at once
+# (a command substitution would hold the signal until the query ends).
+run_query() {
+  "$1" -c "$STATE_QUERY" "$SWEEP_PATH" > "$2" < /dev/null &
+  query=$!
   while :; do
-    wait "$pid"
-    code=$?
-    if [ "$code" -gt 128 ] && kill -0 "$pid" 2>/dev/null; then
+    wait "$query"
+    query_status=$?
+    if [ -n "$signal_status" ]; then
+      kill "$query" 2>/dev/null
+      wait "$query"
+      query_status=1
+      return 0
+    fi
+    if [ "$query_status" -gt 128 ] && kill -0 "$query" 2>/dev/null; then
       continue
     fi
-    break
+    return 0
   done
-  if [ "$code" -ne 0 ]; then
-    echo "wandb-sweeps: agent process $pid exited with status $code" >&2
-    status=$code
+}
+
+# read_sweep_state FILE: sets `state` to the sweep's state from W&B, "" if unreadable.
+read_sweep_state() {
+  state=""
+  query_status=127
+  for python in $(python_candidates); do
+    echo "wandb-sweeps: reading the sweep's state with $python"
+    run_query "$python" "$1"
+    if [ "$query_status" -eq 0 ]; then
+      IFS= read -r state < "$1"
+    fi
+    # 3: this Python has no wandb package; try the next one.
+    if [ "$query_status" -ne 3 ]; then
+      break
+    fi
+  done
+  rm -f "$1"
+  if [ "$query_status" -eq 127 ] || [ "$query_status" -eq 3 ]; then
+    echo "wandb-sweeps: found no Python with the wandb package to read the sweep's state" >&2
   fi
+}
+
+# fail STATUS: the first failure decides the exit status and stops the other agents.
+fail() {
+  if [ "$status" -eq 0 ] && [ -z "$signal_status" ]; then
+    status=$1
+  fi
+  if [ "$stopping" -eq 1 ] || [ -z "$running" ] || [ -n "$signal_status" ]; then
+    return 0
+  fi
+  stopping=1
+  echo "wandb-sweeps: stopping the other agents (SIGTERM) so that the pod fails and its slot is retried" >&2
+  for victim in $running; do
+    victim=${victim#*:}
+    kill -s TERM "${victim%%:*}" 2>/dev/null
+  done
+}
+
+# judge INDEX BASE: decides whether agent INDEX, which exited 0, is done (see the header).
+judge() {
+  if [ -n "$runs" ]; then
+    runs_started "$agent_dirs/agent-$1"
+    if [ $((started - $2)) -ge "$runs" ]; then
+      echo "wandb-sweeps: agent $1 is done: it started its $runs run(s) (RUNS_PER_AGENT)"
+      return 0
+    fi
+  fi
+  if [ -z "$known_state" ]; then
+    read_sweep_state "$agent_dirs/agent-$1/sweep-state"
+    if [ -n "$signal_status" ]; then
+      return 0
+    fi
+    case $state in
+      FINISHED | CANCELED) known_state=$state ;;
+    esac
+  else
+    state=$known_state
+  fi
+  case $state in
+    FINISHED | CANCELED)
+      echo "wandb-sweeps: agent $1 is done: the sweep is $state"
+      ;;
+    "")
+      echo "wandb-sweeps: agent $1 stopped (exit 0) and the sweep's state could not be read from W&B; counting it as stopped early" >&2
+      fail "$STATE_UNKNOWN"
+      ;;
+    RUNNING | PENDING | PAUSED)
+      echo "wandb-sweeps: agent $1 stopped early (exit 0) while the sweep is $state: most likely its runs kept failing; see the runs' logs" >&2
+      fail "$STOPPED_EARLY"
+      ;;
+    *)
+      echo "wandb-sweeps: agent $1 stopped early (exit 0) while the sweep is $state, not FINISHED or CANCELED" >&2
+      fail "$STOPPED_EARLY"
+      ;;
+  esac
+}
+
+# collect ENTRY: the agent has exited; `wait` once for its status (the shell keeps the
+# status of a reaped child for it) and judge it, unless the pod is already stopping.
+collect() {
+  parse "$1"
+  forget "$1"
+  wait "$pid"
+  code=$?
+  if [ "$code" -ne 0 ]; then
+    echo "wandb-sweeps: agent $index (pid $pid) exited with status $code" >&2
+    fail "$code"
+  elif [ "$stopping" -eq 0 ] && [ -z "$signal_status" ]; then
+    judge "$index" "$base"
+  fi
+}
+
+# watch: until every agent is done, one fails or a signal comes, checks the agents once a
+# second. POSIX sh has no `wait -n`; `kill -0` fails once the shell has reaped an agent,
+# which it does while waiting for the `sleep`. A trapped signal interrupts that wait.
+watch() {
+  while [ -n "$running" ] && [ "$stopping" -eq 0 ] && [ -z "$signal_status" ]; do
+    for entry in $running; do
+      parse "$entry"
+      if ! kill -0 "$pid" 2>/dev/null; then
+        collect "$entry"
+      fi
+    done
+    if [ -n "$running" ] && [ "$stopping" -eq 0 ] && [ -z "$signal_status" ]; then
+      sleep 1 < /dev/null > /dev/null 2>&1 &
+      wait $!
+    fi
+  done
+}
+
+# drain: waits for every agent still running (the pod is stopping). A trapped signal
+# interrupts `wait` with a status above 128 while the agent still runs: wait again until
+# it has really exited. The launcher is the container's PID 1: exiting earlier would kill
+# the agents and their runs in the middle of stopping.
+drain() {
+  for entry in $running; do
+    parse "$entry"
+    while :; do
+      wait "$pid"
+      code=$?
+      if [ "$code" -gt 128 ] && kill -0 "$pid" 2>/dev/null; then
+        continue
+      fi
+      break
+    done
+    forget "$entry"
+    if [ "$code" -ne 0 ]; then
+      echo "wandb-sweeps: agent $index (pid $pid) exited with status $code" >&2
+    fi
+  done
+}
+
+if ! make_agent_dirs; then
+  echo "wandb-sweeps: cannot create the agents' directories in $agent_dirs" >&2
+  exit 1
+fi
+i=0
+while [ "$i" -lt "$agents" ] && [ -z "$signal_status" ]; do
+  start_agent "$i"
+  i=$((i + 1))
 done
-if [ "$terminated" -eq 1 ] && [ "$status" -eq 0 ]; then
-  status=143
+watch
+drain
+if [ "$status" -eq 0 ] && [ -n "$signal_status" ]; then
+  status=$signal_status
+fi
+if [ "$status" -ne 0 ]; then
+  echo "wandb-sweeps: exiting with status $status" >&2
 fi
 exit "$status"

@@ -4,13 +4,17 @@ test_agent_launcher.py checks the launcher's own logic with a stub `wandb`; this
 module checks that the same script, byte for byte what the pods run
 (`components.agent_job.LAUNCHER_SCRIPT` under `/bin/sh -c`), works with the real
 CLI: the agents register, receive runs, forward SIGTERM to them, and exit when
-their run count is reached or the sweep is finished.
+their run count is reached or the sweep is finished; and that the launcher's
+judgement of an agent that exits 0 (done, or gave up early?) is right with the
+real CLI and the real state query (`wandb.Api().sweep(path).state`, run with
+the Python named in the first line of the `wandb` script, here the test's own).
 
 The training program is `probe.py`, written into the test's directory (the
 sweep config's `program`; the agents run it as `python probe.py --lr=... ...`
 from the launcher's working directory). It records its argv, WANDB_RUN_ID,
-WANDB_SWEEP_ID and CUDA_VISIBLE_DEVICES in records/<run id>.json, then exits 0
-or, with PROBE_MODE=wait-for-term, waits for SIGTERM (at most
+WANDB_SWEEP_ID and CUDA_VISIBLE_DEVICES in records/<run id>.json, then exits 0;
+with PROBE_MODE=fail (or when CUDA_VISIBLE_DEVICES is PROBE_FAIL_ON_CUDA) it
+exits 1; with PROBE_MODE=wait-for-term it waits for SIGTERM (at most
 PROBE_MAX_SECONDS), takes PROBE_TERM_DELAYS[CUDA_VISIBLE_DEVICES] seconds to
 shut down, records that it got SIGTERM and exits 0.
 
@@ -20,14 +24,35 @@ every `Agent.POLL_INTERVAL` = 5 s an `agentHeartbeat` (`Heartbeat`, with
 `runState` = {run id: true} for its running runs), each after a new `Viewer`
 once a run has finished (the agent builds a new `wandb.Api()`). The first
 heartbeat comes about 5 s after registration and a finished run is noticed up
-to 5 s late, so each scenario takes 7-13 s.
+to 5 s late, so each scenario takes 7-13 s; the always-failing one about 20 s.
+The state query sends `Viewer`, `GetDefaultEntity` and `GetSweep`
+(wandb/apis/public/sweeps.py, `_get_sweep`), which the server already answers.
+
+W&B behaviour these tests rely on, and where it comes from:
+- `wandb agent` exits 0 when it gives up on failing runs: 3 failed runs within
+  60 s of its start (`Agent.is_flapping`), or WANDB_AGENT_MAX_INITIAL_FAILURES
+  (default 5) failed runs and no more successes (`Agent.is_failing`); both stop
+  `Agent._run_loop`, and `Agent.run` / the `agent` CLI command then return
+  normally (wandb/wandb_agent.py, wandb/cli/cli.py). Reproduced here by the real
+  CLI itself, not by the server.
+- Before starting each run the agent writes
+  $WANDB_DIR/wandb/sweep-<sweep id>/config-<run id>.yaml (`Agent._command_run`);
+  the launcher counts these per agent for RUNS_PER_AGENT. Also the real CLI.
+- Imitated by the server: failed runs do not change the sweep's state, which
+  stays RUNNING while the search has points left ("sweep status controls whether
+  new runs are created", docs.wandb.ai/models/runs/run-states, "Run states in
+  sweeps"); a grid whose points are all handed out becomes FINISHED and idle
+  agents get `exit` (see tests/wandb_server.py); `wandb sweep --stop` and
+  `--cancel` set FINISHED and CANCELED (wandb/cli/cli.py, `sweep`).
 
 Measured (this machine): SIGTERM to launcher exit 0.2-0.3 s (runs that stop at
-once); the module takes about 50 s.
+once); an always-failing trainer ends the launcher (status 4) about 22 s after
+it started; the module takes about 90 s.
 
-The last test pins down a launcher bug found here: forward() reused the wait
-loop's `$pid`, so after a SIGTERM the launcher stopped waiting for every agent
-but the last and exited (as PID 1, killing the others' runs mid-shutdown).
+test_after_sigterm_the_launcher_waits_for_every_agent pins down a launcher bug
+found here: forward() reused the wait loop's `$pid`, so after a SIGTERM the
+launcher stopped waiting for every agent but the last and exited (as PID 1,
+killing the others' runs mid-shutdown).
 """
 
 from __future__ import annotations
@@ -48,6 +73,10 @@ import pytest
 from wandb_server import DEFAULT_KEY, SweepRecord, WandbServer
 
 from components.agent_job import LAUNCHER_SCRIPT
+
+LAUNCHER_SHELL = os.environ.get("LAUNCHER_SHELL", "/bin/sh").split()
+"""The shell the launcher runs under: /bin/sh as in pods (dash here), or e.g.
+LAUNCHER_SHELL="bash --posix" or "busybox sh" to check it with other shells."""
 
 BIN_DIR = Path(sys.executable).parent
 """The test interpreter's bin directory: `python` and `wandb` for the agents."""
@@ -83,7 +112,12 @@ def write():
 terminated = []
 signal.signal(signal.SIGTERM, lambda *_: terminated.append(True))
 write()
-if os.environ.get("PROBE_MODE") == "wait-for-term":
+mode = os.environ.get("PROBE_MODE")
+if record["cuda"] is not None and record["cuda"] == os.environ.get("PROBE_FAIL_ON_CUDA"):
+    mode = "fail"
+if mode == "fail":
+    sys.exit(1)
+if mode == "wait-for-term":
     deadline = time.monotonic() + float(os.environ.get("PROBE_MAX_SECONDS", "60"))
     while not terminated and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -163,7 +197,7 @@ def start(server: WandbServer, tmp_path: Path) -> Iterator[Start]:
             Path(env[directory]).mkdir(parents=True, exist_ok=True)
         with (tmp_path / "launcher.out").open("wb") as out, (tmp_path / "launcher.err").open("wb") as err:
             process = subprocess.Popen(
-                ["/bin/sh", "-c", LAUNCHER_SCRIPT],
+                [*LAUNCHER_SHELL, "-c", LAUNCHER_SCRIPT],
                 env=env,
                 cwd=tmp_path,
                 stdin=subprocess.DEVNULL,
@@ -231,6 +265,17 @@ def test_two_agents_each_run_one_run_and_the_launcher_exits_0(
         assert record["sweep_id"] == sweep.name
         assert record["cuda"] is None  # no GPUS_PER_POD: left alone
     assert sorted(r["argv"][1] for r in records.values()) == ["--lr=0.1", "--lr=0.2"]
+    # Both agents exited 0 while the sweep runs: done because each started its one run
+    # (counted in its own WANDB_DIR), which needs no question to W&B.
+    output = launcher.output()
+    assert "agent 0 is done: it started its 1 run(s)" in output
+    assert "agent 1 is done: it started its 1 run(s)" in output
+    assert "GetSweep" not in [r.operation_name for r in server.requests]
+    for agent in ("agent-0", "agent-1"):
+        assert (
+            len(list((tmp_path / "wandb-dir" / agent / "wandb").glob(f"sweep-{sweep.name}/config-*.yaml")))
+            == 1
+        )
 
 
 def test_sigterm_reaches_the_runs_and_the_launcher_exits_143(
@@ -302,6 +347,9 @@ def test_finished_sweep_makes_idle_agents_exit_and_the_launcher_exits_0(
     assert [[c["type"] for c in a.commands] for a in agents] == [["exit"], ["exit"]]
     assert server.runs == []
     assert launcher.records() == {}
+    # Judged from the sweep's state, read once: FINISHED is remembered.
+    assert launcher.output().count("the sweep is FINISHED") == 2, launcher.output()
+    assert [r.operation_name for r in server.requests].count("GetSweep") == 1
 
 
 def test_two_gpus_for_two_agents_are_disjoint(server: WandbServer, start: Start, tmp_path: Path) -> None:
@@ -312,3 +360,55 @@ def test_two_gpus_for_two_agents_are_disjoint(server: WandbServer, start: Start,
     records = launcher.records()
     assert len(records) == 2, launcher.output()
     assert sorted(r["cuda"] for r in records.values()) == ["0", "1"]
+
+
+def test_runs_that_always_fail_make_the_agent_give_up_and_the_launcher_exit_4(
+    server: WandbServer, start: Start, tmp_path: Path
+) -> None:
+    # wandb agent gives up after 3 failed runs in its first 60 s (Agent.is_flapping) and
+    # exits 0, while one of the four grid points is left: the sweep still runs.
+    sweep = make_sweep(server)
+    began = time.monotonic()
+    launcher = start(sweep, PROBE_MODE="fail")
+
+    code = launcher.wait()
+    elapsed = time.monotonic() - began
+    print(f"always-failing trainer: launcher exit {code} after {elapsed:.1f} s")
+
+    assert code == 4, launcher.output()
+    assert sweep.state == "RUNNING"
+    [agent] = server.agents_of(sweep.name)
+    assert len(server.runs_of(agent)) == 3, launcher.output()
+    assert len(launcher.records()) == 3  # every run did start, and failed
+    output = launcher.output()
+    assert "agent 0 stopped early (exit 0) while the sweep is RUNNING" in output
+    assert "runs kept failing; see the runs' logs" in output
+    assert [r.operation_name for r in server.requests].count("GetSweep") == 1
+
+
+def test_an_agent_that_gives_up_stops_the_other_agents_run(
+    server: WandbServer, start: Start, tmp_path: Path
+) -> None:
+    # Agent 0 (GPU 0) gets runs that fail; with WANDB_AGENT_MAX_INITIAL_FAILURES=1 it
+    # gives up after the first (Agent.is_failing). Agent 1's run would wait for SIGTERM
+    # for 45 s: the launcher must stop it, so that the pod ends and its slot is retried.
+    sweep = make_sweep(server)
+    began = time.monotonic()
+    launcher = start(
+        sweep,
+        AGENTS_PER_POD="2",
+        GPUS_PER_POD="2",
+        PROBE_MODE="wait-for-term",
+        PROBE_FAIL_ON_CUDA="0",
+        WANDB_AGENT_MAX_INITIAL_FAILURES="1",
+    )
+
+    code = launcher.wait()
+    elapsed = time.monotonic() - began
+    print(f"one agent gives up, the other's run is stopped: launcher exit {code} after {elapsed:.1f} s")
+
+    assert code == 4, launcher.output()
+    records = launcher.records()
+    assert {r["cuda"]: r["sigterm"] for r in records.values()} == {"0": False, "1": True}, launcher.output()
+    assert sweep.state == "RUNNING"
+    assert elapsed < 30
