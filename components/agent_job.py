@@ -157,6 +157,8 @@ def agent_env(job: AgentJobInputs) -> list[EnvVarArgsDict]:
         {"name": "SWEEP_PATH", "value": sweep.path},
         {"name": "AGENTS_PER_POD", "value": str(pods.agents_per_pod)},
         {"name": "GPUS_PER_POD", "value": str(pods.gpus_per_pod)},
+        # How long agents the launcher stops itself get, like a SIGTERM from Kubernetes.
+        {"name": "STOP_GRACE_SECONDS", "value": str(job.runtime.termination_grace_period_seconds)},
     ]
     if pods.runs_per_agent is not None:
         env.append({"name": "RUNS_PER_AGENT", "value": str(pods.runs_per_agent)})

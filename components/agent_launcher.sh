@@ -28,7 +28,10 @@
 # The first agent that fails (exits non-zero, or exits 0 and is judged 4 or 5) decides
 # the exit status. The launcher then sends SIGTERM to the other agents, so the pod's GPUs
 # do not sit idle until they finish: the pod ends and its slot starts another one.
-# (`wandb agent -f` forwards the signal to its run and waits for it.)
+# (`wandb agent -f` forwards the signal to its run and waits for it.) They get
+# STOP_GRACE_SECONDS (the pod's terminationGracePeriodSeconds) to stop, as if Kubernetes
+# had sent the SIGTERM; then the launcher exits anyway, and, as the container's PID 1,
+# takes whatever still runs with it: a run that ignores SIGTERM cannot hold the GPUs.
 #
 # Exit status:
 #   0      every agent is done (see above)
@@ -49,6 +52,7 @@ set -u
 agents=${AGENTS_PER_POD:-1}
 gpus=${GPUS_PER_POD:-0}
 runs=${RUNS_PER_AGENT:-}
+stop_grace=${STOP_GRACE_SECONDS:-120}
 agent_dirs=${WANDB_DIR:-$PWD}
 sweep_id=${SWEEP_PATH##*/}
 STOPPED_EARLY=4
@@ -352,6 +356,37 @@ watch() {
   done
 }
 
+# bounded_drain: after the launcher itself stopped the agents, waits for them at most
+# STOP_GRACE_SECONDS, checking once a second; returns 1 if some are still running then.
+# A SIGTERM from Kubernetes meanwhile hands over to `drain` (Kubernetes bounds it then).
+bounded_drain() {
+  waited=0
+  while [ -n "$running" ] && [ -z "$signal_status" ]; do
+    for entry in $running; do
+      parse "$entry"
+      if ! kill -0 "$pid" 2>/dev/null; then
+        forget "$entry"
+        wait "$pid"
+        code=$?
+        if [ "$code" -ne 0 ]; then
+          echo "wandb-sweeps: agent $index (pid $pid) exited with status $code" >&2
+        fi
+      fi
+    done
+    if [ -z "$running" ]; then
+      return 0
+    fi
+    if [ "$waited" -ge "$stop_grace" ]; then
+      echo "wandb-sweeps: agents still running ${stop_grace} s after SIGTERM (STOP_GRACE_SECONDS); exiting without them" >&2
+      return 1
+    fi
+    sleep 1 < /dev/null > /dev/null 2>&1 &
+    wait $!
+    waited=$((waited + 1))
+  done
+  return 0
+}
+
 # drain: waits for every agent still running (the pod is stopping). A trapped signal
 # interrupts `wait` with a status above 128 while the agent still runs: wait again until
 # it has really exited. The launcher is the container's PID 1: exiting earlier would kill
@@ -384,6 +419,9 @@ while [ "$i" -lt "$agents" ] && [ -z "$signal_status" ]; do
   i=$((i + 1))
 done
 watch
+if [ "$stopping" -eq 1 ] && ! bounded_drain; then
+  exit "$status"
+fi
 drain
 if [ "$status" -eq 0 ] && [ -n "$signal_status" ]; then
   status=$signal_status

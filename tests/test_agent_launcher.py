@@ -66,6 +66,10 @@ case "$behaviour" in
   run-until-term)
     trap 'echo "TERM	$(date +%s.%N)" >> "$record"; exit 0' TERM
     while :; do sleep 1 & wait $!; done ;;
+  ignore-term)
+    # A run that ignores SIGTERM (a trainer whose handler hangs): only SIGKILL stops it.
+    trap 'echo "TERM	$(date +%s.%N)" >> "$record"' TERM
+    while :; do sleep 1 & wait $!; done ;;
   slow-first-stop)
     # The agent on GPU 0 (the first one started) needs 1.5 s to stop after SIGTERM,
     # like a run saving a checkpoint; the others stop at once.
@@ -431,6 +435,38 @@ def test_a_failing_agent_stops_the_others_promptly_and_its_status_is_the_exit_st
     assert freed < 2.0
     assert "exited with status 1" in stderr
     assert queries(stub_dir) == []
+
+
+def test_agents_that_ignore_the_launchers_sigterm_cannot_keep_the_pod_alive(stub_dir: Path) -> None:
+    """After it stopped the others itself, the launcher waits STOP_GRACE_SECONDS (the pod's
+    grace period) and then exits with the failure; as PID 1 it takes the rest with it."""
+    log = stub_dir / "launcher.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [*LAUNCHER_SHELL, "-c", LAUNCHER_SCRIPT],
+            env=launcher_env(
+                stub_dir,
+                "ignore-term",
+                STUB_FIRST="1",
+                STUB_DELAY="0.3",
+                AGENTS_PER_POD="2",
+                STOP_GRACE_SECONDS="2",
+            ),
+            cwd=stub_dir,
+            stdout=out,
+            stderr=out,
+            start_new_session=True,
+        )
+    _launched.append(process)
+    started_at = time.monotonic()
+    process.wait(timeout=20)  # the process itself: the agent left behind keeps the log open
+    elapsed = time.monotonic() - started_at
+    stderr = log.read_text()
+    assert process.returncode == 1, stderr
+    assert "agents still running 2 s after SIGTERM (STOP_GRACE_SECONDS); exiting without them" in stderr
+    [other] = [a for a in agents(stub_dir) if a["role"] != "first"]
+    assert other["term"]
+    assert 2 <= elapsed < 6, elapsed
 
 
 def test_sigterm_reaches_every_agent_and_the_launcher_exits_promptly(stub_dir: Path) -> None:

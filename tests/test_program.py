@@ -115,6 +115,7 @@ def expected_job(
                                 {"name": "SWEEP_PATH", "value": SWEEP_PATH},
                                 {"name": "AGENTS_PER_POD", "value": agents},
                                 {"name": "GPUS_PER_POD", "value": gpus},
+                                {"name": "STOP_GRACE_SECONDS", "value": "120"},
                             ],
                             "resources": {
                                 "requests": {"cpu": cpu, "memory": memory},
