@@ -1,47 +1,106 @@
-"""Small validators shared by the settings dataclasses: each adds a problem, never raises."""
+"""Small validators shared by the settings dataclasses: each adds a problem, never raises.
+
+Each checks the value's type before its form, so a list, a dict, None or a huge
+number where a string or a small number goes is reported like any other bad value.
+Patterns are ASCII-only and match the whole string: `\\d` would take an Arabic-Indic
+digit, and `$` a trailing newline, that Kubernetes then rejects.
+"""
 
 from __future__ import annotations
 
+import math
 import re
 
 from .errors import ProblemList
 
-DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+INT32_MAX = 2**31 - 1
+"""The largest value the Kubernetes fields behind the integer keys (int32) can hold."""
+
+DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 # Kubernetes resource.Quantity: a non-negative decimal with an optional binary
 # (Ki..Ei), decimal (n..E) or exponent suffix. "10GB" or "1.5 Gi" are rejected
 # by the API server, so they are rejected here first.
-QUANTITY = re.compile(r"^\+?(\d+(\.\d*)?|\.\d+)(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|[eE][+-]?\d+)?$")
+QUANTITY = re.compile(
+    r"\+?([0-9]+(\.[0-9]*)?|\.[0-9]+)(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|[eE][+-]?[0-9]+)?", re.ASCII
+)
 # An extended resource name such as nvidia.com/gpu or amd.com/gpu.
 EXTENDED_RESOURCE = re.compile(
-    r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+    r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
 )
 # A DNS subdomain: names of Secrets, ServiceAccounts, PriorityClasses.
-DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
+DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
+
+_SHOWN_CHARS = 80
 
 
-def check_int(problems: ProblemList, key: str, value: object, *, minimum: int) -> None:
+def shown(value: object) -> str:
+    """`value` for a message: its repr, cut to a readable length.
+
+    Never raises: the repr of an int with more than 4300 digits does, and a
+    structure from a template can be any size.
+    """
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 256:
+        return f"a number of about {int(value.bit_length() * 0.30103) + 1} digits"
+    try:
+        text = repr(value)
+    except Exception:  # noqa: BLE001 - a value whose repr fails is shown by its type
+        return type_name(value)
+    return text if len(text) <= _SHOWN_CHARS else text[: _SHOWN_CHARS - 3] + "..."
+
+
+def type_name(value: object) -> str:
+    """What a user calls the type of a YAML/JSON value: 'a list', 'a mapping', 'text'."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, int):
+        return "a whole number"
+    if isinstance(value, float):
+        return "a number" if math.isfinite(value) else f"{value!r}"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list | tuple):
+        return "a list"
+    return f"a {type(value).__name__}"
+
+
+def check_int(
+    problems: ProblemList, key: str, value: object, *, minimum: int, maximum: int = INT32_MAX
+) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
-        problems.add(f"{key}: must be a whole number >= {minimum}, got {value!r}.")
+        problems.add(f"{key}: must be a whole number >= {minimum}, got {shown(value)}.")
     elif value < minimum:
-        problems.add(f"{key}: must be >= {minimum}, got {value}.")
+        problems.add(f"{key}: must be >= {minimum}, got {shown(value)}.")
+    elif value > maximum:
+        problems.add(f"{key}: must be at most {maximum}, got {shown(value)}.")
 
 
-def check_quantity(problems: ProblemList, key: str, value: str | None, example: str) -> None:
-    if value is not None and not QUANTITY.match(value):
-        problems.add(f"{key}: must be a Kubernetes quantity such as {example}, got {value!r}.")
+def _is_text(problems: ProblemList, key: str, value: object) -> bool:
+    if isinstance(value, str):
+        return True
+    problems.add(f"{key}: must be text, got {type_name(value)}.")
+    return False
 
 
-def check_dns_label(problems: ProblemList, key: str, value: str) -> None:
-    if not DNS_LABEL.match(value):
+def check_quantity(problems: ProblemList, key: str, value: object, example: str) -> None:
+    if value is not None and _is_text(problems, key, value) and not QUANTITY.fullmatch(value):  # type: ignore[arg-type]
+        problems.add(f"{key}: must be a Kubernetes quantity such as {example}, got {shown(value)}.")
+
+
+def check_dns_label(problems: ProblemList, key: str, value: object) -> None:
+    if _is_text(problems, key, value) and not DNS_LABEL.fullmatch(value):  # type: ignore[arg-type]
         problems.add(
             f"{key}: must be a DNS label (at most 63 lowercase letters, digits and "
-            f"'-', starting and ending with a letter or digit), got {value!r}."
+            f"'-', starting and ending with a letter or digit), got {shown(value)}."
         )
 
 
-def check_dns_subdomain(problems: ProblemList, key: str, value: str | None) -> None:
-    if value is not None and not DNS_SUBDOMAIN.match(value):
+def check_dns_subdomain(problems: ProblemList, key: str, value: object) -> None:
+    if value is not None and _is_text(problems, key, value) and not DNS_SUBDOMAIN.fullmatch(value):  # type: ignore[arg-type]
         problems.add(
             f"{key}: must be a Kubernetes object name (lowercase letters, digits, '-' "
-            f"and '.'), got {value!r}."
+            f"and '.'), got {shown(value)}."
         )

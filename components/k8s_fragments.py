@@ -8,7 +8,7 @@ config key that holds it, before anything is created.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 MIN_KUBERNETES = "1.31"
@@ -42,15 +42,17 @@ def _describe(path: Sequence[Any]) -> tuple[str, str]:
             where = key
             for part in path[len(prefix) :]:
                 where += f"[{part}]" if isinstance(part, int) else f".{part}"
-            return key, where
+            return key, shown_message(where, 200)
     return "pod", ".".join(str(p) for p in path)
 
 
-def fragment_problems(fragments: Mapping[str, Any]) -> list[str]:
+def fragment_problems(fragments: Mapping[str, Any], *, secret: Collection[str] = ()) -> list[str]:
     """Problems with user-written pod spec pieces, keyed by config key name.
 
     `fragments` maps config keys (`tolerations`, `volumes`, ...) to their values
-    in Kubernetes' own (camelCase) form.
+    in Kubernetes' own (camelCase) form. A message about a key in `secret` says
+    what is wrong and where, never what the value is. Never raises: a validator
+    that fails on an odd shape is reported against the keys it was given.
     """
     if not any(fragments.values()):
         return []
@@ -60,11 +62,35 @@ def fragment_problems(fragments: Mapping[str, Any]) -> list[str]:
         kubernetes_validate.validate(_probe_pod(fragments), MIN_KUBERNETES, strict=True)
     except kubernetes_validate.ValidationError as error:  # a jsonschema error, first one found
         key, where = _describe(list(error.absolute_path))
+        what = _secret_safe_message(error) if key in secret else shown_message(error.message)
         return [
-            f"{key}: {error.message} at {where} (Kubernetes {MIN_KUBERNETES} schema; "
+            f"{key}: {what} at {where} (Kubernetes {MIN_KUBERNETES} schema; "
             f"see `kubectl explain pod.spec.{_explain_path(key)}`)."
         ]
+    except Exception as error:  # noqa: BLE001 - a validator crash must not become a traceback
+        keys = ", ".join(key for key, value in fragments.items() if value)
+        return [
+            f"{keys}: could not be checked against the Kubernetes {MIN_KUBERNETES} schema "
+            f"({type(error).__name__}); write them as Kubernetes objects (mappings of text keys)."
+        ]
     return []
+
+
+def shown_message(message: str, limit: int = 300) -> str:
+    """A validator's message, cut to a readable length (it quotes the value it rejects)."""
+    return message if len(message) <= limit else message[: limit - 3] + "..."
+
+
+def _secret_safe_message(error: Any) -> str:
+    """What a schema error says, without the value it is about."""
+    rule, expected = error.validator, error.validator_value
+    if rule == "type":
+        return f"must be of type {expected}"
+    if rule == "enum":
+        return f"must be one of {', '.join(map(str, expected))}"
+    if rule in ("required", "additionalProperties"):
+        return shown_message(error.message)  # names properties, not values
+    return f"breaks the schema's {rule!r} rule"
 
 
 def _explain_path(key: str) -> str:

@@ -7,11 +7,11 @@ the official schema by `k8s_fragments`; pulumi-kubernetes passes them through.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .checks import EXTENDED_RESOURCE, check_dns_subdomain, check_int, check_quantity
+from .checks import EXTENDED_RESOURCE, check_dns_subdomain, check_int, check_quantity, shown, type_name
 from .errors import ProblemList
 from .k8s_fragments import fragment_problems
 
@@ -29,6 +29,7 @@ RESERVED_ENV = (
     "AGENTS_PER_POD",
     "GPUS_PER_POD",
     "RUNS_PER_AGENT",
+    "STOP_GRACE_SECONDS",
     "CUDA_VISIBLE_DEVICES",
 )
 """Set by wandb-sweeps itself; `env` may not override them."""
@@ -57,20 +58,20 @@ class AgentPods:
 
     def __post_init__(self) -> None:
         problems = ProblemList()
-        if not self.image or any(c.isspace() for c in self.image):
+        if not _image_reference(self.image):
             problems.add(
                 f"image: must be a container image reference without spaces, such as "
-                f"'ghcr.io/acme/trainer:1.0', got {self.image!r}."
+                f"'ghcr.io/acme/trainer:1.0', got {shown(self.image)}."
             )
         check_int(problems, "pods", self.pods, minimum=0)
         check_int(problems, "agentsPerPod", self.agents_per_pod, minimum=1)
         if self.runs_per_agent is not None:
             check_int(problems, "runsPerAgent", self.runs_per_agent, minimum=1)
         check_int(problems, "gpusPerPod", self.gpus_per_pod, minimum=0)
-        if not EXTENDED_RESOURCE.match(self.gpu_resource or ""):
+        if not (isinstance(self.gpu_resource, str) and EXTENDED_RESOURCE.fullmatch(self.gpu_resource)):
             problems.add(
                 f"gpuResource: must be an extended resource name such as "
-                f"'nvidia.com/gpu' or 'amd.com/gpu', got {self.gpu_resource!r}."
+                f"'nvidia.com/gpu' or 'amd.com/gpu', got {shown(self.gpu_resource)}."
             )
         check_quantity(problems, "cpu", self.cpu, "2, 500m")
         check_quantity(problems, "memory", self.memory, "16Gi, 512Mi")
@@ -106,12 +107,14 @@ class PodScheduling:
     def __post_init__(self) -> None:
         problems = ProblemList()
         check_dns_subdomain(problems, "priorityClassName", self.priority_class_name)
-        fragments: dict[str, Any] = {
-            "nodeSelector": dict(self.node_selector),
-            "tolerations": list(self.tolerations),
-        }
-        if self.affinity is not None:
-            fragments["affinity"] = dict(self.affinity)
+        if not isinstance(self.gpu_toleration, bool):
+            problems.add(f"gpuToleration: must be true or false, got {shown(self.gpu_toleration)}.")
+        fragments = _fragments(
+            problems,
+            nodeSelector=(self.node_selector, Mapping),
+            tolerations=(self.tolerations, Sequence),
+            affinity=(self.affinity or {}, Mapping),
+        )
         for problem in fragment_problems(fragments):
             problems.add(problem)
         problems.raise_if_any()
@@ -144,23 +147,33 @@ class PodRuntime:
 
     def __post_init__(self) -> None:
         problems = ProblemList()
-        if self.shm_size not in ("auto", "off"):
+        if not (isinstance(self.shm_size, str) and self.shm_size in ("auto", "off")):
             check_quantity(problems, "shmSize", self.shm_size, "'auto', 'off' or 8Gi")
-        for name in self.image_pull_secrets:
-            check_dns_subdomain(problems, "imagePullSecrets", name)
+        if _is_list(problems, "imagePullSecrets", self.image_pull_secrets):
+            for name in self.image_pull_secrets:
+                check_dns_subdomain(problems, "imagePullSecrets", name)
         check_dns_subdomain(problems, "serviceAccountName", self.service_account_name)
         check_int(problems, "terminationGracePeriodSeconds", self.termination_grace_period_seconds, minimum=0)
         if self.run_as_user is not None:
             check_int(problems, "runAsUser", self.run_as_user, minimum=0)
-        for problem in fragment_problems(
-            {"env": list(self.env), "volumes": list(self.volumes), "volumeMounts": list(self.volume_mounts)}
-        ):
+        if not isinstance(self.run_as_non_root, bool):
+            problems.add(f"runAsNonRoot: must be true or false, got {shown(self.run_as_non_root)}.")
+        fragments = _fragments(
+            problems,
+            env=(self.env, Sequence),
+            volumes=(self.volumes, Sequence),
+            volumeMounts=(self.volume_mounts, Sequence),
+        )
+        for problem in fragment_problems(fragments):
             problems.add(problem)
         if not problems.problems:
             self._check_names(problems)
         problems.raise_if_any()
 
     def _check_names(self, problems: ProblemList) -> None:
+        both = [e["name"] for e in self.env if e.get("value") and "valueFrom" in e]
+        if both:
+            problems.add(f"env: {', '.join(both)} has both value and valueFrom; keep one.")
         reserved = [e["name"] for e in self.env if e["name"] in RESERVED_ENV]
         if reserved:
             problems.add(
@@ -208,3 +221,43 @@ class JobPolicy:
         if self.ttl_seconds_after_finished is not None:
             check_int(problems, "ttlSecondsAfterFinished", self.ttl_seconds_after_finished, minimum=1)
         problems.raise_if_any()
+
+
+def _image_reference(image: object) -> bool:
+    """Printable ASCII without spaces: what an image reference can be at all."""
+    return (
+        isinstance(image, str)
+        and bool(image)
+        and image.isascii()
+        and image.isprintable()
+        and not any(c.isspace() for c in image)
+    )
+
+
+def _is_list(problems: ProblemList, key: str, value: object) -> bool:
+    if isinstance(value, Sequence) and not isinstance(value, str | bytes):
+        return True
+    problems.add(f"{key}: must be a list, got {type_name(value)}.")
+    return False
+
+
+def _fragments(problems: ProblemList, **values: tuple[object, type]) -> dict[str, Any]:
+    """The pieces of the right outer shape, as plain dicts and lists, for the schema check."""
+    fragments: dict[str, Any] = {}
+    for key, (value, shape) in values.items():
+        if shape is Mapping and isinstance(value, Mapping):
+            fragments[key] = dict(value)
+        elif shape is Sequence and _is_list(problems, key, value):
+            items = list(value)  # type: ignore[call-overload]
+            odd = [i for i, item in enumerate(items) if not isinstance(item, Mapping)]
+            if odd:
+                # The schema lets null items through; Kubernetes (and the checks after it) do not.
+                problems.add(
+                    f"{key}: {key}[{odd[0]}] must be a Kubernetes object (a mapping), "
+                    f"got {type_name(items[odd[0]])}."
+                )
+            else:
+                fragments[key] = items
+        elif shape is Mapping:
+            problems.add(f"{key}: must be a mapping, got {type_name(value)}.")
+    return fragments

@@ -16,16 +16,16 @@ from urllib.parse import urlparse, urlsplit, urlunsplit
 
 import pulumi
 
-from .checks import check_dns_label, check_int
+from .checks import check_dns_label, check_int, shown, type_name
 from .errors import ProblemList
 from .pod_settings import RESERVED_ENV, AgentPods, JobPolicy, PodRuntime, PodScheduling
 
 # W&B sweep ids are short lowercase alphanumerics (8 characters on wandb.ai).
-SWEEP_ID = re.compile(r"^[a-z0-9]{4,64}$")
+SWEEP_ID = re.compile(r"[a-z0-9]{4,64}")
 # W&B entity and project names: letters, digits, '-', '_' and '.'.
-WANDB_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
+WANDB_NAME = re.compile(r"[A-Za-z0-9_.-]{1,128}")
 # A key of a Kubernetes Secret's data.
-SECRET_KEY = re.compile(r"^[-._a-zA-Z0-9]{1,253}$")
+SECRET_KEY = re.compile(r"[-._a-zA-Z0-9]{1,253}")
 
 DEFAULT_BASE_URL = "https://api.wandb.ai"
 DEFAULT_REQUEST_TIMEOUT = 20
@@ -54,10 +54,21 @@ def normalize_base_url(url: str) -> str:
     return urlunsplit((parsed.scheme.lower(), parsed.netloc.lower(), parsed.path, "", "")).rstrip("/")
 
 
-def _base_url_problem(source: str, url: str) -> str | None:
-    parsed = urlparse(url)
-    if parsed.scheme not in ("http", "https") or not parsed.hostname or parsed.query or parsed.fragment:
-        return f"{source}: must be an http(s) URL of a W&B server such as {DEFAULT_BASE_URL!r}, got {url!r}."
+def base_url_problem(source: str, url: object) -> str | None:
+    """Why `url` is not a W&B server URL, or None. Never raises."""
+    expected = f"{source}: must be an http(s) URL of a W&B server such as {DEFAULT_BASE_URL!r}"
+    if not isinstance(url, str):
+        return f"{expected}, got {type_name(url)}."
+    try:
+        parsed = urlparse(url)
+        hostname, _port = parsed.hostname, parsed.port
+        normalize_base_url(url)
+    except ValueError as error:  # "Invalid IPv6 URL", a port out of range, NFKC surprises, ...
+        return f"{expected}, got {shown(url)} ({error})."
+    if parsed.scheme not in ("http", "https") or not hostname or parsed.query or parsed.fragment:
+        return f"{expected}, got {shown(url)}."
+    if any(c.isspace() or not c.isprintable() for c in url):
+        return f"{expected}, without spaces or control characters, got {shown(url)}."
     return None
 
 
@@ -86,15 +97,17 @@ class WandbTarget:
 
     def __post_init__(self) -> None:
         problems = ProblemList()
-        if not WANDB_NAME.match(self.project or ""):
+        if not (isinstance(self.project, str) and WANDB_NAME.fullmatch(self.project)):
             problems.add(
                 f"project: must be a W&B project name (letters, digits, '-', '_', '.'), "
-                f"got {self.project!r}. Set it with `pulumi config set wandb-sweeps:project NAME`."
+                f"got {shown(self.project)}. Set it with `pulumi config set wandb-sweeps:project NAME`."
             )
-        if self.entity is not None and not WANDB_NAME.match(self.entity):
+        if self.entity is not None and not (
+            isinstance(self.entity, str) and WANDB_NAME.fullmatch(self.entity)
+        ):
             problems.add(
                 f"entity: must be a W&B entity name (letters, digits, '-', '_', '.'), "
-                f"got {self.entity!r}; leave it unset to use the API key's default entity."
+                f"got {shown(self.entity)}; leave it unset to use the API key's default entity."
             )
         check_int(problems, "wandbRequestTimeoutSeconds", self.request_timeout, minimum=1)
         check_int(problems, "wandbCallTimeoutSeconds", self.call_timeout, minimum=1)
@@ -107,7 +120,7 @@ class WandbTarget:
             ("baseUrl", self.base_url),
             (self.default_base_url_source, self.default_base_url),
         ):
-            problem = url is not None and _base_url_problem(source, url)
+            problem = url is not None and base_url_problem(source, url)
             if problem:
                 problems.add(problem)
         problems.raise_if_any()
@@ -135,14 +148,18 @@ class SweepSource:
     def __post_init__(self) -> None:
         problems = ProblemList()
         if self.existing_sweep_id is not None:
-            if not SWEEP_ID.match(self.existing_sweep_id):
+            if not (isinstance(self.existing_sweep_id, str) and SWEEP_ID.fullmatch(self.existing_sweep_id)):
                 problems.add(
                     f"sweepId: must be a W&B sweep id (lowercase letters and digits, "
                     f"e.g. 'a1b2c3d4', the last part of the sweep URL), got "
-                    f"{self.existing_sweep_id!r}. Set entity and project as separate keys."
+                    f"{shown(self.existing_sweep_id)}. Set entity and project as separate keys."
                 )
         elif not self.config_yaml:
             problems.add("sweepConfig: a sweep config is required unless sweepId is set.")
+        elif not isinstance(self.config_yaml, str):
+            problems.add(
+                f"sweepConfig: the sweep config must be YAML text, got {type_name(self.config_yaml)}."
+            )
         problems.raise_if_any()
 
 
@@ -171,17 +188,19 @@ class WandbSweepArgs:
         check_dns_label(problems, "namespace", self.namespace)
         if not isinstance(self.on_destroy, OnDestroy):
             problems.add(
-                f"onDestroy: must be one of {', '.join(o.value for o in OnDestroy)}, got {self.on_destroy!r}."
+                f"onDestroy: must be one of {', '.join(o.value for o in OnDestroy)}, got {shown(self.on_destroy)}."
             )
         self._check_secret_env(problems)
         problems.raise_if_any()
 
     def _check_secret_env(self, problems: ProblemList) -> None:
-        plain = {e.get("name") for e in self.runtime.env}
-        for name in self.secret_env:
-            if not SECRET_KEY.match(name):
+        plain = {e.get("name") for e in self.runtime.env if isinstance(e.get("name"), str)}
+        for name, value in self.secret_env.items():
+            if not isinstance(name, str):
+                problems.add(f"env: a secret variable's name must be text, got {type_name(name)}.")
+            elif not SECRET_KEY.fullmatch(name):
                 problems.add(
-                    f"env: {name!r} is secret, so it becomes a key of a Kubernetes Secret, which allows "
+                    f"env: {shown(name)} is secret, so it becomes a key of a Kubernetes Secret, which allows "
                     "only letters, digits, '-', '_' and '.'; rename it."
                 )
             elif name in RESERVED_ENV:
@@ -190,3 +209,6 @@ class WandbSweepArgs:
                 )
             elif name in plain:
                 problems.add(f"env: {name} is given twice; keep one.")
+            elif not isinstance(value, str | pulumi.Output):
+                # The value is secret: say what is wrong, never what it is.
+                problems.add(f"env: the value of {name} must be text, got {type_name(value)}.")

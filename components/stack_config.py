@@ -9,7 +9,6 @@ silently, so this module converts types itself and turns a typo such as
 
 from __future__ import annotations
 
-import contextlib
 import difflib
 import json
 import re
@@ -19,8 +18,9 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from .checks import check_dns_label
+from .checks import INT32_MAX, check_dns_label, shown, type_name
 from .errors import ConfigError, ProblemList
+from .k8s_fragments import fragment_problems
 from .pod_settings import (
     DEFAULT_GPU_RESOURCE,
     DEFAULT_GRACE_SECONDS,
@@ -243,14 +243,26 @@ def default_namespace(stack: str) -> str:
 
 
 class _Reader:
-    """Typed access to the raw values, recording a problem per bad key."""
+    """Typed access to the raw values, recording a problem per bad key.
 
-    def __init__(self, raw: Mapping[str, object], problems: ProblemList) -> None:
+    Each reader checks the value's shape before it uses it: values arrive as text
+    from the CLI (structured ones as JSON text) or as any Python value from code.
+    Messages about a key marked secret say what type it has, never what it is.
+    """
+
+    def __init__(
+        self, raw: Mapping[str, object], problems: ProblemList, secret: Collection[str] = ()
+    ) -> None:
         self.raw = raw
         self.problems = problems
+        self.secret = secret
 
     def _value(self, name: str) -> object:
         return self.raw.get(name, KEYS_BY_NAME[name].default)
+
+    def show(self, name: str, value: object) -> str:
+        """`value` for a message about `name`: cut to length, and only its type if secret."""
+        return type_name(value) if name in self.secret else shown(value)
 
     def string(self, name: str) -> str | None:
         """The value, or None when unset or empty (Pulumi.yaml's "unset")."""
@@ -258,7 +270,7 @@ class _Reader:
         if value is None or value == "":
             return None
         if not isinstance(value, str):
-            self.problems.add(f"{name}: must be a string, got {value!r}.")
+            self.problems.add(f"{name}: must be a string, got {self.show(name, value)}.")
             return None
         return value.strip()
 
@@ -267,9 +279,16 @@ class _Reader:
         value = self._value(name)
         if isinstance(value, int) and not isinstance(value, bool):
             return value
-        if isinstance(value, str) and re.fullmatch(r"\s*[-+]?\d+\s*", value):
-            return int(value)
-        self.problems.add(f"{name}: must be a whole number, got {value!r}.")
+        number = re.fullmatch(r"\s*([-+]?)0*([0-9]+)\s*", value, re.ASCII) if isinstance(value, str) else None
+        if number and len(number[2]) > len(str(INT32_MAX)):
+            # int() refuses more than 4300 digits; nothing past int32 fits the fields anyway.
+            self.problems.add(
+                f"{name}: must be a whole number up to {INT32_MAX}, got a number of {len(number[2])} digits."
+            )
+        elif number:
+            return int(number[1] + number[2])
+        else:
+            self.problems.add(f"{name}: must be a whole number, got {self.show(name, value)}.")
         return int(KEYS_BY_NAME[name].default or 0)
 
     def boolean(self, name: str) -> bool:
@@ -278,7 +297,7 @@ class _Reader:
             return value
         if isinstance(value, str) and value.strip().lower() in ("true", "false"):
             return value.strip().lower() == "true"
-        self.problems.add(f"{name}: must be true or false, got {value!r}.")
+        self.problems.add(f"{name}: must be true or false, got {self.show(name, value)}.")
         return bool(KEYS_BY_NAME[name].default)
 
     def structured(self, name: str) -> Any:
@@ -287,22 +306,32 @@ class _Reader:
         if isinstance(value, str):
             if not value.strip():
                 return KEYS_BY_NAME[name].default
-            with contextlib.suppress(json.JSONDecodeError):  # reported below as the wrong type
+            try:
                 value = json.loads(value)
+            except json.JSONDecodeError:
+                pass  # not JSON: text, reported below as the wrong type
+            except (ValueError, RecursionError):  # a number past int()'s 4300 digits; nesting
+                self.problems.add(
+                    f"{name}: cannot be read: it is nested too deeply or holds a number of thousands of digits."
+                )
+                return KEYS_BY_NAME[name].default
         expected = {"object": dict, "list": list, "array": list}[KEYS_BY_NAME[name].kind]
         if isinstance(value, expected):
             return value
         if name == "env" and isinstance(value, list):
             return value
         shape = "a mapping (key: value lines under the key)" if expected is dict else "a list (- items)"
-        self.problems.add(f"{name}: must be {shape} in the stack file, got {value!r}.")
+        if name == "env":
+            shape = "a mapping (NAME: value lines under the key) or a list of EnvVar objects"
+        self.problems.add(f"{name}: must be {shape} in the stack file, got {self.show(name, value)}.")
         return KEYS_BY_NAME[name].default
 
     def strings(self, name: str) -> tuple[str, ...]:
         values = self.structured(name)
-        if all(isinstance(v, str) for v in values):
+        odd = [v for v in values if not isinstance(v, str)]
+        if not odd:
             return tuple(values)
-        self.problems.add(f"{name}: must be a list of names, got {values!r}.")
+        self.problems.add(f"{name}: must be a list of names, got {self.show(name, odd[0])} among them.")
         return ()
 
     def positive_or_unset(self, name: str) -> int | None:
@@ -323,7 +352,7 @@ class _Reader:
             return enum(text)
         except ValueError:
             allowed = ", ".join(member.value for member in enum)
-            self.problems.add(f"{name}: must be one of {allowed}, got {text!r}.")
+            self.problems.add(f"{name}: must be one of {allowed}, got {self.show(name, text)}.")
             return enum(KEYS_BY_NAME[name].default)
 
 
@@ -342,11 +371,14 @@ def _build(problems: ProblemList, factory: Callable[[], T]) -> T | None:
 
 
 def _unknown_key_problem(name: str) -> str:
-    hint = suggest_key(name)
+    hint = suggest_key(name[:200])
     advice = f"; did you mean '{hint}'?" if hint else ". Known keys: " + ", ".join(KEYS_BY_NAME) + "."
-    return (
-        f"{name}: not a wandb-sweeps config key{advice} Remove it with `pulumi config rm {PROJECT}:{name}`."
-    )
+    if len(name) <= 100 and name.isprintable():
+        return (
+            f"{name}: not a wandb-sweeps config key{advice} "
+            f"Remove it with `pulumi config rm {PROJECT}:{name}`."
+        )
+    return f"{shown(name)}: not a wandb-sweeps config key{advice} Remove it with `pulumi config rm`."
 
 
 def load_stack_config(
@@ -373,16 +405,16 @@ def load_stack_config(
             raw[name] = value
         else:
             problems.add(_unknown_key_problem(name))
-    read = _Reader(raw, problems)
-
     secret = {name for name in raw if f"{PROJECT}:{name}" in secret_keys}
-    for name in sorted(secret - set(SECRET_CAPABLE_KEYS)):
+    read = _Reader(raw, problems, secret)
+    unkeepable = sorted(secret - set(SECRET_CAPABLE_KEYS))
+    for name in unkeepable:
         problems.add(_unkeepable_secret_problem(name))
     on_destroy = read.choice("onDestroy", OnDestroy)
     namespace = read.string("namespace") or default_namespace(stack)
     check_dns_label(problems, "namespace", namespace)
     api_key = _api_key(problems, raw, secret_keys, environ)
-    env, secret_env = _split_env(read.structured("env"), secret="env" in secret)
+    env, secret_env = _split_env(problems, read.structured("env"), secret="env" in secret)
     parts = {
         "wandb": _build(problems, lambda: _wandb_target(read, environ)),
         "sweep": _build(problems, lambda: _sweep_source(read, project_root)),
@@ -391,6 +423,7 @@ def load_stack_config(
         "runtime": _build(problems, lambda: _pod_runtime(read, env)),
         "job_policy": _build(problems, lambda: _job_policy(read)),
     }
+    _hide_values_of(problems, unkeepable)
     problems.raise_if_any()
     return _build_args(
         problems,
@@ -407,6 +440,12 @@ def _build_args(problems: ProblemList, **fields: Any) -> WandbSweepArgs:
     problems.raise_if_any()
     assert args is not None
     return args
+
+
+def _hide_values_of(problems: ProblemList, names: Collection[str]) -> None:
+    """Keep only the "is marked secret" problem of each of `names`: the others may quote the value."""
+    keep = {_unkeepable_secret_problem(name) for name in names}
+    problems.problems[:] = [p for p in problems.problems if p in keep or p.split(":", 1)[0] not in names]
 
 
 def _unkeepable_secret_problem(name: str) -> str:
@@ -503,33 +542,63 @@ def _agents_per_pod(read: _Reader) -> int:
     return gpus
 
 
-def _env_vars(value: Any) -> tuple[dict[str, Any], ...]:
+def _env_text(value: Any) -> Any:
+    """A value of the NAME: value form as the text the variable gets (numbers as JSON)."""
+    if isinstance(value, str):
+        return value
+    try:
+        return json.dumps(value, allow_nan=False)
+    except (ValueError, TypeError, RecursionError):  # NaN, a 5000-digit int, ...: reported as not text
+        return value
+
+
+def _env_vars(value: Any) -> tuple[Any, ...]:
     """`env` as Kubernetes EnvVar objects; a NAME: value mapping is the short form."""
     if isinstance(value, dict):
-        return tuple(
-            {"name": name, "value": v if isinstance(v, str) else json.dumps(v)} for name, v in value.items()
-        )
+        return tuple({"name": name, "value": _env_text(v)} for name, v in value.items())
     return tuple(value)
 
 
-def _split_env(value: Any, *, secret: bool) -> tuple[tuple[dict[str, Any], ...], dict[str, str]]:
+def _split_env(
+    problems: ProblemList, value: Any, *, secret: bool
+) -> tuple[tuple[dict[str, Any], ...], dict[str, str]]:
     """(plain EnvVar objects, secret NAME -> value).
 
     `pulumi config set --secret --path env.HF_TOKEN ...` marks the whole `env` key
     secret (Pulumi records secrecy per top-level key), so when `env` is secret every
     literal value in it is treated as one; `valueFrom` entries hold no value and
-    stay as they are.
+    stay as they are. Problems with a secret env name the entry, never a value.
     """
     env = _env_vars(value)
     if not secret:
         return env, {}
-    literal = [
-        e for e in env if isinstance(e, dict) and "valueFrom" not in e and isinstance(e.get("value"), str)
-    ]
-    return (
-        tuple(e for e in env if e not in literal),
-        {e["name"]: e["value"] for e in literal if isinstance(e.get("name"), str)},
-    )
+    plain: list[dict[str, Any]] = []
+    values: dict[str, str] = {}
+    for index, entry in enumerate(env):
+        if not isinstance(entry, dict):
+            problems.add(
+                f"env: env[{index}] must be a mapping with name and value (or valueFrom), "
+                f"got {type_name(entry)}."
+            )
+            continue
+        if "valueFrom" in entry or "value" not in entry:
+            plain.append(entry)
+            continue
+        name = entry.get("name")
+        if not isinstance(name, str):
+            problems.add(f"env: env[{index}].name must be text, got {type_name(name)}.")
+        elif not isinstance(entry["value"], str):
+            problems.add(f"env: the value of {shown(name)} must be text, got {type_name(entry['value'])}.")
+        elif name in values:
+            problems.add(f"env: {shown(name)} is given twice; keep one.")
+        else:
+            values[name] = entry["value"]
+    # The entries that stay in the Job spec are checked here, where their messages
+    # leave out values; PodRuntime would quote them.
+    found = fragment_problems({"env": plain}, secret={"env"})
+    for problem in found:
+        problems.add(problem)
+    return (() if found else tuple(plain)), values
 
 
 def _api_key(
@@ -541,6 +610,9 @@ def _api_key(
     """The W&B API key, checked without ever putting it in a message."""
     configured = raw.get("wandbApiKey")
     set_with = "set it with `pulumi config set --secret wandb-sweeps:wandbApiKey KEY`"
+    if configured is not None and not isinstance(configured, str):
+        problems.add(f"wandbApiKey: must be the API key as text ({set_with}), got {type_name(configured)}.")
+        return ""
     if isinstance(configured, str) and configured:
         if f"{PROJECT}:wandbApiKey" not in secret_keys:
             problems.add(

@@ -2,18 +2,46 @@
 
 The text is kept as the user wrote it: it travels to W&B as text, because the
 Pulumi engine would turn every number of a dict into a float (16 -> 16.0).
+
+Whatever the file holds, the result is the sweep or a ConfigError that names the
+file and, where it can, the path inside it (`parameters.lr.distribution`). The
+checks run in layers, each on what the one before has made safe:
+
+1. the file is read and parsed as YAML;
+2. its shape is one W&B can keep at all (JSON-like values, finite numbers, text
+   keys, no alias that contains itself, not absurdly deep or large);
+3. W&B's JSON schema (from the `sweeps` package), with a path for every problem;
+4. the checks `sweeps` makes in code (min < max, probabilities, bayes needs a
+   metric), run only on the shapes that code assumes (`parameters` a mapping of
+   name -> mapping, ...), since it crashes on others;
+5. the wandb client's own filling-in that the sweep's create applies.
+
+Every third-party call is guarded as well: if a new release crashes on a shape
+that these checks let through, the user still gets a named error, not a traceback.
 """
 
 from __future__ import annotations
 
+import math
+import re
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from .checks import shown, type_name
 from .errors import ConfigError
+
+MAX_DEPTH = 64
+"""Sweep configs are a few levels deep; past this, something generated the file wrong."""
+MAX_VALUES = 100_000
+"""Values after YAML aliases are expanded (W&B stores the config expanded, as JSON)."""
+MAX_LISTED = 5
+"""Problems listed per file; the rest are counted."""
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_-]+")
 
 
 @dataclass(frozen=True)
@@ -30,16 +58,14 @@ def parse_sweep_config(text: str) -> dict[str, Any]:
 
 
 def load_sweep_file(project_root: Path, relative_path: str) -> SweepFile:
-    path = (project_root / relative_path).resolve()
-    where = f"sweepConfig: {relative_path!r} ({path})"
+    named = repr(relative_path) if isinstance(relative_path, str) and len(relative_path) <= 300 else None
+    where = f"sweepConfig: {named or shown(relative_path)}"
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError([f"{where} does not exist; point sweepConfig at your W&B sweep YAML."]) from None
-    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as error:
-        raise ConfigError(
-            [f"{where} cannot be read as a UTF-8 text file: {error.strerror or error}."]
-        ) from None
+        path = (project_root / relative_path).resolve()
+    except (OSError, ValueError, RuntimeError) as error:  # a NUL byte, a symlink loop
+        raise ConfigError([f"{where} is not a usable file path: {error}."]) from None
+    where = f"{where} ({_cut(str(path))})"
+    text = _read(path, where)
     try:
         config = parse_sweep_config(text)
     except yaml.YAMLError as error:
@@ -47,6 +73,14 @@ def load_sweep_file(project_root: Path, relative_path: str) -> SweepFile:
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(error, "problem", None) or str(error)
         raise ConfigError([f"{where} is not valid YAML{at}: {problem}."]) from None
+    except RecursionError:
+        raise ConfigError([f"{where} is nested too deeply to be read as YAML."]) from None
+    except Exception as error:  # noqa: BLE001 - PyYAML builds dates, numbers and !!tags with plain calls
+        if "4300 digits" in str(error):  # int() refuses longer numbers
+            reason = "a number in it has more than 4300 digits"
+        else:  # 2024-02-30, !!float abc, !!bool maybe
+            reason = f"a date, number or !!tag in it is not valid ({_cut(str(error), 100)})"
+        raise ConfigError([f"{where} cannot be read as YAML: {reason}."]) from None
     if not isinstance(config, dict):
         raise ConfigError(
             [
@@ -54,26 +88,362 @@ def load_sweep_file(project_root: Path, relative_path: str) -> SweepFile:
                 f"got {type(config).__name__}."
             ]
         )
+    shape = shape_problems(config)
+    if shape:
+        raise ConfigError([f"{where} cannot be sent to W&B: {_listed(shape)}."])
     violations = sweep_config_violations(config)
+    if not violations:
+        violations = _client_violations(text)
     if violations:
-        raise ConfigError([f"{where} is rejected by W&B's sweep schema: {'; '.join(violations)}."])
+        raise ConfigError([f"{where} is rejected by W&B's sweep schema: {_listed(violations)}."])
     return SweepFile(path=path, text=text, config=config)
 
 
+def _read(path: Path, where: str) -> str:
+    try:
+        if path.exists() and not path.is_file():
+            raise ConfigError([f"{where} is not a file; point sweepConfig at your W&B sweep YAML."])
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([f"{where} does not exist; point sweepConfig at your W&B sweep YAML."]) from None
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        reason = getattr(error, "strerror", None) or error
+        raise ConfigError([f"{where} cannot be read as a UTF-8 text file: {reason}."]) from None
+
+
+def _listed(problems: list[str]) -> str:
+    text = _cut("; ".join(_cut(p) for p in problems[:MAX_LISTED]), 1200)
+    more = len(problems) - MAX_LISTED
+    return text + (f"; and {more} more" if more > 0 else "")
+
+
+def _cut(problem: str, limit: int = 400) -> str:
+    if problem.endswith(".") and not problem.endswith("..."):
+        problem = problem[:-1]  # the sentence goes on after it
+    return problem if len(problem) <= limit else problem[: limit - 3] + "..."
+
+
+def _at(path: Any) -> str:
+    """`parameters.lr.distribution`, `command[1]`: a path inside the config."""
+    text = ""
+    for part in path:
+        if isinstance(part, int) and not isinstance(part, bool):
+            text += f"[{part}]"
+        elif isinstance(part, str) and len(part) <= 60 and _PLAIN_KEY.fullmatch(part):
+            text += f".{part}" if text else part
+        else:
+            text += f"[{shown(part)}]"
+    return text
+
+
+def _located(path: Any, problem: str) -> str:
+    return f"{_at(path)}: {problem}" if _at(path) else problem
+
+
+# --- 2. a shape W&B can keep ---------------------------------------------------------
+
+
+def shape_problems(config: dict[str, Any]) -> list[str]:
+    """What W&B cannot keep at all, whatever its schema says, with where it is.
+
+    W&B stores the sweep config as JSON, and `safe_load` can give more than JSON
+    has: dates, binary, sets, ordered pairs, NaN and infinity, keys that are not
+    text, aliases that contain themselves. Those are refused here, before any
+    validator (which may recurse forever or crash on them) sees them.
+    """
+    problems: list[str] = []
+    sizes: dict[int, int] = {}
+
+    def size(node: Any, ancestors: tuple[int, ...], path: tuple[Any, ...]) -> int:
+        if not isinstance(node, dict | list | tuple | set | frozenset):
+            return 1
+        if id(node) in ancestors:
+            problems.append(_located(path, "refers to itself through a YAML alias; write the value out"))
+            return 1
+        if len(ancestors) >= MAX_DEPTH:
+            problems.append(_located(path, f"is nested more than {MAX_DEPTH} levels deep"))
+            return 1
+        if id(node) in sizes:  # an alias to a node checked already
+            return sizes[id(node)]
+        inner = (*ancestors, id(node))
+        total = 1
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if not isinstance(key, str):
+                    problems.append(
+                        _located(path, f"the key {shown(key)} is {type_name(key)}, not text; quote it")
+                    )
+                total += size(value, inner, (*path, key))
+        elif isinstance(node, list):
+            for index, value in enumerate(node):
+                total += size(value, inner, (*path, index))
+        else:
+            problems.append(_located(path, f"{_yaml_kind(node)} is not JSON; use a plain list or mapping"))
+        sizes[id(node)] = total
+        return total
+
+    def scalars(node: Any, path: tuple[Any, ...], seen: set[int]) -> None:
+        if isinstance(node, dict | list):
+            if id(node) in seen:
+                return
+            seen.add(id(node))
+            items = node.items() if isinstance(node, dict) else enumerate(node)
+            for key, value in items:
+                scalars(value, (*path, key), seen)
+        elif isinstance(node, float) and not math.isfinite(node):
+            problems.append(_located(path, f"must be a finite number, got {node}"))
+        elif node is not None and not isinstance(node, str | int | float):
+            hint = f"quote it if it is text: '{node}'" if hasattr(node, "isoformat") else "write it as text"
+            problems.append(_located(path, f"{_yaml_kind(node)} is not JSON; {hint}"))
+
+    if size(config, (), ()) > MAX_VALUES:
+        problems.append(f"has more than {MAX_VALUES} values once YAML aliases are expanded")
+    if not problems:  # no cycles and not too deep: safe to walk the values
+        scalars(config, (), set())
+    return list(dict.fromkeys(problems))
+
+
+def _yaml_kind(node: Any) -> str:
+    names = {"date": "a date", "datetime": "a timestamp", "bytes": "binary (!!binary)"}
+    if isinstance(node, tuple):
+        return "an ordered mapping (!!omap or !!pairs)"
+    if isinstance(node, set | frozenset):
+        return "a set (!!set)"
+    return names.get(type(node).__name__, f"a {type(node).__name__}")
+
+
+# --- 3. and 4. W&B's schema and the checks of the sweeps package ---------------------
+
+
 def sweep_config_violations(config: dict[str, Any]) -> list[str]:
-    """What W&B's sweep-config schema (the `sweeps` package) and its agent reject."""
+    """What W&B's sweep-config schema (the `sweeps` package) and its agent reject.
+
+    `config` must have passed `shape_problems`.
+    """
     with warnings.catch_warnings():
         # sweeps imports pydantic v1-style settings; the warning means nothing to users.
         warnings.simplefilter("ignore")
         from sweeps import schema_violations_from_proposed_config
         from sweeps.bayes_search import bayes_baseline_validate_and_fill
+        from sweeps.config.schema import validator
 
-    found = list(dict.fromkeys(schema_violations_from_proposed_config(config)))
+    raw: list[str] = []
+    found = _guarded(lambda: _schema_errors(validator, config, [], raw))
+    if not _sweeps_code_problems(config):
+        # sweeps repeats the schema's messages (without paths) before its own, and
+        # adds "invalid hyperparameter configuration: lr" for what is reported above.
+        extra = _guarded(lambda: list(schema_violations_from_proposed_config(config)))
+        found += [v for v in extra if v not in raw and not v.startswith(_VAGUE)]
     if config.get("method") == "bayes" and not found:
-        try:
-            bayes_baseline_validate_and_fill(config)
-        except (ValueError, KeyError) as error:
-            found.append(str(error).strip("'\""))
+        found += _guarded(lambda: _bayes_problems(bayes_baseline_validate_and_fill, config))
     if "program" not in config and "command" not in config:
         found.append("'program' (the training script the agent runs) or 'command' is required")
+    return list(dict.fromkeys(found))
+
+
+_VAGUE = "invalid hyperparameter configuration:"
+
+
+def _guarded(check: Callable[[], list[str]]) -> list[str]:
+    """A third-party check's findings; its crash, should it crash, as one more finding."""
+    try:
+        return check()
+    except Exception as error:  # noqa: BLE001 - the user gets a named error, not a traceback
+        return [
+            f"could not be checked by W&B's sweeps package ({type(error).__name__}: {shown(str(error))}); "
+            "check its shape against https://docs.wandb.ai/guides/sweeps/define-sweep-configuration"
+        ]
+
+
+def _bayes_problems(fill: Callable[[dict[str, Any]], Any], config: dict[str, Any]) -> list[str]:
+    try:
+        fill(config)
+    except (ValueError, KeyError) as error:
+        return [str(error).strip("'\"")]
+    return []
+
+
+_TYPE_WORDS = {
+    "object": "a mapping",
+    "array": "a list",
+    "string": "text",
+    "integer": "a whole number",
+    "number": "a number",
+    "boolean": "true or false",
+}
+
+
+def _schema_errors(validator: Any, instance: Any, prefix: list[Any], raw: list[str]) -> list[str]:
+    """The schema's errors with their paths; `raw` gets the messages as jsonschema words them."""
+    found: list[str] = []
+    reported: set[str] = set()
+    for error in validator.iter_errors(instance):
+        raw.append(error.message)
+        path = [*prefix, *error.absolute_path]
+        if _at(path) in reported:  # one problem per place: `[]` is "not text" and "not one of"
+            continue
+        reported.add(_at(path))
+        if error.validator == "anyOf" and _is_parameter(path):
+            found += _parameter_problems(path, error.instance, raw)
+        elif error.validator == "type" and _is_parameters(path):
+            found.append(
+                f"{_at(path)}: must be a mapping of each parameter's name to its settings, "
+                f"e.g. `lr: {{values: [0.1, 0.01]}}`, got {type_name(error.instance)}"
+            )
+        else:
+            found.append(_located(path, _worded(error)))
     return found
+
+
+def _is_parameters(path: list[Any]) -> bool:
+    """parameters, or parameters.<name>.parameters (nested parameters)."""
+    return len(path) % 2 == 1 and all(p == "parameters" for p in path[::2])
+
+
+def _is_parameter(path: list[Any]) -> bool:
+    """parameters.<name>, or parameters.<name>.parameters.<name>."""
+    return bool(path) and _is_parameters(path[:-1])
+
+
+def _worded(error: Any) -> str:
+    if error.validator == "type" and isinstance(error.validator_value, str):
+        expected = _TYPE_WORDS.get(error.validator_value, error.validator_value)
+        return f"must be {expected}, got {type_name(error.instance)}"
+    if error.validator in ("anyOf", "oneOf") and error.context:
+        branches: dict[Any, list[Any]] = {}
+        for inner in error.context:
+            branches.setdefault(inner.relative_schema_path[0], []).append(inner)
+        if len(branches) > 1 and all(e.validator == "required" for es in branches.values() for e in es):
+            # e.g. hyperband: min_iter, or max_iter and s
+            options = [
+                " and ".join(dict.fromkeys(k for e in es for k in _missing(e))) for es in branches.values()
+            ]
+            return f"needs {', or '.join(options)}"
+        # The most telling error: a plain one (not another "none of"), then the deepest.
+        best = max(
+            error.context,
+            key=lambda e: (e.validator not in ("anyOf", "oneOf"), len(e.relative_path)),
+        )
+        inner_path = list(best.relative_path)
+        return f"{_at(inner_path) + ': ' if inner_path else ''}{_worded(best)}"
+    return error.message
+
+
+def _missing(error: Any) -> list[str]:
+    """The properties a 'required' error finds missing."""
+    present = error.instance if isinstance(error.instance, dict) else {}
+    return [str(k) for k in error.validator_value if k not in present]
+
+
+def _parameter_forms() -> list[dict[str, Any]]:
+    """Every form a parameter may take in W&B's schema (categorical, int_uniform, ...)."""
+    from sweeps.config.schema import dereferenced_sweep_config_jsonschema, sweep_config_jsonschema
+
+    forms = []
+    for ref in sweep_config_jsonschema["definitions"]["parameter"]["anyOf"]:
+        definition = dereferenced_sweep_config_jsonschema["definitions"][ref["$ref"].rsplit("/", 1)[-1]]
+        forms += definition.get("anyOf", [definition])
+    return forms
+
+
+def _parameter_problems(path: list[Any], spec: Any, raw: list[str]) -> list[str]:
+    """Why one parameter fits none of W&B's forms, at the paths inside it.
+
+    The schema's own message ("... is not valid under any of the given schemas")
+    names neither what is wrong nor where, so the parameter is checked against
+    the forms that its `distribution` (or, without one, its keys) point to, and the
+    errors of the closest form are reported.
+    """
+    where = _at(path)
+    if not isinstance(spec, dict):
+        return [
+            f"{where}: must be a mapping of settings, e.g. `{{values: [1, 2]}}`, `{{value: 1}}` "
+            f"or `{{min: 0.0, max: 1.0}}`, got {type_name(spec)}"
+        ]
+    if not spec:
+        return [f"{where}: has no settings; give values, value, or min and max"]
+    # The validator class and format checker sweeps validates with (jsonschema's
+    # Draft7Validator, imported through sweeps: it is not a requirement of ours).
+    from sweeps.config.schema import Draft7Validator, dereferenced_sweep_config_jsonschema, format_checker
+
+    if "parameters" in spec:
+        if len(spec) > 1:
+            others = ", ".join(sorted(map(str, spec.keys() - {"parameters"})))
+            return [f"{where}: nested parameters take no other settings, got {others}"]
+        nested = Draft7Validator(
+            dereferenced_sweep_config_jsonschema["definitions"]["parameters"], format_checker=format_checker
+        )
+        return _schema_errors(nested, spec["parameters"], [*path, "parameters"], raw)
+    forms = _parameter_forms()
+    distributions = sorted({d for form in forms for d in _distributions(form)})
+    if "distribution" in spec:
+        if not isinstance(spec["distribution"], str) or spec["distribution"] not in distributions:
+            return [
+                f"{where}.distribution: must be one of {', '.join(distributions)}, "
+                f"got {shown(spec['distribution'])}"
+            ]
+        forms = [f for f in forms if spec["distribution"] in _distributions(f)]
+    else:
+        forms = [f for f in forms if "distribution" not in f.get("required", [])]
+    # The closest form: one that knows every key given, then the fewest errors.
+    closest = min(
+        (list(Draft7Validator(form, format_checker=format_checker).iter_errors(spec)) for form in forms),
+        key=lambda errors: (any(e.validator == "additionalProperties" for e in errors), len(errors)),
+        default=[],
+    )
+    return [_located([*path, *error.absolute_path], _worded(error)) for error in closest] or [
+        f"{where}: fits none of W&B's parameter forms"
+    ]
+
+
+def _distributions(form: dict[str, Any]) -> list[str]:
+    return form.get("properties", {}).get("distribution", {}).get("enum", [])
+
+
+def _sweeps_code_problems(config: dict[str, Any]) -> list[str]:
+    """Shapes that `schema_violations_from_proposed_config` assumes without checking.
+
+    It runs the schema, then goes on in plain code: `parameters.items()`, each
+    parameter a dict, `len()` and `sum()` of `probabilities`, `controller["type"]`
+    and `scheduler.engine` looked up in a dict. On any other shape it crashes;
+    the schema errors say what is wrong then, so it is not called.
+    """
+    problems = []
+    parameters = config.get("parameters")
+    if "parameters" in config and not (
+        isinstance(parameters, dict) and all(isinstance(p, dict) for p in parameters.values())
+    ):
+        problems.append("parameters")
+    for name, spec in parameters.items() if isinstance(parameters, dict) else ():
+        if isinstance(spec, dict) and "values" in spec and "probabilities" in spec:
+            values, probabilities = spec["values"], spec["probabilities"]
+            if not (
+                isinstance(values, list)
+                and isinstance(probabilities, list)
+                and all(isinstance(p, int | float) for p in probabilities)
+            ):
+                problems.append(f"parameters.{name}")
+    if config.get("scheduler") is not None:
+        controller, scheduler = config.get("controller", {}), config["scheduler"]
+        if not (isinstance(controller, dict) and "type" in controller):
+            problems.append("controller")
+        if isinstance(scheduler, dict) and not isinstance(scheduler.get("engine"), str | None):
+            problems.append("scheduler.engine")
+    return problems
+
+
+# --- 5. what the sweep's create does with the text ----------------------------------
+
+
+def _client_violations(text: str) -> list[str]:
+    """What the wandb client's filling-in (applied when the sweep is created) rejects,
+    e.g. `min: 1, max: 2.5` (neither int_uniform nor uniform)."""
+    from .wandb_api import sweep_config_text
+
+    try:
+        sweep_config_text(text)
+    except ValueError as error:  # "Parameter lr is ambiguous, please specify bounds as both floats ..."
+        return [str(error)]
+    except Exception as error:  # noqa: BLE001 - the user gets a named error, not a traceback
+        return [f"could not be checked by the wandb client ({type(error).__name__}: {shown(str(error))})"]
+    return []

@@ -29,6 +29,12 @@ WANDB_BASE_URL (or the hosted W&B), both resolved once, when the sweep is
 created, and pinned in the outputs (`sweep_entity`, `sweep_base_url`). Writing
 down the value already in effect is not a change, and neither is a later `up`
 from a shell with another WANDB_BASE_URL.
+
+`check` and `diff` never raise, whatever the state holds (an old state written by
+an earlier version, a missing or empty or unparsable stored config, numbers where
+text goes, a state that is not a mapping at all): `diff` treats what it cannot
+compare as changed, which replaces the sweep, and `check` reports a CheckFailure
+that names the input and asks W&B nothing unless the inputs it needs are well formed.
 """
 
 from __future__ import annotations
@@ -39,7 +45,8 @@ from typing import Any
 import pulumi
 import pulumi.dynamic as dynamic
 
-from .settings import OnDestroy, normalize_base_url
+from .checks import shown, type_name
+from .settings import SWEEP_ID, OnDestroy, base_url_problem, normalize_base_url
 from .sweep_file import parse_sweep_config
 
 _IDENTITY_OUTPUTS = (
@@ -117,20 +124,41 @@ def _default_base_url(props: dict[str, Any]) -> str:
     return normalize_base_url(props.get("base_url") or props.get("default_base_url") or DEFAULT_BASE_URL)
 
 
-def _same_sweep_config(old: str, new: str) -> bool:
-    if old == new:
-        return True
+def _same_sweep_config(old: Any, new: Any) -> bool:
+    """Whether two stored configs are the same sweep; what cannot be compared is not."""
     try:
+        if old == new:
+            return True
+        if not (isinstance(old, str) and isinstance(new, str)):
+            return False
         return parse_sweep_config(old or "") == parse_sweep_config(new or "")
     except Exception:  # noqa: BLE001 - unparsable old state: treat as changed
         return False
+
+
+def _mapping(props: Any) -> dict[str, Any]:
+    """Properties as a mapping; a state that is not one counts as empty (so: all changed)."""
+    return props if isinstance(props, dict) else {}
+
+
+def _server(url: Any) -> Any:
+    """A server URL in its one spelling; a value that is not a URL, as it is."""
+    if isinstance(url, str):
+        try:
+            return normalize_base_url(url)
+        except ValueError:  # "Invalid IPv6 URL" and the like: compared as written
+            return url
+    return url
 
 
 def identity_changes(olds: dict[str, Any], news: dict[str, Any]) -> list[str]:
     """The inputs whose change makes it a different sweep, compared by what they resolve to.
 
     `olds` are the sweep's outputs (what was resolved at create), `news` the new inputs.
+    Never raises: a value that cannot be compared (an old state, a state that is not
+    a mapping) counts as changed.
     """
+    olds, news = _mapping(olds), _mapping(news)
     changes = []
     entity = news.get("entity") or ""
     if entity and entity != (olds.get("sweep_entity") or olds.get("entity")):
@@ -139,7 +167,7 @@ def identity_changes(olds: dict[str, Any], news: dict[str, Any]) -> list[str]:
         changes.append("project")
     base_url = news.get("base_url") or ""
     pinned = olds.get("sweep_base_url") or olds.get("base_url") or ""
-    if base_url and normalize_base_url(base_url) != normalize_base_url(pinned):
+    if base_url and _server(base_url) != _server(pinned):
         changes.append("base_url")
     if (news.get("existing_sweep_id") or "") != (olds.get("existing_sweep_id") or ""):
         changes.append("existing_sweep_id")
@@ -154,9 +182,17 @@ class SweepProvider(dynamic.ResourceProvider):
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.CheckResult:
         from .wandb_api import SweepPath, WandbError, default_entity, sweep_state
 
+        if not isinstance(news, dict):
+            return dynamic.CheckResult(
+                {}, [dynamic.CheckFailure("", f"the sweep's inputs must be a mapping, got {type_name(news)}")]
+            )
         existing = news.get("existing_sweep_id") or ""
-        if not existing or existing == (olds or {}).get("existing_sweep_id"):
+        if not existing or existing == _mapping(olds).get("existing_sweep_id"):
             return dynamic.CheckResult(news, [])
+        failures = _lookup_input_failures(news)
+        if failures or _unknown(news):
+            # Malformed: W&B is not asked. Unknown (a preview): checked again at `up`.
+            return dynamic.CheckResult(news, failures)
         access = _access(news, _default_base_url(news))
         try:
             path = SweepPath(news.get("entity") or default_entity(access), news["project"], existing)
@@ -237,6 +273,8 @@ class SweepLifecycleProvider(dynamic.ResourceProvider):
     """Credentials and `on_destroy` of a sweep; deleting it stops the sweep."""
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.DiffResult:
+        # Never raises: a state that is not a mapping counts as empty, so all has changed.
+        olds, news = _mapping(olds), _mapping(news)
         replaces = ["sweep_path"] if olds.get("sweep_path") != news.get("sweep_path") else []
         if bool(olds.get("attached")) != bool(news.get("attached")):
             replaces.append("attached")
@@ -261,6 +299,65 @@ class SweepLifecycleProvider(dynamic.ResourceProvider):
         if state is not None:
             path = sweep_path_from_text(props["sweep_path"])
             stop_sweep(_access(props, normalize_base_url(props["base_url"])), path, state)
+
+
+_LOOKUP_INPUTS = ("project", "entity", "existing_sweep_id", "base_url", "default_base_url")
+
+
+def _unknown(props: dict[str, Any]) -> bool:
+    """Whether an input check needs is not known yet (a preview)."""
+    from pulumi.runtime import rpc
+
+    return any(props.get(name) == rpc.UNKNOWN for name in _LOOKUP_INPUTS)
+
+
+def _lookup_input_failures(props: dict[str, Any]) -> list[dynamic.CheckFailure]:
+    """Why the inputs that looking up `existing_sweep_id` needs are malformed, if they are."""
+    from .settings import DEFAULT_BASE_URL
+
+    failures = []
+    existing = props.get("existing_sweep_id")
+    if not (isinstance(existing, str) and SWEEP_ID.fullmatch(existing)):
+        failures.append(
+            dynamic.CheckFailure(
+                "existing_sweep_id",
+                f"sweepId: must be a W&B sweep id (lowercase letters and digits, e.g. 'a1b2c3d4'), "
+                f"got {shown(existing)}",
+            )
+        )
+    project, entity = props.get("project"), props.get("entity")
+    if not (isinstance(project, str) and project):
+        failures.append(
+            dynamic.CheckFailure("project", f"project: must be a W&B project name, got {shown(project)}")
+        )
+    if entity and not isinstance(entity, str):
+        failures.append(
+            dynamic.CheckFailure("entity", f"entity: must be a W&B entity name, got {shown(entity)}")
+        )
+    url_key = "base_url" if props.get("base_url") else "default_base_url"
+    problem = base_url_problem(url_key, props.get(url_key) or DEFAULT_BASE_URL)
+    if problem:
+        failures.append(dynamic.CheckFailure(url_key, problem))
+    for name in ("request_timeout", "call_timeout"):
+        value = props.get(name)
+        if value is not None and not _seconds(value):
+            failures.append(
+                dynamic.CheckFailure(name, f"{name}: must be a number of seconds > 0, got {shown(value)}")
+            )
+    return failures
+
+
+def _seconds(value: Any) -> bool:
+    """Whether `_access` can use `value` as a timeout: empty (the default), or a number of
+    seconds > 0 that a float holds, as a number or as text."""
+    if not value:
+        return not isinstance(value, list | dict)
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return False
+    try:
+        return 0 < float(value) < 1e9
+    except (ValueError, OverflowError):  # not a number; an int too large for a float
+        return False
 
 
 def _missing_sweep(path: Any, base_url: str) -> str:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 ROOT = Path(__file__).resolve().parent.parent
 for path in (str(ROOT), str(ROOT / "tests")):
@@ -34,3 +36,27 @@ def server() -> Iterator[WandbServer]:
     """A W&B-protocol server on 127.0.0.1 (tests/wandb_server.py)."""
     with WandbServer() as running:
         yield running
+
+
+# Hypothesis profiles for tests/test_property_based.py. `ci`, the default, is
+# reproducible: a fixed seed (derandomize) and no example database, so every run
+# tries the same examples. `thorough` is for local runs: 25 times the examples, a
+# new random seed each run, and failures kept in .hypothesis/ to be tried first
+# next time. Pick it with `HYPOTHESIS_PROFILE=thorough`.
+CI_EXAMPLES = 500
+settings.register_profile(
+    "ci",
+    max_examples=CI_EXAMPLES,
+    derandomize=True,
+    database=None,
+    deadline=None,
+    print_blob=True,
+)
+settings.register_profile(
+    "thorough",
+    max_examples=25 * CI_EXAMPLES,
+    derandomize=False,
+    deadline=None,
+    print_blob=True,
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))

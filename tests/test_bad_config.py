@@ -15,6 +15,9 @@ from components.errors import ConfigError
 
 API_KEY = "local-" + "k" * 40
 SECRET = ("wandbApiKey",)
+TOKEN = "hf_" + "s" * 30
+"""A secret env value: no message may quote it."""
+NEVER_QUOTED = (API_KEY, "local-shortkey", "s" * 30, "12345678")
 
 
 def write(tmp_path: Path, name: str, text: str) -> str:
@@ -281,6 +284,371 @@ CASES = [
         (*SECRET, "env"),
         ["env: HF_TOKEN is given twice; keep one."],
     ),
+    # --- Shapes found by the property tests (test_property_based.py) and by issue 8.
+    # Each crashed with a traceback, leaked a secret or printed pages, before.
+    (
+        "sweep parameters written as a list (issue 8)",
+        lambda t: {
+            "sweepConfig": write(
+                t, "list-params.yaml", "program: train.py\nmethod: random\nparameters: [lr, batch_size]\n"
+            )
+        },
+        SECRET,
+        [
+            "sweepConfig:",
+            "list-params.yaml",
+            "is rejected by W&B's sweep schema: parameters: must be a mapping of each parameter's name to "
+            "its settings, e.g. `lr: {values: [0.1, 0.01]}`, got a list.",
+        ],
+    ),
+    (
+        "sweep parameters null",
+        lambda t: {"sweepConfig": write(t, "p.yaml", "program: train.py\nmethod: bayes\nparameters: null\n")},
+        SECRET,
+        ["parameters: must be a mapping of each parameter's name to its settings", "got null"],
+    ),
+    (
+        "sweep parameter null",
+        lambda t: {
+            "sweepConfig": write(t, "p.yaml", "program: train.py\nmethod: bayes\nparameters: {lr: null}\n")
+        },
+        SECRET,
+        ["parameters.lr: must be a mapping of settings, e.g. `{values: [1, 2]}`", "got null"],
+    ),
+    (
+        "sweep probabilities not a list",
+        lambda t: {
+            "sweepConfig": write(
+                t,
+                "p.yaml",
+                "program: train.py\nmethod: random\nparameters: {lr: {values: [1], probabilities: 1}}\n",
+            )
+        },
+        SECRET,
+        ["parameters.lr.probabilities: must be a list, got a whole number"],
+    ),
+    (
+        "sweep probabilities with a null",
+        lambda t: {
+            "sweepConfig": write(
+                t,
+                "p.yaml",
+                "program: train.py\nmethod: random\nparameters: {lr: {values: [1], probabilities: [null]}}\n",
+            )
+        },
+        SECRET,
+        ["parameters.lr.probabilities[0]: must be a number, got null"],
+    ),
+    (
+        "sweep controller null beside a scheduler",
+        lambda t: {
+            "sweepConfig": write(
+                t,
+                "c.yaml",
+                "program: train.py\nmethod: random\nparameters: {lr: {value: 1}}\ncontroller: null\nscheduler: {engine: wandb}\n",
+            )
+        },
+        SECRET,
+        ["rejected by W&B's sweep schema: controller: must be a mapping, got null"],
+    ),
+    (
+        "sweep controller without type beside a scheduler",
+        lambda t: {
+            "sweepConfig": write(
+                t,
+                "c.yaml",
+                "program: train.py\nmethod: random\nparameters: {lr: {value: 1}}\ncontroller: {}\nscheduler: {engine: wandb}\n",
+            )
+        },
+        SECRET,
+        ["rejected by W&B's sweep schema: controller: 'type' is a required property"],
+    ),
+    (
+        "sweep scheduler engine a list",
+        lambda t: {
+            "sweepConfig": write(
+                t,
+                "e.yaml",
+                "program: train.py\nmethod: random\nparameters: {lr: {value: 1}}\n"
+                "controller: {type: local}\nscheduler: {engine: []}\n",
+            )
+        },
+        SECRET,
+        ["scheduler.engine: must be text, got a list"],
+    ),
+    (
+        "sweep number of 5000 digits",
+        lambda t: {
+            "sweepConfig": write(
+                t,
+                "n.yaml",
+                "program: train.py\nmethod: random\nparameters: {lr: {min: 1, max: " + "9" * 5000 + "}}\n",
+            )
+        },
+        SECRET,
+        ["n.yaml", "cannot be read as YAML: a number in it has more than 4300 digits."],
+    ),
+    (
+        "sweep key of 5000 digits (a message cut to length)",
+        lambda t: {
+            "sweepConfig": write(
+                t,
+                "k.yaml",
+                "program: train.py\nmethod: random\nparameters: {lr: {value: 1}}\n? '"
+                + "9" * 5000
+                + "'\n: 1\n",
+            )
+        },
+        SECRET,
+        ["rejected by W&B's sweep schema: Additional properties are not allowed ('99999", "999..."],
+    ),
+    (
+        "sweep with an impossible date",
+        lambda t: {
+            "sweepConfig": write(
+                t, "date.yaml", "program: train.py\nmethod: random\nparameters: {day: {value: 2024-02-30}}\n"
+            )
+        },
+        SECRET,
+        [
+            "date.yaml",
+            "cannot be read as YAML: a date, number or !!tag in it is not valid (day is out of range",
+        ],
+    ),
+    (
+        "sweep with a !!bool tag on a word",
+        lambda t: {
+            "sweepConfig": write(
+                t, "tag.yaml", "program: train.py\nmethod: random\nparameters: {x: {value: !!bool maybe}}\n"
+            )
+        },
+        SECRET,
+        ["tag.yaml", "cannot be read as YAML: a date, number or !!tag in it is not valid ('maybe')"],
+    ),
+    (
+        "sweep min a whole number and max a decimal (the create would fail)",
+        lambda t: {
+            "sweepConfig": write(
+                t, "a.yaml", "program: train.py\nmethod: random\nparameters: {lr: {min: 1, max: 2.5}}\n"
+            )
+        },
+        SECRET,
+        ["rejected by W&B's sweep schema: Parameter lr is ambiguous", "both floats", "or ints"],
+    ),
+    (
+        "sweep min NaN",
+        lambda t: {
+            "sweepConfig": write(
+                t, "nan.yaml", "program: train.py\nmethod: random\nparameters: {lr: {min: .nan, max: 1.0}}\n"
+            )
+        },
+        SECRET,
+        ["nan.yaml", "cannot be sent to W&B: parameters.lr.min: must be a finite number, got nan."],
+    ),
+    (
+        "sweep alias that contains itself",
+        lambda t: {
+            "sweepConfig": write(
+                t, "loop.yaml", "program: train.py\nmethod: random\nparameters: &p {lr: {parameters: *p}}\n"
+            )
+        },
+        SECRET,
+        ["cannot be sent to W&B: parameters.lr.parameters: refers to itself through a YAML alias"],
+    ),
+    (
+        "sweep value a YAML date",
+        lambda t: {
+            "sweepConfig": write(
+                t, "d.yaml", "program: train.py\nmethod: random\nparameters: {day: {value: 2024-01-01}}\n"
+            )
+        },
+        SECRET,
+        ["parameters.day.value: a date is not JSON; quote it if it is text: '2024-01-01'."],
+    ),
+    (
+        "sweep nested 3000 deep",
+        lambda t: {
+            "sweepConfig": write(
+                t,
+                "deep.yaml",
+                "program: train.py\nmethod: random\nparameters: {lr: {value: "
+                + "[" * 3000
+                + "]" * 3000
+                + "}}\n",
+            )
+        },
+        SECRET,
+        ["deep.yaml", "is nested too deeply to be read as YAML."],
+    ),
+    (
+        "sweep distribution a number",
+        lambda t: {
+            "sweepConfig": write(
+                t,
+                "dist.yaml",
+                "program: train.py\nmethod: random\nparameters: {lr: {distribution: 3, min: 1, max: 2}}\n",
+            )
+        },
+        SECRET,
+        ["parameters.lr.distribution: must be one of beta, categorical,", "got 3."],
+    ),
+    (
+        "sweep nested parameter wrong",
+        lambda t: {
+            "sweepConfig": write(
+                t,
+                "nest.yaml",
+                "program: train.py\nmethod: random\nparameters: {opt: {parameters: {lr: {values: 3}}}}\n",
+            )
+        },
+        SECRET,
+        ["parameters.opt.parameters.lr.values: must be a list, got a whole number."],
+    ),
+    (
+        "sweepConfig with a NUL byte",
+        {"sweepConfig": "sweep\x00.yaml"},
+        SECRET,
+        ["sweepConfig: 'sweep\\x00.yaml' is not a usable file path: embedded null byte."],
+    ),
+    (
+        "sweepConfig name too long for the file system",
+        {"sweepConfig": "x" * 5000},
+        SECRET,
+        ["sweepConfig: 'xxxx", "cannot be read as a UTF-8 text file: File name too long."],
+    ),
+    (
+        "timeout of 5000 digits",
+        {"wandbRequestTimeoutSeconds": "9" * 5000},
+        SECRET,
+        ["wandbRequestTimeoutSeconds: must be a whole number up to 2147483647, got a number of 5000 digits."],
+    ),
+    (
+        "baseUrl with an unclosed IPv6 bracket",
+        {"baseUrl": "http://[::1"},
+        SECRET,
+        ["baseUrl: must be an http(s) URL of a W&B server", "got 'http://[::1' (Invalid IPv6 URL)."],
+    ),
+    (
+        "baseUrl that NFKC normalization turns into a path",
+        {"baseUrl": "http://\uff41\uff0f"},
+        SECRET,
+        [
+            "baseUrl: must be an http(s) URL of a W&B server",
+            "contains invalid characters under NFKC normalization",
+        ],
+    ),
+    (
+        "onDestroy of 5000 characters (a message cut to length)",
+        {"onDestroy": "9" * 5000},
+        SECRET,
+        ["onDestroy: must be one of finish, cancel, keep, got '9999", "999..."],
+    ),
+    (
+        "tolerations nested 3000 deep",
+        {"tolerations": "[" * 3000},
+        SECRET,
+        ["tolerations: cannot be read: it is nested too deeply or holds a number of thousands of digits."],
+    ),
+    (
+        "tolerations holding a number of 5000 digits",
+        {"tolerations": "[" + "9" * 5000 + "]"},
+        SECRET,
+        ["tolerations: cannot be read: it is nested too deeply or holds a number of thousands of digits."],
+    ),
+    (
+        "volumes with a null item",
+        {"volumes": [None]},
+        SECRET,
+        ["volumes: volumes[0] must be a Kubernetes object (a mapping), got null."],
+    ),
+    (
+        "volumeMounts with a null item",
+        {"volumeMounts": [None]},
+        SECRET,
+        ["volumeMounts: volumeMounts[0] must be a Kubernetes object (a mapping), got null."],
+    ),
+    (
+        "env with a null item",
+        {"env": [None]},
+        SECRET,
+        ["env: env[0] must be a Kubernetes object (a mapping), got null."],
+    ),
+    (
+        "tolerations with a null item",
+        {"tolerations": [{"key": "a", "operator": "Exists"}, None]},
+        SECRET,
+        ["tolerations: tolerations[1] must be a Kubernetes object (a mapping), got null."],
+    ),
+    (
+        "nodeSelector key of 5000 characters (a message cut to length)",
+        {"nodeSelector": {"9" * 5000: []}},
+        SECRET,
+        [
+            "nodeSelector: [] is not of type 'string', 'null' at nodeSelector.9999",
+            "999... (Kubernetes 1.31 schema",
+        ],
+    ),
+    (
+        "toleration effect a list",
+        {
+            "tolerations": [
+                {"key": "a", "operator": "Exists"},
+                {"key": "b", "operator": "Exists", "effect": ["NoSchedule"]},
+            ]
+        },
+        SECRET,
+        ["tolerations: ['NoSchedule'] is not of type 'string', 'null' at tolerations[1].effect"],
+    ),
+    (
+        "pods in Arabic-Indic digits",
+        {"pods": "\u0663"},
+        SECRET,
+        ["pods: must be a whole number, got '\u0663'."],
+    ),
+    (
+        "env set --secret to a bare token",
+        {"env": TOKEN},
+        (*SECRET, "env"),
+        ["env: must be a mapping (NAME: value lines under the key) or a list of EnvVar objects", "got text."],
+    ),
+    (
+        "secret env value a number",
+        {"env": [{"name": "HF_TOKEN", "value": 12345678}]},
+        (*SECRET, "env"),
+        ["env: the value of 'HF_TOKEN' must be text, got a whole number."],
+    ),
+    (
+        "secret env valueFrom holding the token",
+        {"env": [{"name": "HF_TOKEN", "valueFrom": TOKEN}]},
+        (*SECRET, "env"),
+        ["env: must be of type ['object', 'null'] at env[0].valueFrom"],
+    ),
+    (
+        "secret env a list of bare tokens",
+        {"env": [TOKEN]},
+        (*SECRET, "env"),
+        ["env: env[0] must be a mapping with name and value (or valueFrom), got text."],
+    ),
+    (
+        "secret env entry given twice",
+        {"env": [{"name": "HF_TOKEN", "value": TOKEN}, {"name": "HF_TOKEN", "value": "other"}]},
+        (*SECRET, "env"),
+        ["env: 'HF_TOKEN' is given twice; keep one."],
+    ),
+    (
+        "secret env entry with both value and valueFrom",
+        {
+            "env": [
+                {
+                    "name": "HF_TOKEN",
+                    "value": TOKEN,
+                    "valueFrom": {"secretKeyRef": {"name": "hf", "key": "t"}},
+                }
+            ]
+        },
+        (*SECRET, "env"),
+        ["env: HF_TOKEN has both value and valueFrom; keep one."],
+    ),
 ]
 
 
@@ -301,7 +669,8 @@ def test_bad_config_is_refused_before_anything_is_registered(
         assert fragment in message, f"{fragment!r} not in:\n{message}"
     assert len(raised.value.problems) == 1, message
     assert run.registrations == [], [r.name for r in run.registrations]
-    assert API_KEY not in message and "local-shortkey" not in message
+    for secret in NEVER_QUOTED:
+        assert secret not in message
 
 
 def test_there_are_at_least_25_bad_config_cases() -> None:
@@ -341,3 +710,171 @@ def test_config_error_prints_without_a_traceback() -> None:
     import pulumi
 
     assert issubclass(ConfigError, pulumi.RunError)
+
+
+# --- The sweep provider on odd state and inputs (shapes found by test_property_based.py).
+# check and diff never raise: check reports a CheckFailure naming the input (and asks
+# W&B nothing), diff counts what it cannot compare as changed, which replaces the sweep.
+
+SWEEP_YAML = "program: train.py\nmethod: random\nparameters: {lr: {values: [0.1, 0.01]}}\n"
+NEWS = {
+    "project": "proj",
+    "entity": "",
+    "base_url": "",
+    "default_base_url": "https://api.wandb.ai",
+    "config_yaml": SWEEP_YAML,
+    "existing_sweep_id": "",
+    "creation_key": "wandb-sweeps/dev/sweep-sweep",
+    "api_key": API_KEY,
+    "request_timeout": 20,
+    "call_timeout": 30,
+}
+ATTACH = {**NEWS, "config_yaml": "", "existing_sweep_id": "abcd1234"}
+OUTS = {
+    **NEWS,
+    "sweep_id": "abcd1234",
+    "sweep_entity": "team",
+    "sweep_project": "proj",
+    "sweep_base_url": "https://api.wandb.ai",
+    "sweep_path": "team/proj/abcd1234",
+    "sweep_url": "https://wandb.ai/team/proj/sweeps/abcd1234",
+    "sweep_state": "PENDING",
+}
+LIFECYCLE = {
+    "sweep_path": "team/proj/abcd1234",
+    "base_url": "https://api.wandb.ai",
+    "api_key": API_KEY,
+    "on_destroy": "finish",
+    "attached": False,
+    "request_timeout": 20,
+    "call_timeout": 30,
+}
+
+# (case id, olds, news, [(property, fragment of the reason)])
+CHECK_CASES = [
+    ("inputs not a mapping", {}, None, [("", "the sweep's inputs must be a mapping, got null")]),
+    (
+        "sweepId not a sweep id",
+        {},
+        {**ATTACH, "existing_sweep_id": "BAD ID"},
+        [("existing_sweep_id", "sweepId: must be a W&B sweep id (lowercase letters and digits")],
+    ),
+    (
+        "project missing",
+        {},
+        {k: v for k, v in ATTACH.items() if k != "project"},
+        [("project", "project: must be a W&B project name, got None")],
+    ),
+    (
+        "timeout not a number",
+        {},
+        {**ATTACH, "request_timeout": "False"},
+        [("request_timeout", "request_timeout: must be a number of seconds > 0, got 'False'")],
+    ),
+    (
+        "timeout too large for a float",
+        {},
+        {**ATTACH, "call_timeout": 10**400},
+        [("call_timeout", "call_timeout: must be a number of seconds > 0, got a number of about 401 digits")],
+    ),
+    (
+        "timeout a list",
+        {},
+        {**ATTACH, "request_timeout": [20]},
+        [("request_timeout", "request_timeout: must be a number of seconds > 0, got [20]")],
+    ),
+    (
+        "base_url a list",
+        {},
+        {**ATTACH, "base_url": ["https://api.wandb.ai"]},
+        [
+            (
+                "base_url",
+                "base_url: must be an http(s) URL of a W&B server such as 'https://api.wandb.ai', got a list",
+            )
+        ],
+    ),
+    (
+        "base_url with an unclosed IPv6 bracket",
+        {},
+        {**ATTACH, "base_url": "http://[::1"},
+        [("base_url", "got 'http://[::1' (Invalid IPv6 URL)")],
+    ),
+]
+
+
+@pytest.fixture
+def no_wandb(monkeypatch: pytest.MonkeyPatch) -> None:
+    from components import wandb_api
+
+    def refuse(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("the provider called W&B")
+
+    for name in ("default_entity", "sweep_state"):
+        monkeypatch.setattr(wandb_api, name, refuse)
+
+
+@pytest.mark.parametrize(
+    ("olds", "news", "expected"), [c[1:] for c in CHECK_CASES], ids=[c[0] for c in CHECK_CASES]
+)
+def test_sweep_check_reports_odd_inputs_without_asking_wandb(
+    no_wandb: None, olds: object, news: object, expected: list[tuple[str, str]]
+) -> None:
+    from components.sweep_provider import SweepProvider
+
+    result = SweepProvider().check(olds, news)  # type: ignore[arg-type]
+    assert isinstance(result.inputs, dict)
+    failures = [(f.property, f.reason) for f in result.failures]
+    assert len(failures) == len(expected), failures
+    for (prop, reason), (want_prop, fragment) in zip(failures, expected, strict=True):
+        assert prop == want_prop and fragment in reason, (prop, reason)
+        assert API_KEY not in reason
+
+
+# (case id, olds (the state), news, the inputs that must be replaced)
+DIFF_CASES = [
+    ("the same sweep", OUTS, NEWS, []),
+    ("state not a mapping", None, NEWS, ["project", "config_yaml"]),
+    ("inputs not a mapping", OUTS, None, ["project", "config_yaml"]),
+    ("base_url a number", OUTS, {**NEWS, "base_url": 1}, ["base_url"]),
+    ("base_url with an unclosed IPv6 bracket", OUTS, {**NEWS, "base_url": "http://[::1"}, ["base_url"]),
+    (
+        "pinned server not text",
+        {**OUTS, "sweep_base_url": ["x"]},
+        {**NEWS, "base_url": "https://api.wandb.ai"},
+        ["base_url"],
+    ),
+    ("stored config unparsable", {**OUTS, "config_yaml": "method: ["}, NEWS, ["config_yaml"]),
+    ("stored config not text", {**OUTS, "config_yaml": 5}, NEWS, ["config_yaml"]),
+    (
+        "stored config missing (an earlier version's state)",
+        {k: v for k, v in OUTS.items() if k != "config_yaml"},
+        NEWS,
+        ["config_yaml"],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("olds", "news", "replaces"), [c[1:] for c in DIFF_CASES], ids=[c[0] for c in DIFF_CASES]
+)
+def test_sweep_diff_counts_what_it_cannot_compare_as_changed(
+    olds: object, news: object, replaces: list[str]
+) -> None:
+    from components.sweep_provider import SweepProvider
+
+    result = SweepProvider().diff("team/proj/abcd1234", olds, news)  # type: ignore[arg-type]
+    assert list(result.replaces) == replaces
+    assert result.changes is bool(replaces)
+
+
+@pytest.mark.parametrize(
+    ("olds", "news"),
+    [(LIFECYCLE, None), (None, LIFECYCLE), ([LIFECYCLE], LIFECYCLE)],
+    ids=["inputs not a mapping", "state not a mapping", "state a list"],
+)
+def test_lifecycle_diff_replaces_what_it_cannot_compare(olds: object, news: object) -> None:
+    from components.sweep_provider import SweepLifecycleProvider
+
+    result = SweepLifecycleProvider().diff("team/proj/abcd1234", olds, news)  # type: ignore[arg-type]
+    assert list(result.replaces) == ["sweep_path"] and result.changes is True
