@@ -113,11 +113,15 @@ def anything(leaves: st.SearchStrategy[Any] = scalars) -> st.SearchStrategy[Any]
 
 
 ANY = anything()
+WRONG_CONTAINER = st.lists(scalars, max_size=3) | st.dictionaries(keys, scalars, max_size=2)
+"""A list where a mapping goes, or the reverse: the commonest hand-written mistake
+(`parameters: [lr, batch_size]`). ANY alone reaches these too rarely, because
+Hypothesis starts from the simplest values, which are scalars."""
 
 
 def around(plausible: st.SearchStrategy[Any], odd: st.SearchStrategy[Any] = ANY) -> st.SearchStrategy[Any]:
     """Mostly the plausible shape, often something else entirely."""
-    return st.one_of(plausible, plausible, odd)
+    return st.one_of(plausible, plausible, odd, WRONG_CONTAINER)
 
 
 # --- sweep files --------------------------------------------------------------------
