@@ -19,8 +19,15 @@ from wandb_server import WandbServer  # noqa: E402 - needs tests/ on sys.path
 
 
 @pytest.fixture(autouse=True)
-def clean_wandb_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No test sees the developer's W&B login, settings or home directory."""
+def clean_wandb_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """No test sees the developer's W&B login, settings or home directory, nor what an
+    earlier test left behind.
+
+    A test that runs the wandb client in this process (the day-2 sequences) starts a
+    wandb-core service, and wandb exports WANDB_SERVICE so that child processes use it:
+    a later test's provider process or `wandb agent` would then talk to that stale
+    service, with another test's directories. So it is torn down after every test.
+    """
     for name in ("WANDB_API_KEY", "WANDB_BASE_URL", "WANDB_ENTITY", "WANDB_PROJECT", "WANDB_MODE"):
         monkeypatch.delenv(name, raising=False)
     home = tmp_path / "home"
@@ -29,6 +36,15 @@ def clean_wandb_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> 
     monkeypatch.setenv("WANDB_CONFIG_DIR", str(home / ".config" / "wandb"))
     monkeypatch.setenv("WANDB_DIR", str(tmp_path / "wandb-dir"))
     monkeypatch.setenv("WANDB_CACHE_DIR", str(tmp_path / "wandb-cache"))
+    yield
+    if "WANDB_SERVICE" in os.environ and "wandb" in sys.modules:
+        import wandb
+
+        from components import wandb_api
+
+        wandb.teardown()
+        wandb_api._configured_request_timeout = None  # set up afresh on next use
+    os.environ.pop("WANDB_SERVICE", None)
 
 
 @pytest.fixture
