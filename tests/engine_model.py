@@ -200,6 +200,21 @@ def _name_of(urn: str) -> str:
     return urn.rsplit("::", 1)[-1]
 
 
+def registration_options(request: Any) -> dict[str, Any]:
+    """What a RegisterResource request carries besides the inputs, which mocks never see:
+    parent, dependencies (property dependencies too), and the resource options."""
+    return {
+        "parent": request.parent,
+        "dependencies": sorted(request.dependencies),
+        "property_dependencies": {
+            key: sorted(deps.urns) for key, deps in request.propertyDependencies.items()
+        },
+        "additional_secret_outputs": list(request.additionalSecretOutputs),
+        "ignore_changes": list(request.ignoreChanges),
+        "delete_before_replace": request.deleteBeforeReplace,
+    }
+
+
 class _Monitor(MockMonitor):
     """Keeps what the mocks are not given: dependencies and resource options."""
 
@@ -208,16 +223,7 @@ class _Monitor(MockMonitor):
         self.engine = engine
 
     def RegisterResource(self, request: Any) -> Any:
-        self.engine.requests[request.name] = {
-            "parent": request.parent,
-            "dependencies": sorted(request.dependencies),
-            "property_dependencies": {
-                key: sorted(deps.urns) for key, deps in request.propertyDependencies.items()
-            },
-            "additional_secret_outputs": list(request.additionalSecretOutputs),
-            "ignore_changes": list(request.ignoreChanges),
-            "delete_before_replace": request.deleteBeforeReplace,
-        }
+        self.engine.requests[request.name] = registration_options(request)
         return super().RegisterResource(request)
 
 
@@ -452,6 +458,7 @@ __all__ = [
     "LIFECYCLE_TYPE",
     "MOCK_ENTITY",
     "MOCK_SWEEP_ID",
+    "SECRET_SIG",
     "SWEEP_TYPE",
     "Deployment",
     "FakeWandb",
@@ -460,4 +467,6 @@ __all__ = [
     "Step",
     "deploy",
     "destroy",
+    "plain",
+    "registration_options",
 ]

@@ -16,14 +16,21 @@ from typing import Any
 
 import dill
 import pulumi
-from engine_model import MOCK_ENTITY, MOCK_SWEEP_ID, SWEEP_TYPE, FakeWandb, plain
+from engine_model import (
+    MOCK_ENTITY,
+    MOCK_SWEEP_ID,
+    SECRET_SIG,
+    SWEEP_TYPE,
+    FakeWandb,
+    plain,
+    registration_options,
+)
 from pulumi.runtime.mocks import MockMonitor
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
 ROOT = Path(__file__).resolve().parent.parent
-SECRET_SIG = "4dabf18193072939515e22adb298388d"
-__all__ = ["MOCK_ENTITY", "MOCK_SWEEP_ID", "SWEEP_TYPE"]
+__all__ = ["MOCK_ENTITY", "MOCK_SWEEP_ID", "SECRET_SIG", "SWEEP_TYPE"]
 
 
 @dataclass
@@ -66,14 +73,7 @@ class RecordingMonitor(MockMonitor):
         self.recording = mocks
 
     def RegisterResource(self, request: Any) -> Any:
-        self.recording.options[request.name] = {
-            "parent": request.parent,
-            "dependencies": sorted(request.dependencies),
-            "additional_secret_outputs": list(request.additionalSecretOutputs),
-            "ignore_changes": list(request.ignoreChanges),
-            "delete_before_replace": request.deleteBeforeReplace,
-            "property_dependencies": {k: sorted(v.urns) for k, v in request.propertyDependencies.items()},
-        }
+        self.recording.options[request.name] = registration_options(request)
         return super().RegisterResource(request)
 
 

@@ -11,8 +11,9 @@ from typing import Any
 
 import kubernetes_validate
 import pytest
+from engine_model import plain  # the manifest as Kubernetes gets it: secrets unwrapped
 from kubernetes_validate.utils import latest_version
-from pulumi_harness import SECRET_SIG, cli_config, run_program
+from pulumi_harness import cli_config, run_program
 
 from components.k8s_fragments import MIN_KUBERNETES
 
@@ -60,17 +61,6 @@ VARIANTS = {
         },
     ),
 }
-
-
-def plain(value: Any) -> Any:
-    """The manifest as Kubernetes would get it: secret wrappers removed."""
-    if isinstance(value, dict):
-        if SECRET_SIG in value:
-            return plain(value["value"])
-        return {k: plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [plain(v) for v in value]
-    return value
 
 
 def rendered_objects(stack: str, overrides: dict[str, Any]) -> list[dict[str, Any]]:
