@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pulumi
 
-from components import WandbSweep, load_stack_config
-from components.stack_config import read_pulumi_config
+from wandb_sweeps import WandbSweep, load_stack_config
+from wandb_sweeps.stack_config import read_pulumi_config
 
 values, secret_keys = read_pulumi_config()
 args = load_stack_config(

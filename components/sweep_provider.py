@@ -2,7 +2,7 @@
 
 Pulumi pickles both provider classes BY REFERENCE into every stack's state: at
 `pulumi up` and at `pulumi destroy`, months later, the engine imports this module
-(`components.sweep_provider`) again. Do not rename or move it or the classes,
+(`wandb_sweeps.sweep_provider`) again. Do not rename or move it or the classes,
 keep no clients on `self`, and import wandb inside the methods.
 
 Why two resources. The agent Jobs take the sweep's identity (entity, project,

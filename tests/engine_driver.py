@@ -22,7 +22,7 @@ from pulumi.dynamic.dynamic import serialize_provider
 from pulumi.runtime import rpc
 from pulumi.runtime.proto import provider_pb2, provider_pb2_grpc
 
-from components.sweep_provider import SweepLifecycleProvider, SweepProvider
+from wandb_sweeps.sweep_provider import SweepLifecycleProvider, SweepProvider
 
 ROOT = Path(__file__).resolve().parent.parent
 PROVIDER_KEY = "__provider"

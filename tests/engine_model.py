@@ -48,8 +48,8 @@ from pulumi.runtime.rpc import UNKNOWN
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from components import sweep_provider
-from components.wandb_api import SweepPath
+from wandb_sweeps import sweep_provider
+from wandb_sweeps.wandb_api import SweepPath
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET_SIG = "4dabf18193072939515e22adb298388d"
@@ -160,7 +160,7 @@ class FakeWandb:
 
     def delete(self, provider: Any, id_: str, props: dict[str, Any]) -> None:
         if isinstance(provider, sweep_provider.SweepLifecycleProvider):
-            from components.settings import OnDestroy
+            from wandb_sweeps.settings import OnDestroy
 
             state = OnDestroy(props["on_destroy"]).wandb_state
             if state and not props.get("attached"):

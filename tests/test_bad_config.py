@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from pulumi_harness import ProgramRun, cli_config, run_program
 
-from components.errors import ConfigError
+from wandb_sweeps.errors import ConfigError
 
 API_KEY = "local-" + "k" * 40
 SECRET = ("wandbApiKey",)
@@ -805,7 +805,7 @@ CHECK_CASES = [
 
 @pytest.fixture
 def no_wandb(monkeypatch: pytest.MonkeyPatch) -> None:
-    from components import wandb_api
+    from wandb_sweeps import wandb_api
 
     def refuse(*_args: object, **_kwargs: object) -> None:
         raise AssertionError("the provider called W&B")
@@ -820,7 +820,7 @@ def no_wandb(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_sweep_check_reports_odd_inputs_without_asking_wandb(
     no_wandb: None, olds: object, news: object, expected: list[tuple[str, str]]
 ) -> None:
-    from components.sweep_provider import SweepProvider
+    from wandb_sweeps.sweep_provider import SweepProvider
 
     result = SweepProvider().check(olds, news)  # type: ignore[arg-type]
     assert isinstance(result.inputs, dict)
@@ -861,7 +861,7 @@ DIFF_CASES = [
 def test_sweep_diff_counts_what_it_cannot_compare_as_changed(
     olds: object, news: object, replaces: list[str]
 ) -> None:
-    from components.sweep_provider import SweepProvider
+    from wandb_sweeps.sweep_provider import SweepProvider
 
     result = SweepProvider().diff("team/proj/abcd1234", olds, news)  # type: ignore[arg-type]
     assert list(result.replaces) == replaces
@@ -874,7 +874,7 @@ def test_sweep_diff_counts_what_it_cannot_compare_as_changed(
     ids=["inputs not a mapping", "state not a mapping", "state a list"],
 )
 def test_lifecycle_diff_replaces_what_it_cannot_compare(olds: object, news: object) -> None:
-    from components.sweep_provider import SweepLifecycleProvider
+    from wandb_sweeps.sweep_provider import SweepLifecycleProvider
 
     result = SweepLifecycleProvider().diff("team/proj/abcd1234", olds, news)  # type: ignore[arg-type]
     assert list(result.replaces) == ["sweep_path"] and result.changes is True

@@ -23,7 +23,7 @@ from pulumi_harness import (
     unwrap_secret,
 )
 
-from components.agent_job import LAUNCHER_SCRIPT
+from wandb_sweeps.agent_job import LAUNCHER_SCRIPT
 
 API_KEY = "local-" + "k" * 40
 NS_LABELS = {
@@ -158,7 +158,7 @@ def check_common_resources(run: ProgramRun, stack: str, on_destroy: str) -> None
     assert run.named("sweep-sweep").typ == SWEEP_TYPE
     assert unwrap_secret(sweep.pop("api_key")) == API_KEY
     provider = dill.loads(base64.b64decode(unwrap_secret(sweep.pop("__provider"))))
-    assert type(provider).__module__ == "components.sweep_provider"
+    assert type(provider).__module__ == "wandb_sweeps.sweep_provider"
     assert type(provider).__name__ == "SweepProvider"
     assert sweep == {
         "project": "wandb-sweeps-quickstart",
@@ -177,7 +177,7 @@ def check_common_resources(run: ProgramRun, stack: str, on_destroy: str) -> None
     assert unwrap_secret(lifecycle.pop("api_key")) == API_KEY
     provider = dill.loads(base64.b64decode(unwrap_secret(lifecycle.pop("__provider"))))
     assert (type(provider).__module__, type(provider).__name__) == (
-        "components.sweep_provider",
+        "wandb_sweeps.sweep_provider",
         "SweepLifecycleProvider",
     )
     assert lifecycle == {

@@ -6,11 +6,12 @@ import os
 import re
 import subprocess
 import sys
+import tomllib
 
 import yaml
 from pulumi_harness import ROOT
 
-from components.stack_config import CONFIG_KEYS, KEYS_BY_NAME
+from wandb_sweeps.stack_config import CONFIG_KEYS, KEYS_BY_NAME
 
 
 def project_file() -> dict:
@@ -98,8 +99,9 @@ def test_example_trainer_refuses_a_float_batch_size(tmp_path) -> None:
 
 
 def test_every_package_the_components_import_is_a_deploy_time_requirement() -> None:
-    """`pulumi up` installs requirements.txt only: a test-only package imported by
-    components/ would work in CI and fail on the user's machine."""
+    """`pulumi up` and `pip install wandb-sweeps` install the package's dependencies only
+    (requirements.txt is `-e .`): a test-only package imported by components/ would work
+    in CI and fail on the user's machine."""
     import ast
 
     distribution_of = {
@@ -110,11 +112,11 @@ def test_every_package_the_components_import_is_a_deploy_time_requirement() -> N
         "sweeps": "wandb",  # the wandb[sweeps] extra
         "kubernetes_validate": "kubernetes-validate",
     }
-    required = {
-        re.split(r"[\[<>=~ ]", line.strip())[0].lower()
-        for line in (ROOT / "requirements.txt").read_text().splitlines()
-        if line.strip() and not line.startswith("#")
-    }
+    assert [
+        line for line in (ROOT / "requirements.txt").read_text().splitlines() if not line.startswith("#")
+    ] == ["-e ."]
+    dependencies = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    required = {re.split(r"[\[<>=~ ]", dependency.strip())[0].lower() for dependency in dependencies}
     stdlib = set(sys.stdlib_module_names)
     for path in (ROOT / "components").glob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
@@ -123,7 +125,7 @@ def test_every_package_the_components_import_is_a_deploy_time_requirement() -> N
                 names = [node.module]
             for name in names:
                 top = name.split(".")[0]
-                if top in stdlib or top == "components":
+                if top in stdlib or top == "wandb_sweeps":
                     continue
                 assert top in distribution_of, f"{path.name} imports {top}: add it to this test's map"
-                assert distribution_of[top] in required, f"{path.name} imports {top}, not in requirements.txt"
+                assert distribution_of[top] in required, f"{path.name} imports {top}, not in pyproject.toml"

@@ -32,13 +32,13 @@ import yaml
 from hypothesis import HealthCheck, event, given, note, settings
 from hypothesis import strategies as st
 
-from components import sweep_provider
-from components.checks import shown
-from components.errors import ConfigError
-from components.settings import SWEEP_ID, WandbSweepArgs
-from components.stack_config import CONFIG_KEYS, KEYS_BY_NAME, PROJECT, load_stack_config
-from components.sweep_file import load_sweep_file
-from components.sweep_provider import SweepLifecycleProvider, SweepProvider
+from wandb_sweeps import sweep_provider
+from wandb_sweeps.checks import shown
+from wandb_sweeps.errors import ConfigError
+from wandb_sweeps.settings import SWEEP_ID, WandbSweepArgs
+from wandb_sweeps.stack_config import CONFIG_KEYS, KEYS_BY_NAME, PROJECT, load_stack_config
+from wandb_sweeps.sweep_file import load_sweep_file
+from wandb_sweeps.sweep_provider import SweepLifecycleProvider, SweepProvider
 
 # The ci profile's examples per property (see conftest.py); the other profiles scale it.
 PROPERTY = settings(suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
@@ -395,7 +395,7 @@ def test_any_sweep_file_gives_a_sweep_or_a_named_error(sweep_dir: Path, text: st
         return
     event("accepted")
     # Accepted: what the sweep's create does with the text must work as well.
-    from components.wandb_api import sweep_config_text, sweep_display_name
+    from wandb_sweeps.wandb_api import sweep_config_text, sweep_display_name
 
     assert isinstance(sweep.config, dict)
     sweep_config_text(sweep.text)
@@ -751,7 +751,7 @@ def no_wandb() -> Iterator[None]:
         raise AssertionError("the provider called W&B")
 
     with pytest.MonkeyPatch.context() as patch:
-        from components import wandb_api
+        from wandb_sweeps import wandb_api
 
         for name in ("default_entity", "sweep_state", "find_sweep", "create_sweep", "stop_sweep"):
             patch.setattr(wandb_api, name, refuse)
