@@ -1,15 +1,18 @@
-"""wandb-sweeps: read the stack config, deploy one WandbSweep, export what users need."""
+"""wandb-sweeps: read the stack config, deploy one WandbSweep, export what users need.
+
+The program uses the installed `wandb_sweeps` package (requirements.txt: `-e .`)
+exactly as any other Pulumi program would.
+"""
 
 import os
 from pathlib import Path
 
 import pulumi
 
-from wandb_sweeps import WandbSweep, load_stack_config
-from wandb_sweeps.stack_config import read_pulumi_config
+from wandb_sweeps import WandbSweep, args_from_stack_config, read_pulumi_config
 
 values, secret_keys = read_pulumi_config()
-args = load_stack_config(
+args = args_from_stack_config(
     values,
     secret_keys=secret_keys,
     environ=os.environ,
@@ -21,6 +24,6 @@ sweep = WandbSweep("sweep", args)
 pulumi.export("sweepId", sweep.sweep_id)
 pulumi.export("sweepPath", sweep.sweep_path)
 pulumi.export("sweepUrl", sweep.sweep_url)
-pulumi.export("namespace", sweep.namespace_name)
+pulumi.export("namespace", sweep.namespace)
 pulumi.export("jobNames", sweep.job_names)
 pulumi.export("agentCommand", sweep.agent_command)

@@ -1,32 +1,47 @@
 """wandb-sweeps: W&B hyperparameter sweeps on Kubernetes, as a Pulumi component.
 
+    from wandb_sweeps import WandbSweep
+    WandbSweep("resnet", {"project": "vision", "image": image.ref, "pods": 2, "gpus_per_pod": 1})
+
 Modules, from the outside in:
 - `wandb_sweep`     the WandbSweep ComponentResource (resource registration only)
-- `stack_config`    stack config -> validated `WandbSweepArgs`
-- `settings`        the typed, self-validating args
-- `pod_settings`    the same for the agent pods and Jobs
+- `args`            its args, a documented TypedDict (the component's public schema)
+- `validation`      args -> checked `SweepSettings`, before anything is registered
+- `stack_config`    stack config -> args (this repo's program; `config_keys` lists the keys)
+- `settings`, `pod_settings` the typed, self-validating settings
 - `checks`, `errors` small shared validators; the ConfigError users see
 - `k8s_fragments`   user-written pod pieces checked against the Kubernetes schema
 - `sweep_file`      reading the sweep YAML and checking it with W&B's schema
 - `agent_job`       pure builders of the agent Job / pod specs
 - `agent_launcher.sh` the POSIX sh command each agent pod runs
 - `sweep_provider`  the sweep's identity and lifecycle as dynamic resources
-                    (pickled by reference: don't move)
+                    (pickled by reference as `wandb_sweeps.sweep_provider`: don't move)
 - `wandb_api`       the W&B calls: reads through the wandb client, create as one POST
 """
 
+from importlib.metadata import PackageNotFoundError, version
+
+from .args import WandbSweepArgs
 from .errors import ConfigError
-from .settings import AgentPods, OnDestroy, SweepSource, WandbSweepArgs, WandbTarget
-from .stack_config import load_stack_config
+from .settings import OnDestroy, SweepSettings
+from .stack_config import args_from_stack_config, load_stack_config, read_pulumi_config
+from .validation import validate_args
 from .wandb_sweep import WandbSweep
 
+try:
+    __version__ = version("wandb-sweeps")
+except PackageNotFoundError:  # the source tree, not installed
+    __version__ = "0.0.0"
+
 __all__ = [
-    "AgentPods",
     "ConfigError",
     "OnDestroy",
-    "SweepSource",
+    "SweepSettings",
     "WandbSweep",
     "WandbSweepArgs",
-    "WandbTarget",
+    "__version__",
+    "args_from_stack_config",
     "load_stack_config",
+    "read_pulumi_config",
+    "validate_args",
 ]

@@ -49,7 +49,15 @@ from pulumi_kubernetes.core.v1 import (
 )
 from pulumi_kubernetes.meta.v1 import ObjectMetaArgsDict
 
-from .pod_settings import SHM_VOLUME, AgentPods, JobPolicy, PodRuntime, PodScheduling
+from .pod_settings import (
+    KUEUE_QUEUE_LABEL,
+    SHM_VOLUME,
+    AgentPods,
+    JobMetadata,
+    JobPolicy,
+    PodRuntime,
+    PodScheduling,
+)
 
 
 def _launcher_script() -> str:
@@ -64,11 +72,7 @@ LAUNCHER_SCRIPT = _launcher_script()
 """What each agent pod runs, as `sh -c LAUNCHER_SCRIPT`."""
 API_KEY_ENTRY = "WANDB_API_KEY"
 """The entry of the Kubernetes Secret that holds the W&B API key."""
-API_KEY_SECRET_NAME = "wandb-api-key"
-ENV_SECRET_NAME = "wandb-sweeps-env"
-"""The Kubernetes Secret holding `env` when it is marked secret."""
 CONTAINER_NAME = "agent"
-JOB_NAME_PREFIX = "wandb-agent"
 MUTABLE_JOB_SPEC_FIELDS = frozenset(
     {"backoff_limit", "active_deadline_seconds", "ttl_seconds_after_finished"}
 )
@@ -111,14 +115,26 @@ class AgentJobInputs:
     policy: JobPolicy
     sweep: SweepRef
     namespace: pulumi.Input[str]
-    instance: str
-    """`app.kubernetes.io/instance`: the namespace name, unique per stack."""
+    name: str
+    """The WandbSweep's name: the prefix of every Kubernetes name, and its instance label."""
+    metadata: JobMetadata = field(default_factory=JobMetadata)
     secret_env_names: Sequence[str] = field(default_factory=tuple)
-    """Names of the `env` entries kept in the ENV_SECRET_NAME Secret."""
+    """Names of the `env` entries kept in the `env_secret_name` Secret."""
+
+
+def api_key_secret_name(name: str) -> str:
+    """The Kubernetes Secret holding WANDB_API_KEY for the WandbSweep `name`."""
+    return f"{name}-wandb-api-key"
+
+
+def env_secret_name(name: str) -> str:
+    """The Kubernetes Secret holding the secret env of the WandbSweep `name`."""
+    return f"{name}-wandb-env"
 
 
 def common_labels(instance: str) -> dict[str, str]:
-    """`app.kubernetes.io/*` labels shared by everything a stack creates."""
+    """`app.kubernetes.io/*` labels shared by everything a WandbSweep creates; `instance`
+    is its name, so two sweeps in one namespace are told apart."""
     return {
         "app.kubernetes.io/name": "wandb-sweeps",
         "app.kubernetes.io/instance": instance,
@@ -135,12 +151,15 @@ def agent_labels(instance: str, slot: int) -> dict[str, str]:
     }
 
 
-def job_name(slot: int, spec: Mapping[str, Any]) -> str:
-    """`wandb-agent-<slot>-<digest>`: the digest covers every field of the (resolved)
-    JobSpec that cannot change in place, so a Job is only ever replaced under a new name."""
+def job_name(name: str, slot: int, spec: Mapping[str, Any], queue_name: str | None = None) -> str:
+    """`<name>-agent-<slot>-<digest>`: the digest covers every field of the (resolved)
+    JobSpec that cannot change in place, so a Job is only ever replaced under a new
+    name; and the Kueue queue, which Kueue does not let change on an admitted Job."""
     fixed = {k: v for k, v in spec.items() if k not in MUTABLE_JOB_SPEC_FIELDS}
+    if queue_name:
+        fixed["kueue_queue"] = queue_name
     digest = hashlib.sha256(json.dumps(fixed, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
-    return f"{JOB_NAME_PREFIX}-{slot}-{digest[:10]}"
+    return f"{name}-agent-{slot}-{digest[:10]}"
 
 
 def agent_env(job: AgentJobInputs) -> list[EnvVarArgsDict]:
@@ -149,7 +168,7 @@ def agent_env(job: AgentJobInputs) -> list[EnvVarArgsDict]:
     env: list[EnvVarArgsDict] = [
         {
             "name": "WANDB_API_KEY",
-            "value_from": {"secret_key_ref": {"name": API_KEY_SECRET_NAME, "key": API_KEY_ENTRY}},
+            "value_from": {"secret_key_ref": {"name": api_key_secret_name(job.name), "key": API_KEY_ENTRY}},
         },
         {"name": "WANDB_BASE_URL", "value": sweep.base_url},
         {"name": "WANDB_ENTITY", "value": sweep.entity},
@@ -164,7 +183,7 @@ def agent_env(job: AgentJobInputs) -> list[EnvVarArgsDict]:
         env.append({"name": "RUNS_PER_AGENT", "value": str(pods.runs_per_agent)})
     env.extend(job.runtime.env)  # type: ignore[arg-type]  # user EnvVar objects, camelCase
     env.extend(
-        {"name": name, "value_from": {"secret_key_ref": {"name": ENV_SECRET_NAME, "key": name}}}
+        {"name": name, "value_from": {"secret_key_ref": {"name": env_secret_name(job.name), "key": name}}}
         for name in job.secret_env_names
     )
     return env
@@ -250,13 +269,30 @@ def agent_pod_spec(job: AgentJobInputs) -> PodSpecArgsDict:
 
 
 def agent_job_metadata(job: AgentJobInputs, slot: int, spec: JobSpecArgsDict) -> ObjectMetaArgsDict:
-    """`spec` is this slot's `agent_job_spec`: the name is derived from it once resolved."""
+    """`spec` is this slot's `agent_job_spec`: the name is derived from it once resolved.
+
+    Kueue reads its queue from the Job's labels; it creates the Job suspended and
+    lets it run once admitted against the queue's quota.
+    """
+    queue = job.metadata.queue_name
+    labels = {**job.metadata.labels, **agent_labels(job.name, slot)}
+    if queue:
+        labels[KUEUE_QUEUE_LABEL] = queue
     return {
-        "name": pulumi.Output.from_input(spec).apply(lambda resolved: job_name(slot, resolved)),
+        "name": pulumi.Output.from_input(spec).apply(
+            lambda resolved: job_name(job.name, slot, resolved, queue)
+        ),
         "namespace": job.namespace,
-        "labels": agent_labels(job.instance, slot),
-        "annotations": dict(JOB_ANNOTATIONS),
+        "labels": labels,
+        "annotations": {**job.metadata.annotations, **JOB_ANNOTATIONS},
     }
+
+
+def _pod_metadata(job: AgentJobInputs, slot: int) -> dict[str, Any]:
+    metadata: dict[str, Any] = {"labels": {**job.metadata.labels, **agent_labels(job.name, slot)}}
+    if job.metadata.annotations:
+        metadata["annotations"] = dict(job.metadata.annotations)
+    return metadata
 
 
 def agent_job_spec(job: AgentJobInputs, slot: int) -> JobSpecArgsDict:
@@ -273,7 +309,7 @@ def agent_job_spec(job: AgentJobInputs, slot: int) -> JobSpecArgsDict:
             ]
         },
         "template": {
-            "metadata": {"labels": agent_labels(job.instance, slot)},
+            "metadata": _pod_metadata(job, slot),
             "spec": agent_pod_spec(job),
         },
     }

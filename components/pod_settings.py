@@ -11,7 +11,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .checks import EXTENDED_RESOURCE, check_dns_subdomain, check_int, check_quantity, shown, type_name
+import pulumi
+
+from .checks import (
+    EXTENDED_RESOURCE,
+    LABEL_VALUE,
+    check_dns_subdomain,
+    check_int,
+    check_labels,
+    check_quantity,
+    shown,
+    type_name,
+)
 from .errors import ProblemList
 from .k8s_fragments import fragment_problems
 
@@ -39,8 +50,8 @@ RESERVED_ENV = (
 class AgentPods:
     """The agent pods: how many, what runs in each, and what each gets."""
 
-    image: str
-    """`image`: the agent image (training code + wandb)."""
+    image: pulumi.Input[str]
+    """`image`: the agent image (training code + wandb); an Output is checked when it resolves."""
     pods: int = 1
     """`pods`: agent pods running at once; 0 pauses the sweep's agents."""
     agents_per_pod: int = 1
@@ -58,11 +69,8 @@ class AgentPods:
 
     def __post_init__(self) -> None:
         problems = ProblemList()
-        if not _image_reference(self.image):
-            problems.add(
-                f"image: must be a container image reference without spaces, such as "
-                f"'ghcr.io/acme/trainer:1.0', got {shown(self.image)}."
-            )
+        if not isinstance(self.image, pulumi.Output) and (problem := image_problem(self.image)):
+            problems.add(problem)
         check_int(problems, "pods", self.pods, minimum=0)
         check_int(problems, "agentsPerPod", self.agents_per_pod, minimum=1)
         if self.runs_per_agent is not None:
@@ -223,15 +231,76 @@ class JobPolicy:
         problems.raise_if_any()
 
 
-def _image_reference(image: object) -> bool:
-    """Printable ASCII without spaces: what an image reference can be at all."""
-    return (
+OWN_LABEL_PREFIXES = ("app.kubernetes.io/", "wandb-sweeps/", "kueue.x-k8s.io/")
+"""Label keys wandb-sweeps sets (or Kueue reads) on the agent Jobs and pods."""
+OWN_ANNOTATION_PREFIXES = ("pulumi.com/", "wandb-sweeps/")
+"""Annotation keys that steer pulumi-kubernetes (skipAwait, ...) or are wandb-sweeps'."""
+KUEUE_QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
+
+
+@dataclass(frozen=True)
+class JobMetadata:
+    """What the cluster's own tooling reads on the agent Jobs: Kueue's queue, labels, annotations."""
+
+    queue_name: str | None = None
+    """`queueName`: the Kueue LocalQueue in the namespace; Kueue admits the Jobs against its quota."""
+    labels: Mapping[str, str] = field(default_factory=dict)
+    """`labels`: extra labels for the Jobs and their pods (cost allocation, policies)."""
+    annotations: Mapping[str, str] = field(default_factory=dict)
+    """`annotations`: extra annotations for the Jobs and their pods."""
+
+    def __post_init__(self) -> None:
+        problems = ProblemList()
+        if self.queue_name is not None and not (
+            isinstance(self.queue_name, str) and self.queue_name and LABEL_VALUE.fullmatch(self.queue_name)
+        ):
+            problems.add(
+                f"queueName: must be the name of a Kueue LocalQueue (a Kubernetes label value), "
+                f"got {shown(self.queue_name)}."
+            )
+        check_labels(problems, "labels", self.labels, values_are_labels=True)
+        check_labels(problems, "annotations", self.annotations, values_are_labels=False)
+        for key, own in (("labels", OWN_LABEL_PREFIXES), ("annotations", OWN_ANNOTATION_PREFIXES)):
+            value = getattr(self, key)
+            taken = (
+                [k for k in value if isinstance(k, str) and k.startswith(own)]
+                if isinstance(value, dict)
+                else []
+            )
+            if taken:
+                problems.add(
+                    f"{key}: {', '.join(taken)} is set by wandb-sweeps (or read by Kueue or Pulumi) "
+                    f"under {', '.join(own)}; remove it{' (set queueName for Kueue)' if key == 'labels' else ''}."
+                )
+        problems.raise_if_any()
+
+
+def image_problem(image: object) -> str | None:
+    """Why `image` cannot be an image reference (printable ASCII without spaces), if it cannot."""
+    if (
         isinstance(image, str)
         and bool(image)
         and image.isascii()
         and image.isprintable()
         and not any(c.isspace() for c in image)
+    ):
+        return None
+    return (
+        f"image: must be a container image reference without spaces, such as "
+        f"'ghcr.io/acme/trainer:1.0', got {shown(image)}."
     )
+
+
+def _without_outputs(value: Any) -> Any:
+    """`value` with every pulumi.Output in it replaced by text, for the schema check
+    (an Output value is checked when it resolves)."""
+    if isinstance(value, pulumi.Output):
+        return "resolved-at-deploy-time"
+    if isinstance(value, Mapping):
+        return {k: _without_outputs(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_without_outputs(v) for v in value]
+    return value
 
 
 def _is_list(problems: ProblemList, key: str, value: object) -> bool:
@@ -245,6 +314,7 @@ def _fragments(problems: ProblemList, **values: tuple[object, type]) -> dict[str
     """The pieces of the right outer shape, as plain dicts and lists, for the schema check."""
     fragments: dict[str, Any] = {}
     for key, (value, shape) in values.items():
+        value = _without_outputs(value) if isinstance(value, Mapping | list | tuple) else value
         if shape is Mapping and isinstance(value, Mapping):
             fragments[key] = dict(value)
         elif shape is Sequence and _is_list(problems, key, value):

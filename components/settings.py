@@ -16,9 +16,9 @@ from urllib.parse import urlparse, urlsplit, urlunsplit
 
 import pulumi
 
-from .checks import check_dns_label, check_int, shown, type_name
+from .checks import check_component_name, check_dns_label, check_int, shown, type_name
 from .errors import ProblemList
-from .pod_settings import RESERVED_ENV, AgentPods, JobPolicy, PodRuntime, PodScheduling
+from .pod_settings import RESERVED_ENV, AgentPods, JobMetadata, JobPolicy, PodRuntime, PodScheduling
 
 # W&B sweep ids are short lowercase alphanumerics (8 characters on wandb.ai).
 SWEEP_ID = re.compile(r"[a-z0-9]{4,64}")
@@ -164,28 +164,38 @@ class SweepSource:
 
 
 @dataclass(frozen=True)
-class WandbSweepArgs:
-    """Everything a WandbSweep needs; built from stack config by `load_stack_config`."""
+class SweepSettings:
+    """Everything a WandbSweep is made of, checked: built from its args by
+    `validation.validate_args` (and so from stack config too)."""
 
+    name: str
+    """The component's name: every Kubernetes object name and label derives from it."""
     wandb: WandbTarget
     sweep: SweepSource
     agents: AgentPods
-    namespace: str
-    """`namespace`: the namespace this component creates and owns."""
+    namespace: pulumi.Input[str]
+    """`namespace`: where the Secrets and Jobs go."""
     api_key: pulumi.Input[str] = field(repr=False)
     """`wandbApiKey`: a secret; reaches pods only through a Kubernetes Secret."""
+    create_namespace: bool = True
+    """`createNamespace`: create the namespace and own it; false: it exists already."""
     on_destroy: OnDestroy = OnDestroy.FINISH
     """`onDestroy`: what destroy, or a replaced sweep config, does to the old sweep."""
     scheduling: PodScheduling = field(default_factory=PodScheduling)
     runtime: PodRuntime = field(default_factory=PodRuntime)
     job_policy: JobPolicy = field(default_factory=JobPolicy)
+    metadata: JobMetadata = field(default_factory=JobMetadata)
     secret_env: Mapping[str, pulumi.Input[str]] = field(default_factory=dict, repr=False)
-    """`env` when it is marked secret: NAME -> value. The values go into a Kubernetes
+    """`secretEnv` (or `env` marked secret): NAME -> value. The values go into a Kubernetes
     Secret of their own and reach the agents through `secretKeyRef`, like the API key."""
 
     def __post_init__(self) -> None:
         problems = ProblemList()
-        check_dns_label(problems, "namespace", self.namespace)
+        check_component_name(problems, self.name)
+        if not isinstance(self.namespace, pulumi.Output):
+            check_dns_label(problems, "namespace", self.namespace)
+        if not isinstance(self.create_namespace, bool):
+            problems.add(f"createNamespace: must be true or false, got {shown(self.create_namespace)}.")
         if not isinstance(self.on_destroy, OnDestroy):
             problems.add(
                 f"onDestroy: must be one of {', '.join(o.value for o in OnDestroy)}, got {shown(self.on_destroy)}."

@@ -1,30 +1,39 @@
-"""WandbSweep: a W&B sweep and the Kubernetes agents that work on it."""
+"""WandbSweep: a W&B sweep and the Kubernetes agents that work on it.
 
-from __future__ import annotations
+No `from __future__ import annotations`: Pulumi's component schema inference
+reads the output annotations below at run time.
+"""
+
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from .agent_job import (
     API_KEY_ENTRY,
-    API_KEY_SECRET_NAME,
-    ENV_SECRET_NAME,
     AgentJobInputs,
     SweepRef,
     agent_job_metadata,
     agent_job_spec,
+    api_key_secret_name,
     common_labels,
+    env_secret_name,
 )
-from .settings import WandbSweepArgs
+from .args import WandbSweepArgs
+from .errors import ConfigError
+from .settings import SweepSettings
 from .sweep_provider import LifecycleInputs, SweepInputs, SweepLifecycleResource, WandbSweepResource
+from .validation import validate_args
 
 
 class WandbSweep(pulumi.ComponentResource):
-    """Creates (or attaches to) a W&B sweep and runs `args.agents.pods` agent pods for it.
+    """A W&B sweep, created once through the W&B API, and Kubernetes Jobs whose pods run its agents.
 
-    Children: the Namespace the stack owns; a Secret with WANDB_API_KEY (and one
-    with `env` when it is secret); the sweep's identity and its lifecycle (see
-    `sweep_provider` for why two); one Job per agent pod (see `agent_job`).
+    Children: the Namespace (unless `create_namespace` is false); a Secret with
+    WANDB_API_KEY (and one with `secret_env`); the sweep's identity and its
+    lifecycle (see `sweep_provider` for why two); one Job per agent pod (see
+    `agent_job`). Kubernetes names derive from the component's name, so several
+    WandbSweeps share a program and a namespace without colliding.
 
     Dependencies are chosen for day 2. The Jobs read the Secrets by name only
     (`depends_on`, no property dependency): a rotated key replaces the Secret
@@ -33,57 +42,61 @@ class WandbSweep(pulumi.ComponentResource):
     destroy deletes them (and so their runs get SIGTERM) before the sweep is stopped.
     """
 
-    namespace: k8s.core.v1.Namespace
-    api_key_secret: k8s.core.v1.Secret
-    env_secret: k8s.core.v1.Secret | None
-    sweep: WandbSweepResource
-    lifecycle: SweepLifecycleResource
-    jobs: list[k8s.batch.v1.Job]
-
     sweep_id: pulumi.Output[str]
+    """The W&B sweep id (the end of the sweep URL)."""
     sweep_path: pulumi.Output[str]
+    """entity/project/sweep id: what `wandb agent` takes."""
     sweep_url: pulumi.Output[str]
-    namespace_name: pulumi.Output[str]
+    """The sweep's page in the W&B app."""
+    namespace: pulumi.Output[str]
+    """The Kubernetes namespace of the Secrets and Jobs."""
     job_names: pulumi.Output[list[str]]
+    """The agent Jobs, one per pod: <name>-agent-<slot>-<digest>."""
     agent_command: pulumi.Output[str]
+    """A command that adds an agent by hand, e.g. on a workstation."""
 
     def __init__(self, name: str, args: WandbSweepArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        # Checked before anything is registered, the component itself included.
+        settings = validate_args(name, args, stack=pulumi.get_stack())
+        _claim_namespace(settings)
         super().__init__("wandb-sweeps:index:WandbSweep", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
-        instance = args.namespace
-        api_key = pulumi.Output.secret(args.api_key)
+        self.settings = settings
+        api_key = pulumi.Output.secret(settings.api_key)
 
-        self.namespace = k8s.core.v1.Namespace(
-            f"{name}-namespace",
-            metadata={"name": args.namespace, "labels": common_labels(instance)},
-            opts=child,
-        )
-        namespace_name = self.namespace.metadata.apply(lambda m: m.name)
+        self.namespace_resource: k8s.core.v1.Namespace | None = None
+        namespace: pulumi.Input[str] = settings.namespace
+        if settings.create_namespace:
+            self.namespace_resource = k8s.core.v1.Namespace(
+                f"{name}-namespace",
+                metadata={"name": settings.namespace, "labels": common_labels(name)},
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            namespace = self.namespace_resource.metadata.apply(lambda m: m.name)
 
         self.api_key_secret = self._secret(
-            f"{name}-api-key", API_KEY_SECRET_NAME, {API_KEY_ENTRY: api_key}, namespace_name, instance
+            f"{name}-api-key", api_key_secret_name(name), {API_KEY_ENTRY: api_key}, namespace
         )
-        self.env_secret = None
-        if args.secret_env:
+        self.env_secret: k8s.core.v1.Secret | None = None
+        if settings.secret_env:
             self.env_secret = self._secret(
-                f"{name}-env", ENV_SECRET_NAME, dict(args.secret_env), namespace_name, instance
+                f"{name}-env", env_secret_name(name), dict(settings.secret_env), namespace
             )
 
         self.sweep = WandbSweepResource(
             f"{name}-sweep",
             SweepInputs(
-                project=args.wandb.project,
-                entity=args.wandb.entity or "",
-                base_url=args.wandb.normalized_base_url,
-                default_base_url=args.wandb.normalized_default_base_url,
+                project=settings.wandb.project,
+                entity=settings.wandb.entity or "",
+                base_url=settings.wandb.normalized_base_url,
+                default_base_url=settings.wandb.normalized_default_base_url,
                 api_key=api_key,
-                config_yaml=args.sweep.config_yaml or "",
-                existing_sweep_id=args.sweep.existing_sweep_id or "",
+                config_yaml=settings.sweep.config_yaml or "",
+                existing_sweep_id=settings.sweep.existing_sweep_id or "",
                 creation_key=f"{pulumi.get_project()}/{pulumi.get_stack()}/{name}",
-                request_timeout=args.wandb.request_timeout,
-                call_timeout=args.wandb.call_timeout,
+                request_timeout=settings.wandb.request_timeout,
+                call_timeout=settings.wandb.call_timeout,
             ),
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self),
         )
         self.lifecycle = SweepLifecycleResource(
             f"{name}-lifecycle",
@@ -91,15 +104,15 @@ class WandbSweep(pulumi.ComponentResource):
                 sweep_path=self.sweep.sweep_path,
                 base_url=self.sweep.sweep_base_url,
                 api_key=api_key,
-                on_destroy=args.on_destroy.value,
-                attached=args.sweep.existing_sweep_id is not None,
-                request_timeout=args.wandb.request_timeout,
-                call_timeout=args.wandb.call_timeout,
+                on_destroy=settings.on_destroy.value,
+                attached=settings.sweep.existing_sweep_id is not None,
+                request_timeout=settings.wandb.request_timeout,
+                call_timeout=settings.wandb.call_timeout,
             ),
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self),
         )
-        if not args.wandb.base_url:
-            self._say_when_the_shell_points_elsewhere(args.wandb.normalized_default_base_url)
+        if not settings.wandb.base_url:
+            self._say_when_the_shell_points_elsewhere(settings.wandb.normalized_default_base_url)
 
         sweep = SweepRef(
             entity=self.sweep.sweep_entity,
@@ -107,33 +120,12 @@ class WandbSweep(pulumi.ComponentResource):
             sweep_id=self.sweep.sweep_id,
             base_url=self.sweep.sweep_base_url,
         )
-        job_inputs = AgentJobInputs(
-            pods=args.agents,
-            scheduling=args.scheduling,
-            runtime=args.runtime,
-            policy=args.job_policy,
-            sweep=sweep,
-            namespace=namespace_name,
-            instance=instance,
-            secret_env_names=tuple(args.secret_env),
-        )
-        secrets = [s for s in (self.api_key_secret, self.env_secret) if s is not None]
-        self.jobs = []
-        for slot in range(args.agents.pods):
-            spec = agent_job_spec(job_inputs, slot)
-            self.jobs.append(
-                k8s.batch.v1.Job(
-                    f"{name}-agent-{slot}",
-                    metadata=agent_job_metadata(job_inputs, slot, spec),
-                    spec=spec,
-                    opts=pulumi.ResourceOptions(parent=self, depends_on=[*secrets, self.lifecycle]),
-                )
-            )
+        self.jobs = self._jobs(settings, sweep, namespace)
 
         self.sweep_id = self.sweep.sweep_id
         self.sweep_path = self.sweep.sweep_path
         self.sweep_url = self.sweep.sweep_url
-        self.namespace_name = namespace_name
+        self.namespace = pulumi.Output.from_input(namespace)
         self.job_names = pulumi.Output.all(*[job.metadata.apply(lambda m: m.name) for job in self.jobs])
         self.agent_command = pulumi.Output.concat("wandb agent ", sweep.path)
         self.register_outputs(
@@ -141,23 +133,50 @@ class WandbSweep(pulumi.ComponentResource):
                 "sweep_id": self.sweep_id,
                 "sweep_path": self.sweep_path,
                 "sweep_url": self.sweep_url,
-                "namespace": self.namespace_name,
+                "namespace": self.namespace,
                 "job_names": self.job_names,
                 "agent_command": self.agent_command,
             }
         )
 
+    def _jobs(
+        self, settings: SweepSettings, sweep: SweepRef, namespace: pulumi.Input[str]
+    ) -> list[k8s.batch.v1.Job]:
+        job_inputs = AgentJobInputs(
+            pods=settings.agents,
+            scheduling=settings.scheduling,
+            runtime=settings.runtime,
+            policy=settings.job_policy,
+            sweep=sweep,
+            namespace=namespace,
+            name=settings.name,
+            metadata=settings.metadata,
+            secret_env_names=tuple(settings.secret_env),
+        )
+        secrets = [s for s in (self.api_key_secret, self.env_secret) if s is not None]
+        jobs = []
+        for slot in range(settings.agents.pods):
+            spec = agent_job_spec(job_inputs, slot)
+            jobs.append(
+                k8s.batch.v1.Job(
+                    f"{settings.name}-agent-{slot}",
+                    metadata=agent_job_metadata(job_inputs, slot, spec),
+                    spec=spec,
+                    opts=pulumi.ResourceOptions(parent=self, depends_on=[*secrets, self.lifecycle]),
+                )
+            )
+        return jobs
+
     def _secret(
         self,
         resource_name: str,
         secret_name: str,
-        data: dict[str, pulumi.Input[str]],
+        data: dict[str, Any],
         namespace: pulumi.Input[str],
-        instance: str,
     ) -> k8s.core.v1.Secret:
         return k8s.core.v1.Secret(
             resource_name,
-            metadata={"name": secret_name, "namespace": namespace, "labels": common_labels(instance)},
+            metadata={"name": secret_name, "namespace": namespace, "labels": common_labels(self._name)},
             type="Opaque",
             string_data=pulumi.Output.secret(data),
             opts=pulumi.ResourceOptions(parent=self),
@@ -177,3 +196,21 @@ class WandbSweep(pulumi.ComponentResource):
                 )
 
         self.sweep.sweep_base_url.apply(warn)
+
+
+def _claim_namespace(settings: SweepSettings) -> None:
+    """Two WandbSweeps of one program must not both create the same namespace."""
+    if not settings.create_namespace or isinstance(settings.namespace, pulumi.Output):
+        return
+    # Kept on the program's root resource: one per program run.
+    root = pulumi.runtime.get_root_resource()
+    claims: dict[str, str] = root.__dict__.setdefault("_wandb_sweeps_namespaces", {})  # type: ignore[union-attr]
+    owner = claims.setdefault(settings.namespace, settings.name)
+    if owner != settings.name:
+        raise ConfigError(
+            [
+                f"namespace: WandbSweep {settings.name!r} would create namespace {settings.namespace!r}, "
+                f"which WandbSweep {owner!r} creates already; set create_namespace to false for one of "
+                "them (they can share it), or give each its own namespace."
+            ]
+        )

@@ -27,13 +27,14 @@ W&B server: the W&B side of a day-2 sequence is then real too).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import itertools
 import json
 import logging
 import runpy
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -416,10 +417,13 @@ def deploy(
     secret_keys: tuple[str, ...] = (),
     backend: Any = None,
     preview: bool = False,
+    program: Callable[[], None] | None = None,
 ) -> Deployment:
-    """Run `__main__.py` for `stack` with `config` (short keys) as `pulumi up` (or
-    `pulumi preview`) would, from `prior` (the state of the last `up`; None: empty)."""
+    """Run `__main__.py` (or `program`, a function that registers resources) for `stack`
+    with `config` (short keys) as `pulumi up` (or `pulumi preview`) would, from `prior`
+    (the state of the last `up`; None: empty)."""
     engine = SimulatedEngine(prior or {}, backend or FakeWandb(), preview=preview)
+    fresh_root()
     warnings = _Warnings()
     logger = logging.getLogger(f"engine-model-{id(engine)}")
     logger.addHandler(warnings)
@@ -431,18 +435,49 @@ def deploy(
         [f"wandb-sweeps:{k}" for k in secret_keys],
     )
 
-    def program() -> pulumi.Output[Any]:
-        runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
+    def run() -> pulumi.Output[Any]:
+        if program is None:
+            runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
+        else:
+            program()
         root = pulumi.runtime.get_root_resource()
         return pulumi.Output.from_input(dict(root.outputs))  # type: ignore[union-attr]
 
     def collect(outputs: dict[str, Any]) -> None:
         engine.deployment.outputs.update(outputs)
 
-    _sync_await(run_pulumi_func(lambda: _sync_await(program().apply(collect).future())))
+    try:
+        _sync_await(run_pulumi_func(lambda: _sync_await(run().apply(collect).future())))
+    except BaseException:
+        _drain_leftover_tasks()
+        raise
     engine.finish()
     engine.deployment.warnings = warnings.messages
     return engine.deployment
+
+
+def fresh_root() -> None:
+    """Each program run gets its own root Stack resource (`set_mocks` makes one only when
+    there is none): the exports and anything kept on it must not leak into the next run."""
+    from pulumi.runtime.settings import ROOT
+
+    ROOT.set(None)
+
+
+def _drain_leftover_tasks() -> None:
+    """A program that failed half-way leaves registrations running on the event loop,
+    which the mock engine shares between runs: they would fail the next program."""
+    from pulumi.runtime.settings import SETTINGS
+
+    loop = asyncio.get_event_loop()
+    with SETTINGS.lock:  # the SDK's own list of outstanding Outputs, awaited by every run
+        outputs = list(SETTINGS.outputs)
+        SETTINGS.outputs.clear()
+    pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
+    if pending or outputs:  # let them fail now, into this gather, rather than into the next program
+        loop.run_until_complete(
+            asyncio.wait_for(asyncio.gather(*pending, *outputs, return_exceptions=True), 10)
+        )
 
 
 def destroy(prior: Mapping[str, Resource], backend: Any = None) -> Deployment:
@@ -467,6 +502,7 @@ __all__ = [
     "Step",
     "deploy",
     "destroy",
+    "fresh_root",
     "plain",
     "registration_options",
 ]

@@ -22,6 +22,7 @@ from engine_model import (
     SECRET_SIG,
     SWEEP_TYPE,
     FakeWandb,
+    fresh_root,
     plain,
     registration_options,
 )
@@ -114,6 +115,7 @@ def run_program(
     """
     run = run if run is not None else ProgramRun()
     mocks = RecordingMocks(run)
+    fresh_root()
     pulumi.runtime.set_mocks(
         mocks, project="wandb-sweeps", stack=stack, preview=preview, monitor=RecordingMonitor(mocks)
     )

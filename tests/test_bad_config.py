@@ -246,6 +246,48 @@ CASES = [
         ["colour: not a wandb-sweeps config key. Known keys: project, entity"],
     ),
     (
+        "createNamespace not a boolean",
+        {"createNamespace": "no"},
+        SECRET,
+        ["createNamespace: must be true or false, got 'no'."],
+    ),
+    (
+        "queueName with a space",
+        {"queueName": "team gpus"},
+        SECRET,
+        ["queueName: must be the name of a Kueue LocalQueue (a Kubernetes label value), got 'team gpus'."],
+    ),
+    (
+        "labels overriding wandb-sweeps' own",
+        {"labels": {"app.kubernetes.io/instance": "mine"}},
+        SECRET,
+        ["labels: app.kubernetes.io/instance is set by wandb-sweeps (or read by Kueue or Pulumi)"],
+    ),
+    (
+        "labels with a value Kubernetes refuses",
+        {"labels": {"team": "vision & nlp"}},
+        SECRET,
+        ["labels: the value of team, 'vision & nlp', is not a Kubernetes label value"],
+    ),
+    (
+        "labels with a key Kubernetes refuses",
+        {"labels": {"my team": "vision"}},
+        SECRET,
+        ["labels: 'my team' is not a Kubernetes label key"],
+    ),
+    (
+        "annotations overriding Pulumi's",
+        {"annotations": {"pulumi.com/skipAwait": "false"}},
+        SECRET,
+        ["annotations: pulumi.com/skipAwait is set by wandb-sweeps (or read by Kueue or Pulumi)"],
+    ),
+    (
+        "annotations as a list",
+        {"annotations": ["owner=alice"]},
+        SECRET,
+        ["annotations: must be a mapping (key: value lines under the key) in the stack file, got"],
+    ),
+    (
         "a key marked secret whose value would land in plain text",
         {"baseUrl": "https://wandb.example.com"},
         (*SECRET, "baseUrl"),
@@ -701,8 +743,8 @@ def test_several_problems_are_reported_together() -> None:
     config = cli_config("dev", wandbApiKey=API_KEY, pods="-2", memory="1 Gi", onDestroy="nuke")
     with pytest.raises(ConfigError) as raised:
         run_program("dev", config, secret_keys=SECRET)
-    assert [p.split(":")[0] for p in raised.value.problems] == ["onDestroy", "pods", "memory"]
-    assert str(raised.value).startswith("Invalid configuration (3 problems):\n  - onDestroy:")
+    assert sorted(p.split(":")[0] for p in raised.value.problems) == ["memory", "onDestroy", "pods"]
+    assert str(raised.value).startswith("Invalid configuration (3 problems):\n  - ")
 
 
 def test_config_error_prints_without_a_traceback() -> None:

@@ -273,12 +273,12 @@ def test_a_secret_env_value_goes_into_a_secret_and_rotating_it_touches_no_job(
     keys = ("wandbApiKey", "env")
     first = deploy("live", config, secret_keys=keys)
     env_secret = first.state["sweep-env"]
-    assert env_secret.inputs["metadata"]["name"] == "wandb-sweeps-env"
+    assert env_secret.inputs["metadata"]["name"] == "sweep-wandb-env"
     assert env_secret.inputs["stringData"] == {"HF_TOKEN": "hf_first", "HF_HOME": "/data/hf"}
     for job in (r.inputs for r in first.by_type(JOB_TYPE)):
         env = env_of(job)
-        assert env["HF_TOKEN"] == {"secretKeyRef": {"name": "wandb-sweeps-env", "key": "HF_TOKEN"}}
-        assert env["HF_HOME"] == {"secretKeyRef": {"name": "wandb-sweeps-env", "key": "HF_HOME"}}
+        assert env["HF_TOKEN"] == {"secretKeyRef": {"name": "sweep-wandb-env", "key": "HF_TOKEN"}}
+        assert env["HF_HOME"] == {"secretKeyRef": {"name": "sweep-wandb-env", "key": "HF_HOME"}}
         assert "hf_first" not in repr(job)
 
     rotated_config = {**config, "env": '{"HF_TOKEN": "hf_second", "HF_HOME": "/data/hf"}'}

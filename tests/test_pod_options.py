@@ -165,7 +165,7 @@ def test_the_launcher_gets_its_settings_from_env_and_the_key_only_by_reference()
     variables = container(run)["env"]
     assert variables[0] == {
         "name": "WANDB_API_KEY",
-        "valueFrom": {"secretKeyRef": {"name": "wandb-api-key", "key": "WANDB_API_KEY"}},
+        "valueFrom": {"secretKeyRef": {"name": "sweep-wandb-api-key", "key": "WANDB_API_KEY"}},
     }
     assert API_KEY not in json.dumps(run.named("sweep-agent-0").inputs)
     assert env(run)["RUNS_PER_AGENT"] == "2"

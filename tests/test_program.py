@@ -35,8 +35,8 @@ SWEEP_YAML = (ROOT / "sweep.yaml").read_text()
 SWEEP_PATH = f"{MOCK_ENTITY}/wandb-sweeps-quickstart/{MOCK_SWEEP_ID}"
 SWEEP_URL = f"https://forge.coreweave.com/wandb/{MOCK_ENTITY}/wandb-sweeps-quickstart/sweeps/{MOCK_SWEEP_ID}"
 """wandb 0.31's own app URL for api.wandb.ai (`wandb.util.app_url`)."""
-JOB_NAME = re.compile(r"^wandb-agent-(\d+)-[0-9a-f]{10}$")
-"""`wandb-agent-<slot>-<digest of the Job's fixed fields>`; test_platform_rules checks the digest."""
+JOB_NAME = re.compile(r"^sweep-agent-(\d+)-[0-9a-f]{10}$")
+"""`<component name>-agent-<slot>-<digest of the Job's fixed fields>`; test_platform_rules checks the digest."""
 
 
 def job_names(run: ProgramRun) -> list[str]:
@@ -56,7 +56,8 @@ def deploy(stack: str, **overrides: str) -> ProgramRun:
 
 
 def labels(stack: str, **extra: str) -> dict[str, str]:
-    return {**NS_LABELS, "app.kubernetes.io/instance": f"wandb-sweeps-{stack}", **extra}
+    """Everything the component creates is labelled with its name ("sweep"), not the stack's."""
+    return {**NS_LABELS, "app.kubernetes.io/instance": "sweep", **extra}
 
 
 def expected_job(
@@ -106,7 +107,10 @@ def expected_job(
                                 {
                                     "name": "WANDB_API_KEY",
                                     "valueFrom": {
-                                        "secretKeyRef": {"name": "wandb-api-key", "key": "WANDB_API_KEY"}
+                                        "secretKeyRef": {
+                                            "name": "sweep-wandb-api-key",
+                                            "key": "WANDB_API_KEY",
+                                        }
                                     },
                                 },
                                 {"name": "WANDB_BASE_URL", "value": "https://api.wandb.ai"},
@@ -151,7 +155,7 @@ def check_common_resources(run: ProgramRun, stack: str, on_destroy: str) -> None
         "apiVersion": "v1",
         "kind": "Secret",
         "type": "Opaque",
-        "metadata": {"name": "wandb-api-key", "namespace": namespace, "labels": labels(stack)},
+        "metadata": {"name": "sweep-wandb-api-key", "namespace": namespace, "labels": labels(stack)},
     }
 
     sweep = dict(run.named("sweep-sweep").inputs)

@@ -9,7 +9,7 @@ types at every level, and feed them to
 
 - the sweep-file check (`load_sweep_file`): a SweepFile or a ConfigError naming the
   file, never a traceback; and what it accepts, the sweep create can send to W&B;
-- the stack-config loader (`load_stack_config`): WandbSweepArgs or a ConfigError whose
+- the stack-config loader (`load_stack_config`): SweepSettings or a ConfigError whose
   every problem names a key (or the shell variable), never quoting a secret;
 - the sweep provider's `check` and `diff` (and the lifecycle's `diff`), on odd state
   and inputs: a CheckResult or DiffResult, never an exception, never a W&B call.
@@ -35,7 +35,7 @@ from hypothesis import strategies as st
 from wandb_sweeps import sweep_provider
 from wandb_sweeps.checks import shown
 from wandb_sweeps.errors import ConfigError
-from wandb_sweeps.settings import SWEEP_ID, WandbSweepArgs
+from wandb_sweeps.settings import SWEEP_ID, SweepSettings
 from wandb_sweeps.stack_config import CONFIG_KEYS, KEYS_BY_NAME, PROJECT, load_stack_config
 from wandb_sweeps.sweep_file import load_sweep_file
 from wandb_sweeps.sweep_provider import SweepLifecycleProvider, SweepProvider
@@ -540,6 +540,14 @@ STRUCTURED = {
     "volumes": st.lists(around(volume), max_size=2),
     "volumeMounts": st.lists(around(volume_mount), max_size=2),
     "imagePullSecrets": st.lists(_k8s_name(["regcred"]), max_size=2),
+    "labels": st.dictionaries(
+        st.sampled_from(["team", "app.kubernetes.io/name", "example.com/cost", "bad key"]) | texts,
+        around(st.sampled_from(["vision", "", "Not a value!"])),
+        max_size=2,
+    ),
+    "annotations": st.dictionaries(
+        st.sampled_from(["example.com/owner", "pulumi.com/skipAwait"]) | texts, around(texts), max_size=2
+    ),
 }
 PLAUSIBLE_TEXT = {
     "project": ["wandb-sweeps-quickstart"],
@@ -556,6 +564,7 @@ PLAUSIBLE_TEXT = {
     "shmSize": ["auto", "off", "8Gi", "8GB"],
     "priorityClassName": ["low", "Low Priority"],
     "serviceAccountName": ["trainer"],
+    "queueName": ["team-gpus", "team gpus"],
 }
 WELL_FORMED = {  # a valid stack: the generated values replace some of these
     "project": "wandb-sweeps-quickstart",
@@ -586,6 +595,10 @@ VALID = {  # what a stack file may hold, as the CLI passes it (a test checks it 
     "onDestroy": "keep",
     "image": "ghcr.io/acme/trainer:1.0",
     "namespace": "sweeps",
+    "createNamespace": "false",
+    "queueName": "team-gpus",
+    "labels": '{"team": "vision"}',
+    "annotations": '{"example.com/owner": "alice"}',
     "pods": "4",
     "agentsPerPod": "2",
     "agentPerGpu": "false",
@@ -702,7 +715,7 @@ def test_any_stack_config_gives_args_or_named_problems(project_root: Path, case:
             assert ENV_SENTINEL not in message
         return
     event("accepted")
-    assert isinstance(args, WandbSweepArgs)
+    assert isinstance(args, SweepSettings)
     assert API_SENTINEL not in repr(args)
 
 

@@ -1,0 +1,116 @@
+"""The arguments of the WandbSweep component: a TypedDict, every field documented.
+
+TypedDict-style and free of unions (but Optional) so that Pulumi's component
+schema inference (`pulumi.provider.experimental.analyzer.Analyzer`) can build a
+schema from it: a hosted component receives a plain dict, and class-style args
+fail there (pulumi/pulumi#18526). The schema names are the fields in camelCase
+(`gpus_per_pod` -> `gpusPerPod`), which are also this project's stack config
+keys, so an error names the same key whichever way the value came in.
+
+No `from __future__ import annotations` here: the analyzer reads the annotations
+at run time and does not evaluate strings.
+
+Values are plain, except those marked `pulumi.Input`, which may also be Outputs
+of other resources (an image built in the same program, a namespace made by
+another component): plain values are checked when the component is built,
+Outputs when they resolve, with the same message.
+"""
+
+from typing import Any, NotRequired, TypedDict
+
+import pulumi
+
+
+class WandbSweepArgs(TypedDict):
+    """A W&B sweep and the Kubernetes Jobs whose pods run its agents."""
+
+    project: str
+    """W&B project the sweep belongs to."""
+    image: pulumi.Input[str]
+    """Agent image: the training code plus wandb (an image reference, e.g. from a build in the same program)."""
+
+    entity: NotRequired[str]
+    """W&B entity (user or team). Default: the API key's default entity, resolved when the sweep is made and kept."""
+    sweep_config: NotRequired[str]
+    """Path of the W&B sweep config (YAML), relative to the program's working directory (the Pulumi project). Default: sweep.yaml."""
+    sweep_id: NotRequired[str]
+    """Run agents for this existing sweep instead of creating one (the end of the sweep URL); it is never stopped."""
+    wandb_api_key: NotRequired[pulumi.Input[str]]
+    """W&B API key, kept secret. Default: WANDB_API_KEY of the deploying shell."""
+    base_url: NotRequired[str]
+    """W&B server URL. Default: WANDB_BASE_URL of the shell that makes the sweep, else https://api.wandb.ai; kept from then on."""
+    wandb_request_timeout_seconds: NotRequired[int]
+    """Seconds one HTTP request to W&B may take before it is retried. Default: 20."""
+    wandb_call_timeout_seconds: NotRequired[int]
+    """Seconds one W&B call may take in all, retries included. Default: 30."""
+    on_destroy: NotRequired[str]
+    """What destroy, or a replaced sweep, does to the old sweep: finish, cancel or keep. Default: finish."""
+
+    namespace: NotRequired[pulumi.Input[str]]
+    """Kubernetes namespace of the Secrets and Jobs. Default: wandb-sweeps-<stack>."""
+    create_namespace: NotRequired[bool]
+    """Create the namespace (and delete it at destroy); false: it exists already, e.g. given by a platform team. Default: true."""
+    queue_name: NotRequired[str]
+    """Kueue LocalQueue for the agent Jobs (the kueue.x-k8s.io/queue-name label). Default: none."""
+    labels: NotRequired[dict[str, str]]
+    """Extra labels for the agent Jobs and their pods; wandb-sweeps' own labels cannot be overridden."""
+    annotations: NotRequired[dict[str, str]]
+    """Extra annotations for the agent Jobs and their pods; wandb-sweeps' own cannot be overridden."""
+
+    pods: NotRequired[int]
+    """Agent pods running at once; 0 pauses the agents and keeps everything else. Default: 1."""
+    agents_per_pod: NotRequired[int]
+    """`wandb agent` processes in each pod. Default: 1."""
+    agent_per_gpu: NotRequired[bool]
+    """One agent per GPU: agents_per_pod follows gpus_per_pod. Default: false."""
+    runs_per_agent: NotRequired[int]
+    """Runs each agent does (`wandb agent --count`); 0: until the sweep ends. Default: 0."""
+    gpus_per_pod: NotRequired[int]
+    """GPUs per pod, set as a limit under gpu_resource. Default: 0."""
+    gpu_resource: NotRequired[str]
+    """Extended resource name of the GPUs (nvidia.com/gpu, amd.com/gpu, ...). Default: nvidia.com/gpu."""
+    cpu: NotRequired[str]
+    """CPU per pod (request = limit), a Kubernetes quantity. Default: none set."""
+    memory: NotRequired[str]
+    """Memory per pod (request = limit), a Kubernetes quantity. Default: none set."""
+    shm_size: NotRequired[str]
+    """Memory-backed /dev/shm: auto (when GPUs are requested), off, or a size limit such as 8Gi. Default: auto."""
+
+    gpu_toleration: NotRequired[bool]
+    """When GPUs are requested, tolerate the <gpu_resource>:NoSchedule taint. Default: true."""
+    node_selector: NotRequired[dict[str, str]]
+    """Node labels the pods require."""
+    tolerations: NotRequired[list[dict[str, Any]]]
+    """Extra Kubernetes Toleration objects, in Kubernetes' own (camelCase) form."""
+    affinity: NotRequired[dict[str, Any]]
+    """A Kubernetes Affinity object, in Kubernetes' own (camelCase) form."""
+    priority_class_name: NotRequired[str]
+    """PriorityClass of the agent pods. Default: the cluster default."""
+
+    env: NotRequired[dict[str, pulumi.Input[str]]]
+    """Extra environment of the agents and their runs, NAME -> value."""
+    env_vars: NotRequired[list[dict[str, Any]]]
+    """Extra environment as Kubernetes EnvVar objects (camelCase), e.g. to use valueFrom."""
+    secret_env: NotRequired[dict[str, pulumi.Input[str]]]
+    """Secret environment, NAME -> value: kept in a Kubernetes Secret, read by the pods through secretKeyRef."""
+    volumes: NotRequired[list[dict[str, Any]]]
+    """Extra Kubernetes Volume objects (camelCase), e.g. a dataset PVC."""
+    volume_mounts: NotRequired[list[dict[str, Any]]]
+    """Where the agent container mounts those volumes (VolumeMount objects, camelCase)."""
+    image_pull_secrets: NotRequired[list[str]]
+    """Names of Secrets in the namespace for pulling the image."""
+    service_account_name: NotRequired[str]
+    """ServiceAccount of the pods (its token is not mounted). Default: default."""
+    run_as_non_root: NotRequired[bool]
+    """Refuse to start an image that runs as root. Default: false."""
+    run_as_user: NotRequired[int]
+    """UID the containers run as; 0: the image's user. Default: 0."""
+    termination_grace_period_seconds: NotRequired[int]
+    """Seconds agents and runs get to stop after SIGTERM. Default: 120."""
+
+    retries_per_pod: NotRequired[int]
+    """Failed pods each slot replaces before its Job fails; preemptions do not count. Default: 3."""
+    active_deadline_seconds: NotRequired[int]
+    """Stop each agent Job after this many seconds; 0: no limit. Default: 0."""
+    ttl_seconds_after_finished: NotRequired[int]
+    """Delete finished agent Jobs after this many seconds; 0: keep them. Default: 0."""

@@ -1,0 +1,199 @@
+"""The keys a WandbSweep is configured with: stack config keys and the component's args.
+
+`CONFIG_KEYS` is the public interface of the stack config: Pulumi.yaml declares the
+same keys with the same defaults (a test keeps them in step) and the README
+documents each one. The component's args (`args.WandbSweepArgs`) are the same
+keys in snake_case (`gpusPerPod` <-> `gpus_per_pod`), plus two that only code can
+give (`env_vars`, `secret_env`; the stack key `env` holds either form).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from .pod_settings import DEFAULT_GPU_RESOURCE, DEFAULT_GRACE_SECONDS, DEFAULT_RETRIES_PER_POD
+from .settings import DEFAULT_BASE_URL, DEFAULT_CALL_TIMEOUT, DEFAULT_REQUEST_TIMEOUT, OnDestroy
+
+PROJECT = "wandb-sweeps"
+
+Kind = Literal["string", "integer", "boolean", "array", "object", "list"]
+
+
+@dataclass(frozen=True)
+class ConfigKey:
+    name: str
+    kind: Kind
+    """string, integer, boolean, array (of strings): declared in Pulumi.yaml.
+    object and list (of objects) cannot be declared there (the project-config
+    schema has no object type), so the CLI passes them through as JSON and this
+    module checks them."""
+    default: str | int | bool | list[Any] | dict[str, Any] | None
+    """None: required. For optional keys without a natural default, an empty
+    value ("", 0, [], {}) stands for "unset", because Pulumi.yaml cannot declare
+    an optional key without a default."""
+    description: str
+
+    @property
+    def declared_in_project(self) -> bool:
+        return self.kind in ("string", "integer", "boolean", "array")
+
+
+def _key(name: str, kind: Kind, default: Any, description: str) -> ConfigKey:
+    return ConfigKey(name, kind, default, description)
+
+
+CONFIG_KEYS: tuple[ConfigKey, ...] = (
+    # The sweep on W&B
+    _key("project", "string", None, "W&B project the sweep belongs to."),
+    _key(
+        "entity",
+        "string",
+        "",
+        "W&B entity (user or team); empty: the API key's default entity, resolved when the sweep is made.",
+    ),
+    _key(
+        "sweepConfig", "string", "sweep.yaml", "W&B sweep config file, relative to the Pulumi project folder."
+    ),
+    _key(
+        "sweepId",
+        "string",
+        "",
+        "Run agents for this existing sweep instead of creating one; empty: create one.",
+    ),
+    _key(
+        "wandbApiKey",
+        "string",
+        "",
+        "W&B API key; set with --secret. Empty: WANDB_API_KEY from the deploying shell.",
+    ),
+    _key(
+        "baseUrl",
+        "string",
+        "",
+        f"W&B server URL; empty: WANDB_BASE_URL of the shell that makes the sweep, else {DEFAULT_BASE_URL}.",
+    ),
+    _key(
+        "wandbRequestTimeoutSeconds",
+        "integer",
+        DEFAULT_REQUEST_TIMEOUT,
+        "Seconds one HTTP request to W&B may take before it is retried.",
+    ),
+    _key(
+        "wandbCallTimeoutSeconds",
+        "integer",
+        DEFAULT_CALL_TIMEOUT,
+        "Seconds one W&B call may take in all, retries included, before it fails.",
+    ),
+    _key(
+        "onDestroy",
+        "string",
+        OnDestroy.FINISH.value,
+        "What destroy or a replaced sweep does to the old sweep: finish, cancel or keep.",
+    ),
+    # The agent pods
+    _key("image", "string", None, "Agent image: your training code plus wandb."),
+    _key("namespace", "string", "", "Namespace of the Secrets and Jobs; empty: wandb-sweeps-<stack>."),
+    _key(
+        "createNamespace",
+        "boolean",
+        True,
+        "Create the namespace (and delete it at destroy); false: it exists already.",
+    ),
+    _key("pods", "integer", 1, "Agent pods running at once; 0 pauses the agents and keeps everything else."),
+    _key("agentsPerPod", "integer", 1, "`wandb agent` processes in each pod."),
+    _key("agentPerGpu", "boolean", False, "One agent per GPU: agentsPerPod follows gpusPerPod."),
+    _key(
+        "runsPerAgent", "integer", 0, "Runs each agent does (`wandb agent --count`); 0: until the sweep ends."
+    ),
+    _key("gpusPerPod", "integer", 0, "GPUs per pod, set as a limit under gpuResource."),
+    _key(
+        "gpuResource",
+        "string",
+        DEFAULT_GPU_RESOURCE,
+        "Extended resource name of the GPUs (nvidia.com/gpu, amd.com/gpu, ...).",
+    ),
+    _key("cpu", "string", "", "CPU per pod (request = limit), a Kubernetes quantity; empty: none set."),
+    _key("memory", "string", "", "Memory per pod (request = limit), a Kubernetes quantity; empty: none set."),
+    _key(
+        "shmSize",
+        "string",
+        "auto",
+        "Memory-backed /dev/shm: auto (when GPUs are requested, no size limit), off, or a size limit such as 8Gi.",
+    ),
+    # Where the pods run
+    _key(
+        "gpuToleration",
+        "boolean",
+        True,
+        "When GPUs are requested, tolerate the <gpuResource>:NoSchedule taint.",
+    ),
+    _key("nodeSelector", "object", {}, "Node labels the pods require (a mapping)."),
+    _key("tolerations", "list", [], "Extra Kubernetes tolerations (a list of Toleration objects)."),
+    _key("affinity", "object", {}, "A Kubernetes Affinity object."),
+    _key("priorityClassName", "string", "", "PriorityClass of the agent pods; empty: the cluster default."),
+    _key("queueName", "string", "", "Kueue LocalQueue for the agent Jobs; empty: none."),
+    _key("labels", "object", {}, "Extra labels for the agent Jobs and their pods (a mapping)."),
+    _key("annotations", "object", {}, "Extra annotations for the agent Jobs and their pods (a mapping)."),
+    # What the pods get
+    _key(
+        "env",
+        "object",
+        {},
+        "Extra environment: a mapping NAME: value, or a list of Kubernetes EnvVar objects; "
+        "set it --secret to keep the values in a Kubernetes Secret.",
+    ),
+    _key("volumes", "list", [], "Extra Kubernetes Volume objects, e.g. a dataset PVC."),
+    _key("volumeMounts", "list", [], "Where the agent container mounts those volumes (VolumeMount objects)."),
+    _key("imagePullSecrets", "array", [], "Names of Secrets in the namespace for pulling the image."),
+    _key(
+        "serviceAccountName",
+        "string",
+        "",
+        "ServiceAccount of the pods (its token is not mounted); empty: default.",
+    ),
+    _key("runAsNonRoot", "boolean", False, "Refuse to start an image that runs as root."),
+    _key("runAsUser", "integer", 0, "UID the containers run as; 0: the image's user."),
+    _key(
+        "terminationGracePeriodSeconds",
+        "integer",
+        DEFAULT_GRACE_SECONDS,
+        "Seconds agents and runs get to stop after SIGTERM (scale-down, destroy, preemption).",
+    ),
+    # The agent Jobs
+    _key(
+        "retriesPerPod",
+        "integer",
+        DEFAULT_RETRIES_PER_POD,
+        "Failed pods each slot replaces before its Job fails; preemptions do not count.",
+    ),
+    _key("activeDeadlineSeconds", "integer", 0, "Stop each agent Job after this many seconds; 0: no limit."),
+    _key(
+        "ttlSecondsAfterFinished",
+        "integer",
+        0,
+        "Delete finished agent Jobs after this many seconds; 0: keep them (and their logs).",
+    ),
+)
+KEYS_BY_NAME = {key.name: key for key in CONFIG_KEYS}
+ARGS_ONLY_DEFAULTS: dict[str, Any] = {"envVars": [], "secretEnv": {}}
+"""The args that have no stack key of their own (the stack key `env` holds either form)."""
+SECRET_CAPABLE_KEYS = ("wandbApiKey", "env")
+"""Keys whose secret marking wandb-sweeps keeps: their values reach the pods only
+through Kubernetes Secrets. Any other key's value lands in the Job spec, the
+state or the outputs in plain text, so marking it secret is refused."""
+INPUT_KEYS = frozenset({"image", "namespace", "wandbApiKey"})
+"""String keys whose value may be a pulumi.Output (checked when it resolves)."""
+
+
+def camel(snake: str) -> str:
+    """`gpus_per_pod` -> `gpusPerPod`: an arg's stack key and schema name."""
+    first, *rest = snake.split("_")
+    return first + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+def default_of(name: str) -> Any:
+    """The default of a key (camelCase); None for a required one."""
+    if name in ARGS_ONLY_DEFAULTS:
+        return ARGS_ONLY_DEFAULTS[name]
+    return KEYS_BY_NAME[name].default

@@ -1,0 +1,208 @@
+"""WandbSweep as a library in someone else's program: several sweeps, an existing namespace,
+Outputs as inputs, Kueue, labels; and the component's schema for other languages.
+
+Each program here is a small function that registers WandbSweeps, run under the
+engine model (the mock engine plus provider rules), as a user's `__main__.py` would.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pulumi
+import pulumi_kubernetes as k8s
+import pytest
+from engine_model import JOB_TYPE, LIFECYCLE_TYPE, SWEEP_TYPE, Deployment, deploy
+from kubernetes_validate.utils import latest_version
+
+from wandb_sweeps import ConfigError, WandbSweep, WandbSweepArgs
+from wandb_sweeps.k8s_fragments import MIN_KUBERNETES
+
+ROOT = Path(__file__).resolve().parent.parent
+KEY = "local-" + "k" * 40
+SECRET = "kubernetes:core/v1:Secret"
+NAMESPACE = "kubernetes:core/v1:Namespace"
+
+
+def run(program: Any, stack: str = "dev") -> Deployment:
+    return deploy(stack, {}, program=program)
+
+
+def base(**fields: Any) -> WandbSweepArgs:
+    args: dict[str, Any] = {
+        "project": "vision",
+        "image": "ghcr.io/acme/trainer:1.0",
+        "sweep_config": str(ROOT / "sweep.yaml"),
+        "wandb_api_key": KEY,
+    }
+    args.update(fields)
+    return args  # type: ignore[return-value]
+
+
+def kubernetes_objects(deployment: Deployment) -> list[dict[str, Any]]:
+    return [r.inputs for r in deployment.state.values() if r.typ.startswith("kubernetes:")]
+
+
+def test_two_sweeps_share_an_existing_namespace_without_colliding() -> None:
+    def program() -> None:
+        for model in ("resnet", "vit"):
+            WandbSweep(
+                model,
+                base(
+                    namespace="team-vision",
+                    create_namespace=False,
+                    queue_name="team-vision-gpus",
+                    pods=2,
+                    gpus_per_pod=1,
+                ),
+            )
+
+    deployment = run(program)
+    assert deployment.by_type(NAMESPACE) == []
+    secrets = deployment.by_type(SECRET)
+    assert sorted(s.inputs["metadata"]["name"] for s in secrets) == [
+        "resnet-wandb-api-key",
+        "vit-wandb-api-key",
+    ]
+    jobs = deployment.by_type(JOB_TYPE)
+    names = [j.inputs["metadata"]["name"] for j in jobs]
+    assert len(jobs) == 4 and len(set(names)) == 4
+    assert sorted(n.rsplit("-", 1)[0] for n in names) == [
+        "resnet-agent-0",
+        "resnet-agent-1",
+        "vit-agent-0",
+        "vit-agent-1",
+    ]
+    for job in jobs:
+        metadata = job.inputs["metadata"]
+        owner = metadata["name"].split("-agent-")[0]
+        assert metadata["namespace"] == "team-vision"
+        assert metadata["labels"]["kueue.x-k8s.io/queue-name"] == "team-vision-gpus"
+        assert metadata["labels"]["app.kubernetes.io/instance"] == owner
+        pod = job.inputs["spec"]["template"]
+        assert pod["metadata"]["labels"]["app.kubernetes.io/instance"] == owner
+        key_ref = pod["spec"]["containers"][0]["env"][0]["valueFrom"]["secretKeyRef"]
+        assert key_ref == {"name": f"{owner}-wandb-api-key", "key": "WANDB_API_KEY"}
+    creation_keys = sorted(r.inputs["creation_key"] for r in deployment.by_type(SWEEP_TYPE))
+    assert creation_keys == ["wandb-sweeps/dev/resnet", "wandb-sweeps/dev/vit"]
+    assert len({r.inputs["sweep_path"] for r in deployment.by_type(LIFECYCLE_TYPE)}) == 1  # same config
+    for version in (MIN_KUBERNETES, latest_version()):
+        for manifest in kubernetes_objects(deployment):
+            kubernetes_validate.validate(manifest, version, strict=True)
+
+
+def test_an_image_and_a_namespace_from_other_resources_reach_the_jobs() -> None:
+    def program() -> None:
+        namespace = k8s.core.v1.Namespace("team", metadata={"name": "team-nlp"})
+        release = k8s.core.v1.ConfigMap("release", data={"image": "ghcr.io/acme/trainer@sha256:" + "a" * 64})
+        WandbSweep(
+            "bert",
+            base(
+                image=release.data.apply(lambda d: d["image"]),
+                namespace=namespace.metadata.apply(lambda m: m.name),
+                create_namespace=False,
+            ),
+        )
+
+    deployment = run(program)
+    [job] = deployment.by_type(JOB_TYPE)
+    assert job.inputs["metadata"]["namespace"] == "team-nlp"
+    assert job.inputs["spec"]["template"]["spec"]["containers"][0]["image"].endswith("a" * 64)
+    assert {"team", "release"} <= {n for names in job.property_dependencies.values() for n in names}
+    [secret] = deployment.by_type(SECRET)
+    assert secret.inputs["metadata"]["namespace"] == "team-nlp"
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("image", "my image:1", "image: must be a container image reference without spaces"),
+        ("namespace", "Team_NLP", "namespace: must be a DNS label"),
+        ("wandb_api_key", "short", "wandbApiKey: is not a W&B API key"),
+    ],
+)
+def test_an_output_is_checked_when_it_resolves_with_the_same_message(
+    field: str, value: str, message: str
+) -> None:
+    def program() -> None:
+        source = k8s.core.v1.ConfigMap("source", data={"value": value})
+        WandbSweep(
+            "bert", base(**{field: source.data.apply(lambda d: d["value"]), "create_namespace": False})
+        )
+
+    with pytest.raises(Exception) as raised:
+        run(program)
+    assert message in str(raised.value)
+    assert "short" not in str(raised.value) or field != "wandb_api_key"
+
+
+def test_a_plain_bad_value_is_refused_before_anything_is_registered() -> None:
+    registered: list[str] = []
+
+    def program() -> None:
+        WandbSweep("bert", base(pods=-1, labels={"app.kubernetes.io/name": "x"}))
+
+    with pytest.raises(ConfigError) as raised:
+        deployment = run(program)
+        registered = list(deployment.state)
+    assert registered == []
+    problems = raised.value.problems
+    assert any(p.startswith("pods: must be >= 0") for p in problems), problems
+    assert any(p.startswith("labels: app.kubernetes.io/name is set by wandb-sweeps") for p in problems), (
+        problems
+    )
+
+
+@pytest.mark.parametrize("name", ["Bert", "a" * 41, "bert_large", ""])
+def test_a_component_name_that_cannot_prefix_kubernetes_names_is_refused(name: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        run(lambda: WandbSweep(name, base()))
+    assert raised.value.problems[0].startswith(f"WandbSweep name {name!r}: must be at most 40 lowercase")
+
+
+def test_two_sweeps_may_not_both_create_one_namespace() -> None:
+    def program() -> None:
+        WandbSweep("resnet", base(namespace="team-vision"))
+        WandbSweep("vit", base(namespace="team-vision"))
+
+    with pytest.raises(ConfigError) as raised:
+        run(program)
+    assert "WandbSweep 'vit' would create namespace 'team-vision', which WandbSweep 'resnet' creates" in str(
+        raised.value
+    )
+
+
+def test_labels_and_annotations_reach_jobs_and_pods_next_to_ours() -> None:
+    deployment = run(
+        lambda: WandbSweep(
+            "bert", base(labels={"team": "nlp"}, annotations={"example.com/owner": "alice"}, queue_name="nlp")
+        )
+    )
+    [job] = deployment.by_type(JOB_TYPE)
+    metadata, pod = job.inputs["metadata"], job.inputs["spec"]["template"]["metadata"]
+    assert metadata["labels"]["team"] == pod["labels"]["team"] == "nlp"
+    assert metadata["annotations"] == {
+        "example.com/owner": "alice",
+        "pulumi.com/skipAwait": "true",
+        "pulumi.com/deletionPropagationPolicy": "foreground",
+    }
+    assert pod["annotations"] == {"example.com/owner": "alice"}
+    assert "kueue.x-k8s.io/queue-name" not in pod["labels"]  # Kueue reads the Job's
+
+
+def test_an_unknown_argument_is_named() -> None:
+    with pytest.raises(ConfigError) as raised:
+        run(lambda: WandbSweep("bert", {**base(), "gpus": 2}))  # type: ignore[typeddict-unknown-key]
+    assert "'gpus': not an argument of WandbSweep (see WandbSweepArgs)." in raised.value.problems
+
+
+def test_stack_outputs_of_a_library_program_can_use_the_component_outputs() -> None:
+    def program() -> None:
+        sweep = WandbSweep("bert", base(create_namespace=False, namespace="nlp"))
+        pulumi.export("path", sweep.sweep_path)
+        pulumi.export("namespace", sweep.namespace)
+
+    deployment = run(program)
+    assert deployment.outputs == {"path": "mock-entity/vision/mock1234", "namespace": "nlp"}
