@@ -206,3 +206,52 @@ def test_stack_outputs_of_a_library_program_can_use_the_component_outputs() -> N
 
     deployment = run(program)
     assert deployment.outputs == {"path": "mock-entity/vision/mock1234", "namespace": "nlp"}
+
+
+def test_the_readmes_role_is_valid_and_covers_what_the_component_creates() -> None:
+    """A user without cluster-admin deploys with the Role the README gives: it must be a
+    valid Role, and allow every verb pulumi-kubernetes uses on every kind of object the
+    component creates in an existing namespace."""
+    import re
+
+    import yaml
+
+    readme = (ROOT / "README.md").read_text()
+    block = re.search(r"<!-- rbac-role -->\n```yaml\n(.+?)\n```", readme, re.DOTALL)
+    assert block, "README marks its Role with <!-- rbac-role -->"
+    documents = list(yaml.safe_load_all(block.group(1)))
+    assert [d["kind"] for d in documents] == ["Role", "RoleBinding"]
+    for version in (MIN_KUBERNETES, latest_version()):
+        for document in documents:
+            kubernetes_validate.validate(document, version, strict=True)
+    role = documents[0]
+    allowed = {
+        (group, resource): set(rule["verbs"])
+        for rule in role["rules"]
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+    }
+    deployment = run(lambda: WandbSweep("bert", base(namespace="team-vision", create_namespace=False)))
+    kinds = {r.typ for r in deployment.state.values() if r.typ.startswith("kubernetes:")}
+    resource_of = {SECRET: ("", "secrets"), JOB_TYPE: ("batch", "jobs")}
+    assert kinds == set(resource_of)
+    needed = {"get", "list", "watch", "create", "patch", "delete"}
+    for kind in kinds:
+        assert needed <= allowed.get(resource_of[kind], set()), kind
+    assert role["metadata"]["namespace"] == documents[1]["metadata"]["namespace"] == "team-vision"
+    assert documents[1]["roleRef"] == {
+        "kind": "Role",
+        "name": role["metadata"]["name"],
+        "apiGroup": "rbac.authorization.k8s.io",
+    }
+
+
+def test_destroy_with_an_existing_namespace_deletes_only_the_stacks_objects() -> None:
+    from engine_model import destroy
+
+    deployment = run(lambda: WandbSweep("bert", base(namespace="team-vision", create_namespace=False)))
+    gone = destroy(deployment.state)
+    assert NAMESPACE not in {deployment.state[name].typ for name in gone.deleted}
+    assert sorted(deployment.state[name].typ for name in gone.deleted) == sorted(
+        [SECRET, JOB_TYPE, SWEEP_TYPE, LIFECYCLE_TYPE]
+    )

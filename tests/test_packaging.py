@@ -435,3 +435,60 @@ def test_the_wheel_registers_exactly_what_the_source_tree_registers(program_run:
         return {"registrations": registrations, "outputs": described["outputs"]}
 
     assert comparable(program_run.result) == comparable(here)
+
+
+# -- the example program: a user's program that uses the installed package ------------------
+
+EXAMPLE = ROOT / "examples" / "shared-cluster"
+
+
+@pytest.fixture(scope="session")
+def example_run(fresh_venv: FreshVenv, tmp_path_factory: pytest.TempPathFactory) -> ProgramRunInVenv:
+    """examples/shared-cluster, run where it lives (nothing next to it can stand in for the
+    package) by the fresh venv's python, under the mock engine."""
+    work = tmp_path_factory.mktemp("example-run")
+    start = time.monotonic()
+    result = run_in_venv(
+        fresh_venv.python,
+        EXAMPLE,
+        "dev",
+        {"wandbApiKey": API_KEY, "image": "ghcr.io/acme/trainer@sha256:" + "b" * 64},
+        workdir=work / "run",
+        secret_keys=("wandbApiKey",),
+    )
+    return ProgramRunInVenv(result, time.monotonic() - start)
+
+
+def test_the_example_runs_two_sweeps_in_a_namespace_it_does_not_create(example_run: ProgramRunInVenv) -> None:
+    import kubernetes_validate
+    from kubernetes_validate.utils import latest_version
+
+    from wandb_sweeps.k8s_fragments import MIN_KUBERNETES
+
+    components = example_run.by_type("wandb-sweeps:index:WandbSweep")
+    assert [c["name"] for c in components] == ["resnet", "vit"]
+    assert example_run.by_type("kubernetes:core/v1:Namespace") == []
+    objects = [r for r in example_run.result["registrations"] if r["type"].startswith("kubernetes:")]
+    names = [
+        (r["type"], r["inputs"]["metadata"]["name"]) for r in objects if "name" in r["inputs"]["metadata"]
+    ]
+    assert len(names) == len(set(names)) == 2 + 4  # the Secrets and Jobs (the ConfigMap is auto-named)
+    jobs = example_run.by_type("kubernetes:batch/v1:Job")
+    assert len(jobs) == 4
+    for job in jobs:
+        metadata = job["inputs"]["metadata"]
+        assert metadata["namespace"] == "team-vision"
+        assert metadata["labels"]["kueue.x-k8s.io/queue-name"] == "team-vision-gpus"
+        container = job["inputs"]["spec"]["template"]["spec"]["containers"][0]
+        assert container["image"] == "ghcr.io/acme/trainer@sha256:" + "b" * 64  # from the ConfigMap's output
+    for version in (MIN_KUBERNETES, latest_version()):
+        for manifest in (r["inputs"] for r in objects):
+            kubernetes_validate.validate(manifest, version, strict=True)
+    sweeps = example_run.by_type("pulumi-python:dynamic/wandb:Sweep")
+    assert sorted(s["inputs"]["creation_key"] for s in sweeps) == [
+        "vision-sweeps/dev/resnet",
+        "vision-sweeps/dev/vit",
+    ]
+    assert sorted(example_run.result["outputs"]) == ["resnetJobs", "resnetSweepUrl", "vitJobs", "vitSweepUrl"]
+    modules = example_run.result["wandb_sweeps_modules"]
+    assert modules and all("/site-packages/wandb_sweeps/" in f for f in modules.values()), modules
