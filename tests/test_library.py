@@ -255,3 +255,28 @@ def test_destroy_with_an_existing_namespace_deletes_only_the_stacks_objects() ->
     assert sorted(deployment.state[name].typ for name in gone.deleted) == sorted(
         [SECRET, JOB_TYPE, SWEEP_TYPE, LIFECYCLE_TYPE]
     )
+
+
+def test_env_and_secret_env_values_may_be_outputs() -> None:
+    def program() -> None:
+        bucket = k8s.core.v1.ConfigMap("bucket", data={"url": "s3://datasets/imagenet"})
+        token = k8s.core.v1.ConfigMap("token", data={"value": "hf_" + "t" * 20})
+        WandbSweep(
+            "bert",
+            base(
+                env={"DATA_URL": bucket.data.apply(lambda d: d["url"]), "HF_HOME": "/data/hf"},
+                secret_env={"HF_TOKEN": token.data.apply(lambda d: d["value"])},
+            ),
+        )
+
+    deployment = run(program)
+    [job] = deployment.by_type(JOB_TYPE)
+    env = {e["name"]: e for e in job.inputs["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["DATA_URL"] == {"name": "DATA_URL", "value": "s3://datasets/imagenet"}
+    assert env["HF_TOKEN"] == {
+        "name": "HF_TOKEN",
+        "valueFrom": {"secretKeyRef": {"name": "bert-wandb-env", "key": "HF_TOKEN"}},
+    }
+    secrets = {s.inputs["metadata"]["name"]: s.inputs for s in deployment.by_type(SECRET)}
+    assert secrets["bert-wandb-env"]["stringData"] == {"HF_TOKEN": "hf_" + "t" * 20}
+    assert "t" * 20 not in repr(job.inputs)
