@@ -144,6 +144,9 @@ class SweepSource:
     that `batch_size: 16` stays an integer."""
     existing_sweep_id: str | None = None
     """`sweepId`: attach to this sweep; none is created and its state never changed."""
+    config_source: str = ""
+    """How the user named the sweep config file (`'sweep.yaml'`), for the messages of
+    the W&B schema check, which the sweep provider runs."""
 
     def __post_init__(self) -> None:
         problems = ProblemList()

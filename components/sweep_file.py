@@ -16,6 +16,10 @@ checks run in layers, each on what the one before has made safe:
    name -> mapping, ...), since it crashes on others;
 5. the wandb client's own filling-in that the sweep's create applies.
 
+Layers 1 and 2 (`load_sweep_file`) run in the program, before anything is
+registered; 3 to 5 (`schema_problem`) in the sweep provider's `check`, at preview,
+so that the program process never imports W&B's `sweeps` package.
+
 Every third-party call is guarded as well: if a new release crashes on a shape
 that these checks let through, the user still gets a named error, not a traceback.
 """
@@ -91,12 +95,31 @@ def load_sweep_file(project_root: Path, relative_path: str) -> SweepFile:
     shape = shape_problems(config)
     if shape:
         raise ConfigError([f"{where} cannot be sent to W&B: {_listed(shape)}."])
-    violations = sweep_config_violations(config)
-    if not violations:
-        violations = _client_violations(text)
-    if violations:
-        raise ConfigError([f"{where} is rejected by W&B's sweep schema: {_listed(violations)}."])
     return SweepFile(path=path, text=text, config=config)
+
+
+def schema_problem(text: str, source: str) -> str | None:
+    """Why W&B would refuse the sweep config `text` (layers 3-5), as one message that
+    names `source` (the file, as the user wrote it); None if it would not.
+
+    Runs in the sweep provider's `check`, at preview and up, not in the program: W&B's
+    `sweeps` package drags in its search code (scipy, scikit-learn), about half a
+    second that every program run would pay. `text` has passed `load_sweep_file`.
+    """
+    where = f"sweepConfig: {source}"
+    try:
+        config = parse_sweep_config(text)
+    except Exception:  # noqa: BLE001 - the program checked it; an odd input is still no traceback
+        return f"{where} cannot be read as YAML."
+    if not isinstance(config, dict):
+        return f"{where} must be a YAML mapping with method, metric and parameters, got {type_name(config)}."
+    shape = shape_problems(config)
+    if shape:
+        return f"{where} cannot be sent to W&B: {_listed(shape)}."
+    violations = sweep_config_violations(config) or _client_violations(text)
+    if violations:
+        return f"{where} is rejected by W&B's sweep schema: {_listed(violations)}."
+    return None
 
 
 def _read(path: Path, where: str) -> str:

@@ -64,6 +64,7 @@ _SWEEP_INPUTS = (
     "base_url",
     "default_base_url",
     "config_yaml",
+    "config_source",
     "existing_sweep_id",
     "creation_key",
     "api_key",
@@ -88,6 +89,8 @@ class SweepInputs:
     WANDB_BASE_URL, else the hosted W&B). Read only when the sweep is created."""
     config_yaml: pulumi.Input[str] = ""
     """The sweep config as the user wrote it; empty when attaching."""
+    config_source: pulumi.Input[str] = ""
+    """How the user named the file (`'sweep.yaml'`), for the messages of `check`."""
     existing_sweep_id: pulumi.Input[str] = ""
     """Attach to this sweep instead of creating one."""
     request_timeout: pulumi.Input[float] = 20
@@ -186,6 +189,9 @@ class SweepProvider(dynamic.ResourceProvider):
             return dynamic.CheckResult(
                 {}, [dynamic.CheckFailure("", f"the sweep's inputs must be a mapping, got {type_name(news)}")]
             )
+        config_failures = _config_failures(_mapping(olds), news)
+        if config_failures:
+            return dynamic.CheckResult(news, config_failures)
         existing = news.get("existing_sweep_id") or ""
         if not existing or existing == _mapping(olds).get("existing_sweep_id"):
             return dynamic.CheckResult(news, [])
@@ -301,6 +307,31 @@ class SweepLifecycleProvider(dynamic.ResourceProvider):
             stop_sweep(_access(props, normalize_base_url(props["base_url"])), path, state)
 
 
+def _config_failures(olds: dict[str, Any], news: dict[str, Any]) -> list[dynamic.CheckFailure]:
+    """W&B's schema check of a new or changed sweep config (a no-op `up` pays nothing).
+
+    Here rather than in the program: it needs W&B's `sweeps` package, whose import
+    costs every program run about half a second. A preview runs it, so a bad config
+    still stops `pulumi up` before anything is created.
+    """
+    from .sweep_file import schema_problem
+
+    config = news.get("config_yaml")
+    if not isinstance(config, str) or not config.strip() or config == rpc_unknown():
+        return []
+    if olds and _same_sweep_config(olds.get("config_yaml"), config):
+        return []
+    source = news.get("config_source")
+    problem = schema_problem(config, source if isinstance(source, str) and source else "the sweep config")
+    return [dynamic.CheckFailure("config_yaml", problem)] if problem else []
+
+
+def rpc_unknown() -> str:
+    from pulumi.runtime import rpc
+
+    return rpc.UNKNOWN
+
+
 _LOOKUP_INPUTS = ("project", "entity", "existing_sweep_id", "base_url", "default_base_url")
 
 
@@ -402,6 +433,7 @@ class WandbSweepResource(dynamic.Resource, module="wandb", name="Sweep"):
             "default_base_url": inputs.default_base_url,
             "api_key": pulumi.Output.secret(inputs.api_key),
             "config_yaml": inputs.config_yaml,
+            "config_source": inputs.config_source,
             "existing_sweep_id": inputs.existing_sweep_id,
             "creation_key": inputs.creation_key,
             "request_timeout": inputs.request_timeout,

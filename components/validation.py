@@ -282,7 +282,7 @@ def _sweep_source(read: _Reader, cwd: Path) -> SweepSource:
     if sweep_id is not None:
         return SweepSource(existing_sweep_id=sweep_id)
     config_file = read.string("sweepConfig") or "sweep.yaml"
-    return SweepSource(config_yaml=load_sweep_file(cwd, config_file).text)
+    return SweepSource(config_yaml=load_sweep_file(cwd, config_file).text, config_source=repr(config_file))
 
 
 def _agent_pods(read: _Reader) -> AgentPods:

@@ -35,7 +35,8 @@ class WandbSweep(pulumi.ComponentResource):
     `agent_job`). Kubernetes names derive from the component's name, so several
     WandbSweeps share a program and a namespace without colliding.
 
-    Dependencies are chosen for day 2. The Jobs read the Secrets by name only
+    Dependencies are chosen for day 2. Everything depends on the sweep's identity
+    (whose `check` runs W&B's schema at preview). The Jobs read the Secrets by name only
     (`depends_on`, no property dependency): a rotated key replaces the Secret
     and no Job. The Jobs read the sweep's identity, which is replaced only when
     the sweep must change. They depend on the lifecycle resource so that
@@ -63,13 +64,32 @@ class WandbSweep(pulumi.ComponentResource):
         self.settings = settings
         api_key = pulumi.Output.secret(settings.api_key)
 
+        # The sweep first: its `check` (W&B's schema, at preview) must pass before any
+        # Kubernetes object is made, and a sweep that cannot be created leaves none behind.
+        self.sweep = WandbSweepResource(
+            f"{name}-sweep",
+            SweepInputs(
+                project=settings.wandb.project,
+                entity=settings.wandb.entity or "",
+                base_url=settings.wandb.normalized_base_url,
+                default_base_url=settings.wandb.normalized_default_base_url,
+                api_key=api_key,
+                config_yaml=settings.sweep.config_yaml or "",
+                config_source=settings.sweep.config_source,
+                existing_sweep_id=settings.sweep.existing_sweep_id or "",
+                creation_key=f"{pulumi.get_project()}/{pulumi.get_stack()}/{name}",
+                request_timeout=settings.wandb.request_timeout,
+                call_timeout=settings.wandb.call_timeout,
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
         self.namespace_resource: k8s.core.v1.Namespace | None = None
         namespace: pulumi.Input[str] = settings.namespace
         if settings.create_namespace:
             self.namespace_resource = k8s.core.v1.Namespace(
                 f"{name}-namespace",
                 metadata={"name": settings.namespace, "labels": common_labels(name)},
-                opts=pulumi.ResourceOptions(parent=self),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.sweep]),
             )
             namespace = self.namespace_resource.metadata.apply(lambda m: m.name)
 
@@ -82,22 +102,6 @@ class WandbSweep(pulumi.ComponentResource):
                 f"{name}-env", env_secret_name(name), dict(settings.secret_env), namespace
             )
 
-        self.sweep = WandbSweepResource(
-            f"{name}-sweep",
-            SweepInputs(
-                project=settings.wandb.project,
-                entity=settings.wandb.entity or "",
-                base_url=settings.wandb.normalized_base_url,
-                default_base_url=settings.wandb.normalized_default_base_url,
-                api_key=api_key,
-                config_yaml=settings.sweep.config_yaml or "",
-                existing_sweep_id=settings.sweep.existing_sweep_id or "",
-                creation_key=f"{pulumi.get_project()}/{pulumi.get_stack()}/{name}",
-                request_timeout=settings.wandb.request_timeout,
-                call_timeout=settings.wandb.call_timeout,
-            ),
-            opts=pulumi.ResourceOptions(parent=self),
-        )
         self.lifecycle = SweepLifecycleResource(
             f"{name}-lifecycle",
             LifecycleInputs(
@@ -179,7 +183,7 @@ class WandbSweep(pulumi.ComponentResource):
             metadata={"name": secret_name, "namespace": namespace, "labels": common_labels(self._name)},
             type="Opaque",
             string_data=pulumi.Output.secret(data),
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.sweep]),
         )
 
     def _say_when_the_shell_points_elsewhere(self, shell_base_url: str) -> None:

@@ -15,6 +15,17 @@ for path in (str(ROOT), str(ROOT / "tests")):
     if path not in sys.path:
         sys.path.insert(0, path)
 
+# The sweep provider's check imports W&B's `sweeps` package and the wandb client when
+# it first runs. The tests run that check in this process; a test that makes Python hit
+# its recursion limit (deeply nested YAML) leaves CPython 3.11 unable to import them
+# afterwards ("AST constructor recursion depth mismatch"). In the provider process, which
+# starts fresh, that cannot happen; here they are imported before any test runs.
+import warnings  # noqa: E402
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")  # sweeps' pydantic v1-style settings; nothing to see
+    import sweeps  # noqa: F401
+    import wandb.apis.public.sweeps  # noqa: F401
 from wandb_server import WandbServer  # noqa: E402 - needs tests/ on sys.path
 
 

@@ -138,7 +138,11 @@ class FakeWandb:
         self.stopped: list[tuple[str, str]] = []
 
     def check(self, provider: Any, olds: dict[str, Any], news: dict[str, Any]) -> dict[str, Any]:
-        return news
+        """The provider's own check (W&B's schema of the sweep config, at preview), but
+        for an attached sweep's look-up, which needs W&B."""
+        if isinstance(provider, sweep_provider.SweepProvider) and news.get("existing_sweep_id"):
+            return news
+        return checked(provider, olds, news)
 
     def create(self, provider: Any, props: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         if isinstance(provider, sweep_provider.SweepProvider):
@@ -170,13 +174,23 @@ class FakeWandb:
         provider.delete(id_, props)
 
 
+class CheckFailed(Exception):
+    """A provider's `check` refused the inputs: the engine stops the preview or update
+    there, with the failures, before the resource (or anything that depends on it) is made."""
+
+
+def checked(provider: Any, olds: dict[str, Any], news: dict[str, Any]) -> dict[str, Any]:
+    result = provider.check(olds, news)
+    if result.failures:
+        raise CheckFailed("; ".join(f"{f.property}: {f.reason}" for f in result.failures))
+    return result.inputs
+
+
 class ServerWandb:
     """The real provider methods, in this process, against a W&B(-protocol) server."""
 
     def check(self, provider: Any, olds: dict[str, Any], news: dict[str, Any]) -> dict[str, Any]:
-        result = provider.check(olds, news)
-        assert not result.failures, [(f.property, f.reason) for f in result.failures]
-        return result.inputs
+        return checked(provider, olds, news)
 
     def create(self, provider: Any, props: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         result = provider.create(props)
@@ -319,11 +333,12 @@ class SimulatedEngine(pulumi.runtime.Mocks):
     ) -> tuple[Step, str, dict[str, Any]]:
         provider, props = _provider(inputs), _props(inputs)
         if old is None:
+            props = self.backend.check(provider, {}, props)
             if self.preview:
                 return Step("create"), "", props
             id_, outputs = self.backend.create(provider, props)
             return Step("create"), id_, outputs
-        checked = self.backend.check(provider, _props(old.inputs), props) if not self.preview else props
+        checked = self.backend.check(provider, _props(old.inputs), props)
         diff = provider.diff(old.id, old.outputs, checked)
         if not diff.changes:
             return Step("same"), old.id, old.outputs
@@ -449,7 +464,7 @@ def deploy(
     try:
         _sync_await(run_pulumi_func(lambda: _sync_await(run().apply(collect).future())))
     except BaseException:
-        _drain_leftover_tasks()
+        drain_leftover_tasks()
         raise
     engine.finish()
     engine.deployment.warnings = warnings.messages
@@ -464,7 +479,7 @@ def fresh_root() -> None:
     ROOT.set(None)
 
 
-def _drain_leftover_tasks() -> None:
+def drain_leftover_tasks() -> None:
     """A program that failed half-way leaves registrations running on the event loop,
     which the mock engine shares between runs: they would fail the next program."""
     from pulumi.runtime.settings import SETTINGS
@@ -495,6 +510,7 @@ __all__ = [
     "MOCK_SWEEP_ID",
     "SECRET_SIG",
     "SWEEP_TYPE",
+    "CheckFailed",
     "Deployment",
     "FakeWandb",
     "Resource",
@@ -502,6 +518,7 @@ __all__ = [
     "Step",
     "deploy",
     "destroy",
+    "drain_leftover_tasks",
     "fresh_root",
     "plain",
     "registration_options",

@@ -22,6 +22,7 @@ from engine_model import (
     SECRET_SIG,
     SWEEP_TYPE,
     FakeWandb,
+    drain_leftover_tasks,
     fresh_root,
     plain,
     registration_options,
@@ -85,15 +86,19 @@ class RecordingMocks(pulumi.runtime.Mocks):
         self.wandb = FakeWandb()
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        provider, inputs = None, {}
+        if args.typ.startswith("pulumi-python:dynamic"):
+            # As the engine: the provider's check first (it raises CheckFailed), then create
+            # (the sweep's identity made up: no W&B).
+            inputs = plain(args.inputs)
+            provider = dill.loads(base64.b64decode(inputs.pop("__provider")))
+            inputs = self.wandb.check(provider, {}, inputs)
         self.run.registrations.append(
             Registration(
                 args.typ, args.name, args.inputs, args.custom, args.provider, self.options.get(args.name, {})
             )
         )
-        if args.typ.startswith("pulumi-python:dynamic"):
-            # What the provider's create returns (the sweep's identity made up: no W&B).
-            inputs = plain(args.inputs)
-            provider = dill.loads(base64.b64decode(inputs.pop("__provider")))
+        if provider is not None:
             return self.wandb.create(provider, inputs)
         return f"{args.name}-id", dict(args.inputs)
 
@@ -132,7 +137,11 @@ def run_program(
     def collect(outputs: dict[str, Any]) -> None:
         run.outputs.update(outputs)
 
-    _sync_await(run_pulumi_func(lambda: _sync_await(program().apply(collect).future())))
+    try:
+        _sync_await(run_pulumi_func(lambda: _sync_await(program().apply(collect).future())))
+    except BaseException:
+        drain_leftover_tasks()
+        raise
     return run
 
 

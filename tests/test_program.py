@@ -170,6 +170,7 @@ def check_common_resources(run: ProgramRun, stack: str, on_destroy: str) -> None
         "base_url": "",
         "default_base_url": "https://api.wandb.ai",
         "config_yaml": SWEEP_YAML,
+        "config_source": "'sweep.yaml'",
         "existing_sweep_id": "",
         "creation_key": f"wandb-sweeps/{stack}/sweep",
         "request_timeout": 20,
@@ -338,12 +339,17 @@ def test_the_program_itself_never_calls_w_and_b(server, preview: bool) -> None:
 
 
 def test_destroy_order_lets_kubernetes_objects_go_even_when_the_sweep_cannot_be_stopped() -> None:
-    """The engine deletes dependents first: the Jobs (which use the sweep's outputs)
-    go before the sweep; the Namespace and Secret do not depend on the sweep, so a
-    sweep that cannot be stopped (W&B down) does not keep them."""
+    """The engine deletes dependents first: the Jobs go before the sweep's lifecycle, whose
+    delete stops the sweep; the Namespace and Secret do not depend on the lifecycle, so a
+    sweep that cannot be stopped (W&B down) does not keep them. (They depend on the
+    sweep's identity, whose delete makes no W&B call and cannot fail.)"""
     run = deploy("live")
-    sweep_urn_suffix = "pulumi-python:dynamic/wandb:Sweep::sweep-sweep"
+    lifecycle = "pulumi-python:dynamic/wandb:SweepLifecycle::sweep-lifecycle"
+    identity = "pulumi-python:dynamic/wandb:Sweep::sweep-sweep"
     for name in ("sweep-namespace", "sweep-api-key"):
-        assert not any(d.endswith(sweep_urn_suffix) for d in run.named(name).options["dependencies"]), name
+        dependencies = run.named(name).options["dependencies"]
+        assert not any(d.endswith(lifecycle) for d in dependencies), name
+        assert any(d.endswith(identity) for d in dependencies), name
     for job in run.by_type("kubernetes:batch/v1:Job"):
-        assert any(d.endswith(sweep_urn_suffix) for d in job.options["dependencies"]), job.name
+        assert any(d.endswith(lifecycle) for d in job.options["dependencies"]), job.name
+        assert any(d.endswith(identity) for d in job.options["dependencies"]), job.name

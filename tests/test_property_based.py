@@ -393,11 +393,21 @@ def test_any_sweep_file_gives_a_sweep_or_a_named_error(sweep_dir: Path, text: st
             assert "could not be checked" not in problem, problem
             assert len(problem) < 2000, problem
         return
-    event("accepted")
-    # Accepted: what the sweep's create does with the text must work as well.
+    # Accepted by the program: the sweep provider's check (W&B's schema, at preview) gives
+    # a named problem or nothing; and then what the sweep's create does must work too.
+    from wandb_sweeps.sweep_file import schema_problem
     from wandb_sweeps.wandb_api import sweep_config_text, sweep_display_name
 
     assert isinstance(sweep.config, dict)
+    problem = schema_problem(sweep.text, "'sweep.yaml'")
+    if problem is not None:
+        note(problem)
+        event("refused", next((w for w in REFUSALS if w in problem), "other"))
+        assert problem.startswith("sweepConfig: 'sweep.yaml' "), problem
+        assert "could not be checked" not in problem, problem
+        assert len(problem) < 2000, problem
+        return
+    event("accepted")
     sweep_config_text(sweep.text)
     sweep_display_name(sweep.text, "project/stack/sweep")
 
