@@ -3,16 +3,48 @@
 Plain functions over a `WandbAccess` (server, key, time budget): no state between
 calls, so the provider can be unpickled months later at `pulumi destroy` and work.
 
-Reads and state changes go through the real wandb client. Its requests pass
-through the bundled wandb-core process, which retries failed requests by itself
-(at least once, backing off ~2 s, 4 s, 8 s) and re-sends a create whose reply was
-lost, making a second sweep. So creating a sweep is a single plain HTTP POST of
-W&B's `UpsertSweep` mutation per attempt, and before any retry the sweep is
-looked up by its deterministic display name (`sweep_display_name`).
+Every W&B operation is ONE plain HTTP POST of a GraphQL document per attempt
+(`_post_graphql`: Basic auth `api:<key>`, bounded timeouts); no request goes
+through the wandb client (the wandb package is still used where no request is
+made: `sweep_url`, `sweep_config_text`). The client's requests pass through its
+bundled wandb-core process, which checks the key (`Viewer`) and probes the
+server's features (`ServerFeaturesQuery`) for every `wandb.Api()`, retries failed
+requests by itself, and re-sends a create whose reply was lost, making a second
+sweep. Here each request is a round trip the user waits for, and retries are ours:
+a create is looked up by its deterministic display name (`sweep_display_name`)
+before the first attempt and before any retry, and a state change whose reply was
+lost reads the sweep again before it is re-sent.
+
+The documents are the ones the wandb 0.31 client sends, trimmed to the fields used
+here (so the fields and arguments are known to exist on the real server). To check
+them against a newer wandb, compare with:
+
+- default entity, `GetDefaultEntity`: `wandb/apis/public/api.py`, `Api.default_entity`
+  (`GET_DEFAULT_ENTITY_GQL` in `wandb/apis/_generated/operations.py`), `viewer { id
+  entity }` trimmed to `viewer { entity }`.
+- find a sweep by display name, `GetSweeps`: `wandb/apis/public/sweeps.py`, `Sweeps`
+  (`GET_SWEEPS_GQL`), as `Project.sweeps(filters={"displayName": ...})` sends it,
+  trimmed to the page info and each sweep's `name displayName state`. On a server
+  that cannot filter (before W&B server 0.81.4) the client sends the same document
+  without `$filters` (`Sweeps._update_response`, `omit_variables=["filters"]`) and
+  looks through every page: so does `find_sweep` when the filtered query is refused.
+- read one sweep, `GetSweep`: `wandb/apis/public/sweeps.py`, `_get_sweep`
+  (`GET_SWEEP_GQL`), trimmed to `id state` (both also in the `GET_SWEEP_LEGACY_GQL`
+  the client falls back to on old servers).
+- change a sweep's state, `UpsertSweep` with the sweep's opaque GraphQL `id` and
+  `state`: `wandb/apis/public/sweeps.py`, `_set_sweep_state`, as sent.
+- create a sweep, `UpsertSweep` without `id`: `wandb/apis/public/sweeps.py`,
+  `_upsert_sweep` (its `mutation_3`), trimmed to the variables and fields used here.
+
+So a first create costs 3 requests when `entity` is empty (GetDefaultEntity,
+GetSweeps, UpsertSweep) and 2 when it is set; stopping a sweep 2 (GetSweep,
+UpsertSweep), or 1 when it is already final or deleted; a refresh 1 (GetSweep).
 
 Every call is bounded: no request waits longer than `request_timeout`, and a
 call gives up after `call_timeout` in all, with a `WandbError` whose message
-names the server and what to do, and never contains the API key.
+names the server and what to do, and never contains the API key. Server errors
+(HTTP 5xx, 408, 429), timeouts and dropped connections are retried; a rejected key
+(HTTP 401/403) is not.
 """
 
 from __future__ import annotations
@@ -20,14 +52,12 @@ from __future__ import annotations
 import base64
 import dataclasses
 import hashlib
+import http.client
 import json
-import math
-import os
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -38,11 +68,56 @@ from .settings import DEFAULT_CALL_TIMEOUT, DEFAULT_REQUEST_TIMEOUT
 
 T = TypeVar("T")
 FINAL_STATES = frozenset({"FINISHED", "CANCELED"})
-# wandb writes these into os.environ when it creates a sweep; restoring them keeps
-# one resource's entity/project from leaking into the next call in this process.
-_ENV_WANDB_WRITES = ("WANDB_ENTITY", "WANDB_PROJECT")
+# The states wandb's `_set_sweep_state` stops a sweep from; it refuses any other.
+_STOPPABLE_STATES = frozenset({"PENDING", "RUNNING", "PAUSED"})
 _TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
-_TRANSIENT_TEXT = ("giving up after", "did not respond in time", "timed out", "timeout", "connection", "eof")
+_PAGE_SIZE = 50  # the client's `per_page` for sweeps
+
+_DEFAULT_ENTITY_QUERY = """
+query GetDefaultEntity {
+  viewer { entity }
+}
+"""
+
+_FIND_QUERY = """
+query GetSweeps($project: String!, $entity: String!, $filters: JSONString!, $cursor: String,
+                $perPage: Int = 50) {
+  project(name: $project, entityName: $entity) {
+    sweeps(after: $cursor, first: $perPage, filters: $filters) {
+      pageInfo { endCursor hasNextPage }
+      edges { node { name displayName state } }
+    }
+  }
+}
+"""
+
+# The same without `$filters`, for servers that cannot filter sweeps.
+_LIST_QUERY = """
+query GetSweeps($project: String!, $entity: String!, $cursor: String, $perPage: Int = 50) {
+  project(name: $project, entityName: $entity) {
+    sweeps(after: $cursor, first: $perPage) {
+      pageInfo { endCursor hasNextPage }
+      edges { node { name displayName state } }
+    }
+  }
+}
+"""
+
+_READ_QUERY = """
+query GetSweep($name: String!, $project: String, $entity: String) {
+  project(name: $project, entityName: $entity) {
+    sweep(sweepName: $name) { id state }
+  }
+}
+"""
+
+_SET_STATE_MUTATION = """
+mutation UpsertSweep($id: ID, $state: String, $entityName: String, $projectName: String) {
+  upsertSweep(input: {id: $id, state: $state, entityName: $entityName, projectName: $projectName}) {
+    sweep { name }
+  }
+}
+"""
 
 _CREATE_MUTATION = """
 mutation UpsertSweep($config: String, $description: String, $entityName: String,
@@ -171,158 +246,228 @@ def _auth_error(access: WandbAccess, action: str) -> WandbAuthError:
     )
 
 
-# --- calls through the wandb client --------------------------------------------
+def _shared_deadline(access: WandbAccess) -> WandbAccess:
+    """`access` whose calls all end within one call timeout from now (and its own deadline)."""
+    deadline = time.monotonic() + access.call_timeout
+    if access.deadline is not None:
+        deadline = min(deadline, access.deadline)
+    return dataclasses.replace(access, deadline=deadline)
 
 
-@contextmanager
-def _restored_env() -> Iterator[None]:
-    saved = {name: os.environ.get(name) for name in _ENV_WANDB_WRITES}
+# --- one plain POST per attempt -------------------------------------------------
+
+
+def _post_graphql(
+    access: WandbAccess,
+    timeout: float,
+    query: str,
+    variables: dict[str, Any],
+    *,
+    action: str = "create a sweep",
+    failure: str = "refused to create the sweep",
+) -> dict[str, Any]:
+    """Exactly one HTTP request; returns the reply's `data`.
+
+    Raises _Transient when the outcome is unknown or worth retrying, WandbAuthError
+    for a rejected key (`action` says what was being done), and WandbError, saying
+    "W&B at <server> <failure>: ...", when the server refused the request.
+    """
+    body = json.dumps({"query": query, "variables": variables}).encode()
+    token = base64.b64encode(f"api:{access.api_key}".encode()).decode()
+    request = urllib.request.Request(
+        f"{access.base_url}/graphql",
+        data=body,
+        headers={
+            "Authorization": f"Basic {token}",
+            "Content-Type": "application/json",
+            "User-Agent": "wandb-sweeps",
+        },
+        method="POST",
+    )
     try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            payload = json.loads(response.read() or b"{}")
+    except urllib.error.HTTPError as error:
+        if error.code in (401, 403):
+            raise _auth_error(access, action) from None
+        if error.code in _TRANSIENT_STATUSES:
+            raise _Transient(f"HTTP {error.code}") from None
+        messages = _error_messages(access, error)
+        detail = f"HTTP {error.code}" + (f": {messages}" if messages else "")
+        raise WandbError(f"W&B at {access.base_url} {failure}: {detail}") from None
+    except (
+        urllib.error.URLError,
+        http.client.HTTPException,
+        TimeoutError,
+        ConnectionError,
+        ValueError,  # a reply cut short or garbled on the way: not JSON
+    ) as error:
+        raise _Transient(access.scrub(f"{type(error).__name__}: {getattr(error, 'reason', error)}")) from None
+    if not isinstance(payload, dict):
+        raise WandbError(f"W&B at {access.base_url} {failure}: the reply is not a GraphQL response")
+    if payload.get("errors"):
+        messages = _messages(access, payload["errors"])
+        if "not logged in" in messages.lower():
+            raise _auth_error(access, action)
+        raise WandbError(f"W&B at {access.base_url} {failure}: {messages}")
+    data = payload.get("data")
+    if not isinstance(data, dict):
+        raise WandbError(f"W&B at {access.base_url} {failure}: the reply has no data")
+    return data
 
 
-_configured_request_timeout: float | None = None
+def _messages(access: WandbAccess, errors: Any) -> str:
+    """A GraphQL response's error messages, as one line without the key."""
+    if not isinstance(errors, list):
+        errors = [errors]
+    return "; ".join(access.scrub(str(e.get("message", e) if isinstance(e, dict) else e)) for e in errors)
 
 
-def _client(
-    access: WandbAccess, timeout: float, entity: str | None = None, project: str | None = None
-) -> Any:
-    """A wandb.Api for one attempt: Python waits at most `timeout` for wandb-core,
-    and wandb-core waits at most `request_timeout` per HTTP request."""
-    import wandb
-
-    global _configured_request_timeout
-    if _configured_request_timeout != access.request_timeout:
-        # Process-wide in wandb: set once per provider process (one stack's settings).
-        wandb.teardown()
-        wandb.setup(
-            settings=wandb.Settings(x_graphql_retry_max=1, x_graphql_timeout_seconds=access.request_timeout)
-        )
-        _configured_request_timeout = access.request_timeout
-    overrides: dict[str, Any] = {"base_url": access.base_url}
-    if entity:
-        overrides["entity"] = entity
-    if project:
-        overrides["project"] = project
-    return wandb.Api(api_key=access.api_key, overrides=overrides, timeout=math.ceil(timeout))
+def _error_messages(access: WandbAccess, error: urllib.error.HTTPError) -> str:
+    """The GraphQL error messages of a refused request (HTTP 400: a query that does not
+    validate), or "" when its body is not a GraphQL response (e.g. a proxy's page)."""
+    try:
+        payload = json.loads(error.read() or b"{}")
+    except (OSError, ValueError, http.client.HTTPException):
+        return ""
+    return (
+        _messages(access, payload.get("errors"))
+        if isinstance(payload, dict) and payload.get("errors")
+        else ""
+    )
 
 
-def _client_call(access: WandbAccess, action: str, call: Callable[[float], T]) -> T:
-    """Run a wandb-client call with retries, mapping the client's many error types."""
-
-    def attempt(timeout: float) -> T:
-        with _restored_env():
-            try:
-                return call(timeout)
-            except WandbError:
-                raise
-            except Exception as error:  # noqa: BLE001 - the client raises many unrelated types
-                raise _classified(error, access, action) from None
-
-    return _with_retries(access, action, attempt)
+def _request(access: WandbAccess, action: str, query: str, variables: dict[str, Any]) -> dict[str, Any]:
+    """One read or state change: one POST per attempt, retried within the call timeout."""
+    return _with_retries(
+        access,
+        action,
+        lambda timeout: _post_graphql(
+            access, timeout, query, variables, action=action, failure=f"failed to {action}"
+        ),
+    )
 
 
-def _classified(error: Exception, access: WandbAccess, action: str) -> Exception:
-    """A wandb-client error as ours: rejected key, worth retrying, or a plain failure."""
-    status = _http_status(error)
-    text = access.scrub(f"{type(error).__name__}: {error}")
-    lowered = text.lower()
-    if status in (401, 403):
-        return _auth_error(access, action)
-    # Checked before the error's type: the client also reports a server that keeps
-    # failing while it verifies the key as an AuthenticationError.
-    if status in _TRANSIENT_STATUSES or (status is None and any(t in lowered for t in _TRANSIENT_TEXT)):
-        return _Transient(text)
-    if type(error).__name__ == "AuthenticationError" or "not logged in" in lowered:
-        return _auth_error(access, action)
-    return WandbError(f"W&B at {access.base_url} failed to {action}: {text}")
-
-
-def _http_status(error: BaseException) -> int | None:
-    for candidate in (error, error.__cause__, error.__context__):
-        response = getattr(candidate, "response", None)
-        status = getattr(response, "http_status", None) or getattr(response, "status_code", None)
-        if isinstance(status, int):
-            return status
-    return None
+# --- the operations ------------------------------------------------------------------
 
 
 def default_entity(access: WandbAccess) -> str:
     """The entity W&B files sweeps under when none is named: the key's default."""
-    entity = _client_call(
-        access, "look up the API key's default entity", lambda t: _client(access, t).default_entity
-    )
+    data = _request(access, "look up the API key's default entity", _DEFAULT_ENTITY_QUERY, {})
+    entity = (data.get("viewer") or {}).get("entity")
     if not entity:
         raise WandbError(
             f"W&B at {access.base_url} reports no default entity for this API key; set wandb-sweeps:entity."
         )
-    return entity
+    return str(entity)
+
+
+def _read_sweep(access: WandbAccess, path: SweepPath) -> dict[str, Any] | None:
+    """The sweep's opaque GraphQL `id` and its `state`; None if it does not exist."""
+    data = _request(
+        access,
+        f"read sweep {path}",
+        _READ_QUERY,
+        {"entity": path.entity, "project": path.project, "name": path.sweep_id},
+    )
+    sweep = (data.get("project") or {}).get("sweep")
+    return sweep if isinstance(sweep, dict) else None
 
 
 def sweep_state(access: WandbAccess, path: SweepPath) -> str | None:
     """The sweep's state (PENDING, RUNNING, PAUSED, FINISHED, CANCELED); None if it does not exist."""
-    from wandb.apis.public.sweeps import _get_sweep
-
-    def call(timeout: float) -> str | None:
-        api = _client(access, timeout, path.entity, path.project)
-        sweep = _get_sweep(api._service_api, path.entity, path.project, path.sweep_id)
-        return None if sweep is None else str(sweep.state).upper()
-
-    return _client_call(access, f"read sweep {path}", call)
+    sweep = _read_sweep(access, path)
+    return None if sweep is None else str(sweep.get("state")).upper()
 
 
 def find_sweep(access: WandbAccess, entity: str, project: str, display_name: str) -> tuple[str, str] | None:
-    """(id, state) of the sweep with this display name in entity/project, if any."""
-    from wandb.errors import UnsupportedError
+    """(id, state) of the sweep with this display name in entity/project, if any.
 
-    def call(timeout: float) -> tuple[str, str] | None:
-        api = _client(access, timeout, entity, project)
-        try:
-            project_api = api.project(project, entity)
-            try:
-                sweeps = list(project_api.sweeps(filters={"displayName": display_name}))
-            except UnsupportedError:  # servers before 0.81.4 cannot filter: look through all
-                sweeps = list(project_api.sweeps())
-        except ValueError as error:
-            if "could not find project" in str(error).lower():
-                return None
-            raise
-        for sweep in sweeps:
-            if sweep._attrs.get("displayName") == display_name:
-                return sweep.id, str(sweep.state).upper()
-        return None
+    One request, filtered by the server, when it can filter; otherwise one more for
+    each page of the project's sweeps.
+    """
+    action = f"look for sweep {display_name!r} in {entity}/{project}"
+    shared = _shared_deadline(access)
+    variables: dict[str, Any] = {"entity": entity, "project": project, "perPage": _PAGE_SIZE}
+    try:
+        return _find_in_pages(
+            shared,
+            action,
+            _FIND_QUERY,
+            {**variables, "filters": json.dumps({"displayName": display_name})},
+            display_name,
+        )
+    except (WandbAuthError, WandbUnavailable):
+        raise
+    except WandbError:
+        # Servers before 0.81.4 cannot filter sweeps and refuse the query: look through all.
+        return _find_in_pages(shared, action, _LIST_QUERY, variables, display_name)
 
-    return _client_call(access, f"look for sweep {display_name!r} in {entity}/{project}", call)
+
+def _find_in_pages(
+    access: WandbAccess, action: str, query: str, variables: dict[str, Any], display_name: str
+) -> tuple[str, str] | None:
+    """The first sweep named `display_name` in the pages `query` lists (newest first).
+
+    Each sweep's display name is compared here too: a server that ignores the
+    filter lists them all.
+    """
+    cursor = None
+    while True:
+        data = _request(access, action, query, {**variables, "cursor": cursor})
+        sweeps = (data.get("project") or {}).get("sweeps")
+        if not isinstance(sweeps, dict):
+            return None  # no such project (yet): no sweep in it either
+        for edge in sweeps.get("edges") or ():
+            node = (edge or {}).get("node") or {}
+            if node.get("displayName") == display_name:
+                return str(node["name"]), str(node.get("state")).upper()
+        page = sweeps.get("pageInfo") or {}
+        if not (page.get("hasNextPage") and page.get("endCursor")):
+            return None
+        cursor = page["endCursor"]
 
 
 def stop_sweep(access: WandbAccess, path: SweepPath, state: str) -> str:
     """Set a sweep FINISHED or CANCELED; a sweep already stopped or deleted is left alone.
 
-    Returns what was done, for the log.
+    Two requests: read the sweep's state and GraphQL id, then change the state (a
+    retry of the change reads again first, like a retried create). Returns what was
+    done, for the log.
     """
-    from wandb.apis.public.sweeps import _set_sweep_state
+    action = f"set sweep {path} to {state}"
+    shared = _shared_deadline(access)
+    sweep = _read_sweep(shared, path)
+    attempts = 0
 
-    current = sweep_state(access, path)
-    if current is None:
-        return f"sweep {path} no longer exists on W&B; nothing to stop"
-    if current in FINAL_STATES:
-        return f"sweep {path} is already {current}"
+    def attempt(timeout: float) -> str | None:
+        nonlocal sweep, attempts
+        attempts += 1
+        if attempts > 1:
+            # The last attempt's reply was lost or slow: it may have been acted on.
+            sweep = _read_sweep(shared, path)
+        if sweep is None:
+            return f"sweep {path} no longer exists on W&B; nothing to stop"
+        current = str(sweep.get("state")).upper()
+        if current in FINAL_STATES:
+            return None if attempts > 1 and current == state else f"sweep {path} is already {current}"
+        if current not in _STOPPABLE_STATES:
+            raise WandbError(f"W&B at {access.base_url} failed to {action}: Sweep already {current.lower()}.")
+        _post_graphql(
+            shared,
+            timeout,
+            _SET_STATE_MUTATION,
+            {"id": sweep["id"], "state": state, "entityName": path.entity, "projectName": path.project},
+            action=action,
+            failure=f"failed to {action}",
+        )
+        return None
 
-    def call(timeout: float) -> None:
-        api = _client(access, timeout, path.entity, path.project)
-        _set_sweep_state(api, path.sweep_id, state, entity=path.entity, project=path.project)
-
-    _client_call(access, f"set sweep {path} to {state}", call)
-    return f"sweep {path} set to {state}"
+    done = _with_retries(shared, action, attempt)
+    return done or f"sweep {path} set to {state}"
 
 
-# --- creating a sweep: one plain POST per attempt ------------------------------
+# --- creating a sweep ------------------------------------------------------------
 
 
 class _NonOctalDumper(yaml.SafeDumper):
@@ -346,39 +491,6 @@ def sweep_config_text(config_yaml: str) -> str:
     return yaml.dump(config, Dumper=_NonOctalDumper, sort_keys=False, default_flow_style=False)
 
 
-def _post_graphql(
-    access: WandbAccess, timeout: float, query: str, variables: dict[str, Any]
-) -> dict[str, Any]:
-    """Exactly one HTTP request. Raises _Transient when the outcome is unknown."""
-    body = json.dumps({"query": query, "variables": variables}).encode()
-    token = base64.b64encode(f"api:{access.api_key}".encode()).decode()
-    request = urllib.request.Request(
-        f"{access.base_url}/graphql",
-        data=body,
-        headers={
-            "Authorization": f"Basic {token}",
-            "Content-Type": "application/json",
-            "User-Agent": "wandb-sweeps",
-        },
-        method="POST",
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            payload = json.loads(response.read() or b"{}")
-    except urllib.error.HTTPError as error:
-        if error.code in (401, 403):
-            raise _auth_error(access, "create a sweep") from None
-        if error.code in _TRANSIENT_STATUSES:
-            raise _Transient(f"HTTP {error.code}") from None
-        raise WandbError(f"W&B at {access.base_url} refused to create the sweep: HTTP {error.code}") from None
-    except (urllib.error.URLError, TimeoutError, ConnectionError, json.JSONDecodeError) as error:
-        raise _Transient(access.scrub(f"{type(error).__name__}: {getattr(error, 'reason', error)}")) from None
-    if payload.get("errors"):
-        messages = "; ".join(access.scrub(str(e.get("message", e))) for e in payload["errors"])
-        raise WandbError(f"W&B at {access.base_url} refused to create the sweep: {messages}")
-    return payload["data"]
-
-
 def create_sweep(
     access: WandbAccess, *, entity: str, project: str, config_yaml: str, display_name: str
 ) -> SweepPath:
@@ -391,7 +503,7 @@ def create_sweep(
     config_text = sweep_config_text(config_yaml)
     description = (yaml.safe_load(config_yaml) or {}).get("description")
     action = f"create a sweep in {entity}/{project}"
-    shared = dataclasses.replace(access, deadline=time.monotonic() + access.call_timeout)
+    shared = _shared_deadline(access)
 
     def attempt(timeout: float) -> SweepPath:
         existing = find_sweep(shared, entity, project, display_name)

@@ -115,10 +115,14 @@ def env_of(job: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.fixture
 def new_sweep_file(tmp_path: Path) -> str:
+    return write_new_sweep_file(tmp_path)
+
+
+def write_new_sweep_file(directory: Path) -> str:
     """The example sweep with another learning-rate range: a different sweep."""
     config = yaml.safe_load((ROOT / "sweep.yaml").read_text())
     config["parameters"]["lr"]["max"] = 0.05
-    path = tmp_path / "sweep-v2.yaml"
+    path = directory / "sweep-v2.yaml"
     path.write_text(yaml.safe_dump(config))
     return str(path)
 

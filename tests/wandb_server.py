@@ -10,7 +10,14 @@ validation exactly like an unknown field would on the real server. The
 subset covers what the client sends for viewer/default-entity look-ups,
 wandb-core's authentication and server-feature probes, sweeps
 (create, read, list, change state), and what ``wandb agent`` needs to
-register and be handed runs (``createAgent``, ``agentHeartbeat``).
+register and be handed runs (``createAgent``, ``agentHeartbeat``). The sweep
+provider (``components/wandb_api.py``) sends trimmed copies of the client's
+``GetDefaultEntity``, ``GetSweeps``, ``GetSweep`` and ``UpsertSweep``
+documents as plain POSTs; they ask for no field the client's own do not, so
+the subset needed nothing new for them.
+
+Tests count requests per operation with ``mark``, ``operations`` and
+``operation_counts`` (every request counts, whatever its outcome).
 
 Behaviours copied from the real server:
 
@@ -70,6 +77,7 @@ import secrets
 import string
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -440,6 +448,24 @@ class WandbServer:
         """The GraphQL mutations received, whatever their outcome."""
         with self._lock:
             return [r for r in self.requests if r.is_mutation]
+
+    def mark(self) -> int:
+        """The number of GraphQL requests received so far: pass it to ``operations`` or
+        ``operation_counts`` to see only what came after."""
+        with self._lock:
+            return len(self.requests)
+
+    def operations(self, since: int = 0) -> list[str | None]:
+        """The operation name of every GraphQL request from number ``since`` on, in order
+        of arrival (a request without a name shows as None)."""
+        with self._lock:
+            return [r.operation_name for r in self.requests[since:]]
+
+    def operation_counts(self, since: int = 0) -> dict[str | None, int]:
+        """How many GraphQL requests arrived per operation name from number ``since`` on,
+        e.g. ``{"GetSweep": 1, "UpsertSweep": 1}``; ``{}`` when none did. Every request
+        counts, whatever its outcome (refused, failed, reply lost)."""
+        return dict(Counter(self.operations(since)))
 
     def create_sweep(
         self,
