@@ -279,13 +279,51 @@ def agent_job_metadata(job: AgentJobInputs, slot: int, spec: JobSpecArgsDict) ->
     if queue:
         labels[KUEUE_QUEUE_LABEL] = queue
     return {
-        "name": pulumi.Output.from_input(spec).apply(
-            lambda resolved: job_name(job.name, slot, resolved, queue)
-        ),
+        "name": once_resolved(spec, lambda resolved: job_name(job.name, slot, resolved, queue)),
         "namespace": job.namespace,
         "labels": labels,
         "annotations": {**job.metadata.annotations, **JOB_ANNOTATIONS},
     }
+
+
+def once_resolved(value: Any, build: Any) -> Any:
+    """`build(value)` with every pulumi.Output inside `value` resolved: an Output if there
+    are any, else a plain value.
+
+    Only the Outputs are awaited (the sweep's identity, maybe the image), with one
+    `Output.all`: `Output.from_input` on the whole spec would wrap each of its hundreds
+    of plain values in an Output of its own, for every Job, which made the program's
+    cost grow superlinearly with `pods`.
+    """
+    found: list[tuple[tuple[Any, ...], pulumi.Output[Any]]] = []
+
+    def collect(node: Any, path: tuple[Any, ...]) -> None:
+        if isinstance(node, pulumi.Output):
+            found.append((path, node))
+        elif isinstance(node, dict):
+            for key, item in node.items():
+                collect(item, (*path, key))
+        elif isinstance(node, list | tuple):
+            for index, item in enumerate(node):
+                collect(item, (*path, index))
+
+    collect(value, ())
+    if not found:
+        return build(value)
+
+    def substituted(node: Any, path: tuple[Any, ...], values: dict[tuple[Any, ...], Any]) -> Any:
+        if path in values:
+            return values[path]
+        if isinstance(node, dict):
+            return {key: substituted(item, (*path, key), values) for key, item in node.items()}
+        if isinstance(node, list | tuple):
+            return [substituted(item, (*path, index), values) for index, item in enumerate(node)]
+        return node
+
+    paths = [path for path, _ in found]
+    return pulumi.Output.all(*[output for _, output in found]).apply(
+        lambda resolved: build(substituted(value, (), dict(zip(paths, resolved, strict=True))))
+    )
 
 
 def _pod_metadata(job: AgentJobInputs, slot: int) -> dict[str, Any]:

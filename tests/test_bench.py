@@ -1,0 +1,39 @@
+"""The benchmark starts and prints its table (its smallest case): `python -m bench --quick`.
+
+The benchmark itself is not a test (it measures; see the README's "Performance"
+section); this only keeps it from rotting.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from pulumi_harness import ROOT
+
+
+def test_the_bench_prints_its_table_for_the_smallest_case() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr[-3000:]
+    lines = result.stdout.splitlines()
+    assert "| figure | measured | goal | met |" in lines
+    rows = [line for line in lines if line.startswith("| ") and not line.startswith("| figure")]
+    figures = [row.split(" | ")[0].removeprefix("| ") for row in rows]
+    for expected in (
+        "program vs floor, dev stack",
+        "growth, 1 pods",
+        "launcher: container start to 1 agent(s) started",
+        "W&B requests, first up (entity unset)",
+        "W&B requests, destroy",
+    ):
+        assert expected in figures, figures
+    assert all(row.endswith("| yes |") for row in rows), rows
