@@ -323,7 +323,10 @@ def _config_failures(olds: dict[str, Any], news: dict[str, Any]) -> list[dynamic
         return []
     source = news.get("config_source")
     problem = schema_problem(config, source if isinstance(source, str) and source else "the sweep config")
-    return [dynamic.CheckFailure("config_yaml", problem)] if problem else []
+    # No property name: the engine would print the property's whole value (the sweep file)
+    # before the reason (`issueCheckFailures`, pulumi/pulumi pkg/resource/deploy/
+    # step_generator.go); the reason names sweepConfig and the path inside it already.
+    return [dynamic.CheckFailure("", problem)] if problem else []
 
 
 def rpc_unknown() -> str:

@@ -180,9 +180,19 @@ class CheckFailed(Exception):
 
 
 def checked(provider: Any, olds: dict[str, Any], news: dict[str, Any]) -> dict[str, Any]:
+    """The inputs `check` returns, or CheckFailed with each failure as the engine prints it
+    after "<type> resource '<name>'" (`issueCheckFailures`, pulumi/pulumi
+    pkg/resource/deploy/step_generator.go): a failure naming a property quotes its value."""
     result = provider.check(olds, news)
     if result.failures:
-        raise CheckFailed("; ".join(f"{f.property}: {f.reason}" for f in result.failures))
+        raise CheckFailed(
+            "; ".join(
+                f"property {f.property} value {{{news.get(f.property)}}} has a problem: {f.reason}"
+                if f.property
+                else f"has a problem: {f.reason}"
+                for f in result.failures
+            )
+        )
     return result.inputs
 
 

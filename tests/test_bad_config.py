@@ -716,7 +716,8 @@ def test_bad_config_is_refused_before_anything_is_registered(
         assert len(raised.value.problems) == 1, message
         assert run.registrations == [], [r.name for r in run.registrations]
     else:
-        assert message.startswith("config_yaml: sweepConfig: ") and message.count("sweepConfig: ") == 1, (
+        # As the engine prints it: the reason alone, not the sweep file's text before it.
+        assert message.startswith("has a problem: sweepConfig: ") and message.count("sweepConfig: ") == 1, (
             message
         )
         # Only the component itself: the sweep fails its check before it is made, and every

@@ -1,7 +1,7 @@
 """The benchmark starts and prints its table (its smallest case): `python -m bench --quick`.
 
 The benchmark itself is not a test (it measures; see the README's "Performance"
-section); this only keeps it from rotting.
+section); this only keeps it from rotting. Its timed figures are not asserted here.
 """
 
 from __future__ import annotations
@@ -23,7 +23,9 @@ def test_the_bench_prints_its_table_for_the_smallest_case() -> None:
         text=True,
         timeout=300,
     )
-    assert result.returncode == 0, result.stdout + result.stderr[-3000:]
+    # Exit status 1 means a goal was missed: a timed one may be, by one noisy run of the
+    # smallest case on a busy CI machine. The request counts may not (nor are they timed).
+    assert result.returncode in (0, 1), result.stdout + result.stderr[-3000:]
     lines = result.stdout.splitlines()
     assert "| figure | measured | goal | met |" in lines
     rows = [line for line in lines if line.startswith("| ") and not line.startswith("| figure")]
@@ -36,4 +38,6 @@ def test_the_bench_prints_its_table_for_the_smallest_case() -> None:
         "W&B requests, destroy",
     ):
         assert expected in figures, figures
-    assert all(row.endswith("| yes |") for row in rows), rows
+    counted = [row for row in rows if row.startswith("| W&B requests")]
+    assert counted and all(row.endswith("| yes |") for row in counted), counted
+    assert all(row.endswith(("| yes |", "| NO |")) for row in rows), rows
