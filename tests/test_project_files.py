@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 import tomllib
 
 import yaml
@@ -129,3 +132,47 @@ def test_every_package_the_components_import_is_a_deploy_time_requirement() -> N
                     continue
                 assert top in distribution_of, f"{path.name} imports {top}: add it to this test's map"
                 assert distribution_of[top] in required, f"{path.name} imports {top}, not in pyproject.toml"
+
+
+def test_example_trainer_preempted_exits_143_and_its_requeued_run_resumes(tmp_path) -> None:
+    """SIGTERM (forwarded by `wandb agent -f`) mid-run: a checkpoint, the preempting mark,
+    exit 143 (so W&B re-queues the run rather than count it finished). The re-queued run
+    has the same id (WANDB_RUN_ID from the agent) and continues from the checkpoint."""
+    checkpoints = tmp_path / "checkpoints"
+    env = {
+        **os.environ,
+        "WANDB_MODE": "offline",
+        "WANDB_DIR": str(tmp_path),
+        "WANDB_RUN_ID": "requeued1",
+        "CHECKPOINT_DIR": str(checkpoints),
+    }
+    first = subprocess.Popen(
+        [sys.executable, "train.py", "--epochs=100000"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    saved = checkpoints / "requeued1.json"
+    deadline = time.monotonic() + 120
+    while not saved.exists() and first.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert saved.exists(), first.communicate(timeout=60)
+    first.send_signal(signal.SIGTERM)
+    _, stderr = first.communicate(timeout=120)
+    assert first.returncode == 143, stderr
+    epoch = json.loads(saved.read_text())["epoch"]
+    assert 0 <= epoch < 100000
+
+    again = subprocess.run(
+        [sys.executable, "train.py", f"--epochs={epoch + 3}", "--_wandb=resume"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert again.returncode == 0, again.stderr
+    assert f"resuming from the checkpoint of epoch {epoch}" in again.stdout
+    assert json.loads(saved.read_text())["epoch"] == epoch + 2
