@@ -8,6 +8,8 @@ RUN pip install --no-cache-dir "wandb>=0.31,<0.32" \
 WORKDIR /home/agent/app
 COPY train.py .
 # The agent runs `python train.py ...` in this directory; W&B files go to $HOME.
+# A numeric UID: the pods run with runAsNonRoot, which the kubelet can verify only for a
+# number (`USER agent` stops the pod with CreateContainerConfigError).
 USER 1000
 ENV WANDB_DIR=/home/agent
 CMD ["wandb", "--help"]

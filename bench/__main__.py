@@ -28,6 +28,7 @@ import argparse
 import itertools
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -81,7 +82,7 @@ from wandb_sweeps import WandbSweep
 for index in range({count}):
     WandbSweep(f"model-{{index}}", {{
         "project": "bench", "image": "ghcr.io/acme/trainer:1.0",
-        "sweep_config": {str(ROOT / "sweep.yaml")!r}, "wandb_api_key": {KEY!r},
+        "sweep_config": "sweep.yaml", "wandb_api_key": {KEY!r},
         "namespace": "bench", "create_namespace": index == 0, "pods": {pods}, "gpus_per_pod": 1,
     }})
 """
@@ -270,7 +271,6 @@ def wandb_requests(runs: int, quick: bool) -> dict[str, Figure]:
 
 
 def _one_lifecycle() -> dict[str, int]:
-    import yaml
     from engine_model import ServerWandb, deploy, destroy
     from pulumi_harness import cli_config
     from wandb_server import DEFAULT_KEY, WandbServer
@@ -286,10 +286,8 @@ def _one_lifecycle() -> dict[str, int]:
             WANDB_BASE_URL=server.base_url,
         )
         try:
-            changed = yaml.safe_load((ROOT / "sweep.yaml").read_text())
-            changed["parameters"]["lr"]["max"] = 0.05
-            new_sweep = Path(scratch) / "sweep-v2.yaml"
-            new_sweep.write_text(yaml.safe_dump(changed))
+            # The example sweep with lr max 0.05: inside the project, as a sweep config must be.
+            new_sweep = ROOT / "tests" / "data" / "sweep-v2.yaml"
             state: dict[str, Any] = {}
 
             def up(step: str, **overrides: str) -> None:
@@ -358,6 +356,8 @@ def main(argv: list[str]) -> int:
 
     with tempfile.TemporaryDirectory() as scratch:
         workdir = Path(scratch)
+        # The sweeps programs run from here, their project folder; a sweep config must be in it.
+        shutil.copy(ROOT / "sweep.yaml", workdir / "sweep.yaml")
         for label, case in cases(workdir, options.quick).items():
             program_time, floor_time = side_by_side(case, floor_of(case, workdir), runs, workdir)
             ratio = program_time.median / floor_time.median

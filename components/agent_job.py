@@ -143,6 +143,30 @@ def common_labels(instance: str) -> dict[str, str]:
     }
 
 
+POD_SECURITY_LABEL = "pod-security.kubernetes.io"
+
+
+def namespace_labels(instance: str, *, allow_privileged_pods: bool) -> dict[str, str]:
+    """Labels of a Namespace the stack creates: ours, and Pod Security Admission's.
+
+    `enforce: restricted` makes the API server refuse any pod below Restricted in it,
+    ours (should a bug render one) and anyone else's. Enforce judges Pods only, so a
+    Job with a bad template would be accepted and its pods silently refused; `warn`
+    and `audit` judge the Jobs' templates too, so `pulumi up` prints the API server's
+    warning and the audit log records it. With allowPrivilegedPods, enforce is
+    `privileged` (nothing refused; the user chose so), and warn and audit stay
+    `restricted`, so the departure stays visible. Every mode follows `latest`: the
+    pods meet the newest rules (tests/test_pod_security.py), and a pinned version
+    would leave rules added by later Kubernetes releases unenforced in the namespace.
+    """
+    enforce = "privileged" if allow_privileged_pods else "restricted"
+    labels = dict(common_labels(instance))
+    for mode, level in (("enforce", enforce), ("warn", "restricted"), ("audit", "restricted")):
+        labels[f"{POD_SECURITY_LABEL}/{mode}"] = level
+        labels[f"{POD_SECURITY_LABEL}/{mode}-version"] = "latest"
+    return labels
+
+
 def agent_labels(instance: str, slot: int) -> dict[str, str]:
     return {
         **common_labels(instance),
@@ -216,6 +240,7 @@ def agent_container(job: AgentJobInputs) -> ContainerArgsDict:
     container: ContainerArgsDict = {
         "name": CONTAINER_NAME,
         "image": job.pods.image,
+        "image_pull_policy": job.runtime.pull_policy.value,
         "command": ["/bin/sh", "-c", LAUNCHER_SCRIPT],
         "env": agent_env(job),
         "security_context": {
@@ -241,6 +266,9 @@ def agent_tolerations(job: AgentJobInputs) -> list[TolerationArgsDict]:
 
 
 def agent_pod_spec(job: AgentJobInputs) -> PodSpecArgsDict:
+    """The pod meets the Restricted Pod Security Standard unless allowPrivilegedPods let the
+    user's pieces take it below (pod_settings.pod_security_problems): seccomp RuntimeDefault
+    and runAsNonRoot here, no capabilities and no privilege escalation in the container."""
     runtime, scheduling = job.runtime, job.scheduling
     security: dict[str, Any] = {"seccomp_profile": {"type": "RuntimeDefault"}}
     if runtime.run_as_non_root:

@@ -32,7 +32,7 @@ class WandbSweepArgs(TypedDict):
     entity: NotRequired[str]
     """W&B entity (user or team). Default: the API key's default entity, resolved when the sweep is made and kept."""
     sweep_config: NotRequired[str]
-    """Path of the W&B sweep config (YAML), relative to the program's working directory (the Pulumi project). Default: sweep.yaml."""
+    """Path of the W&B sweep config (YAML), relative to the program's working directory (the Pulumi project folder), which it must stay inside. Default: sweep.yaml."""
     sweep_id: NotRequired[str]
     """Run agents for this existing sweep instead of creating one (the end of the sweep URL); it is never stopped."""
     wandb_api_key: NotRequired[pulumi.Input[str]]
@@ -40,9 +40,9 @@ class WandbSweepArgs(TypedDict):
     base_url: NotRequired[str]
     """W&B server URL. Default: WANDB_BASE_URL of the shell that makes the sweep, else https://api.wandb.ai; kept from then on."""
     wandb_request_timeout_seconds: NotRequired[int]
-    """Seconds one HTTP request to W&B may take before it is retried. Default: 20."""
+    """Seconds one HTTP request to W&B may take before it is retried. Default: 20; at most 600."""
     wandb_call_timeout_seconds: NotRequired[int]
-    """Seconds one W&B call may take in all, retries included. Default: 30."""
+    """Seconds one W&B call may take in all, retries included. Default: 30; at most 3600."""
     on_destroy: NotRequired[str]
     """What destroy, or a replaced sweep, does to the old sweep: finish, cancel or keep. Default: finish."""
 
@@ -55,37 +55,37 @@ class WandbSweepArgs(TypedDict):
     labels: NotRequired[dict[str, str]]
     """Extra labels for the agent Jobs and their pods; wandb-sweeps' own labels cannot be overridden."""
     annotations: NotRequired[dict[str, str]]
-    """Extra annotations for the agent Jobs and their pods; wandb-sweeps' own cannot be overridden."""
+    """Extra annotations for the agent Jobs and their pods; wandb-sweeps' own cannot be overridden, and AppArmor overrides need allow_privileged_pods."""
 
     pods: NotRequired[int]
-    """Agent pods running at once; 0 pauses the agents and keeps everything else. Default: 1."""
+    """Agent pods running at once; 0 pauses the agents and keeps everything else. Default: 1; at most 1000."""
     agents_per_pod: NotRequired[int]
-    """`wandb agent` processes in each pod. Default: 1."""
+    """`wandb agent` processes in each pod. Default: 1; at most 64."""
     agent_per_gpu: NotRequired[bool]
     """One agent per GPU: agents_per_pod follows gpus_per_pod. Default: false."""
     runs_per_agent: NotRequired[int]
-    """Runs each agent does (`wandb agent --count`); 0: until the sweep ends. Default: 0."""
+    """Runs each agent does (`wandb agent --count`); 0: until the sweep ends. Default: 0; at most 100000."""
     gpus_per_pod: NotRequired[int]
-    """GPUs per pod, set as a limit under gpu_resource. Default: 0."""
+    """GPUs per pod, set as a limit under gpu_resource. Default: 0; at most 16."""
     gpu_resource: NotRequired[str]
     """Extended resource name of the GPUs (nvidia.com/gpu, amd.com/gpu, ...). Default: nvidia.com/gpu."""
     cpu: NotRequired[str]
-    """CPU per pod (request = limit), a Kubernetes quantity. Default: none set."""
+    """CPU per pod (request = limit), a Kubernetes quantity, at most 4096. Default: none set."""
     memory: NotRequired[str]
-    """Memory per pod (request = limit), a Kubernetes quantity. Default: none set."""
+    """Memory per pod (request = limit), a Kubernetes quantity, at most 64Ti. Default: none set."""
     shm_size: NotRequired[str]
-    """Memory-backed /dev/shm: auto (when GPUs are requested), off, or a size limit such as 8Gi. Default: auto."""
+    """Memory-backed /dev/shm: auto (when GPUs are requested), off, or a size limit such as 8Gi (at most 64Ti). Default: auto."""
 
     gpu_toleration: NotRequired[bool]
     """When GPUs are requested, tolerate the <gpu_resource>:NoSchedule taint. Default: true."""
     node_selector: NotRequired[dict[str, str]]
     """Node labels the pods require."""
     tolerations: NotRequired[list[dict[str, Any]]]
-    """Extra Kubernetes Toleration objects, in Kubernetes' own (camelCase) form."""
+    """Extra Kubernetes Toleration objects, in Kubernetes' own (camelCase) form; one with operator Exists and no key needs allow_privileged_pods."""
     affinity: NotRequired[dict[str, Any]]
     """A Kubernetes Affinity object, in Kubernetes' own (camelCase) form."""
     priority_class_name: NotRequired[str]
-    """PriorityClass of the agent pods. Default: the cluster default."""
+    """PriorityClass of the agent pods; system-* classes need allow_privileged_pods. Default: the cluster default."""
 
     env: NotRequired[dict[str, pulumi.Input[str]]]
     """Extra environment of the agents and their runs, NAME -> value."""
@@ -94,23 +94,27 @@ class WandbSweepArgs(TypedDict):
     secret_env: NotRequired[dict[str, pulumi.Input[str]]]
     """Secret environment, NAME -> value: kept in a Kubernetes Secret, read by the pods through secretKeyRef."""
     volumes: NotRequired[list[dict[str, Any]]]
-    """Extra Kubernetes Volume objects (camelCase), e.g. a dataset PVC."""
+    """Extra Kubernetes Volume objects (camelCase), e.g. a dataset PVC; types outside the Restricted Pod Security Standard (hostPath, nfs, ...) need allow_privileged_pods."""
     volume_mounts: NotRequired[list[dict[str, Any]]]
     """Where the agent container mounts those volumes (VolumeMount objects, camelCase)."""
     image_pull_secrets: NotRequired[list[str]]
     """Names of Secrets in the namespace for pulling the image."""
+    image_pull_policy: NotRequired[str]
+    """Always, IfNotPresent or Never. Default: Always when image_pull_secrets are given, else IfNotPresent."""
     service_account_name: NotRequired[str]
     """ServiceAccount of the pods (its token is not mounted). Default: default."""
     run_as_non_root: NotRequired[bool]
-    """Refuse to start an image that runs as root. Default: false."""
+    """Refuse to start an image that runs as root (the Restricted Pod Security Standard); false needs allow_privileged_pods. Default: true."""
     run_as_user: NotRequired[int]
     """UID the containers run as; 0: the image's user. Default: 0."""
+    allow_privileged_pods: NotRequired[bool]
+    """Let the pods fall below the Restricted Pod Security Standard (hostPath and other volume types, system-* priority classes, tolerate-every-taint tolerations, AppArmor overrides, run_as_non_root false); a namespace the component creates then enforces nothing. Default: false."""
     termination_grace_period_seconds: NotRequired[int]
-    """Seconds agents and runs get to stop after SIGTERM. Default: 120."""
+    """Seconds agents and runs get to stop after SIGTERM. Default: 120; at most 86400 (a day)."""
 
     retries_per_pod: NotRequired[int]
-    """Failed pods each slot replaces before its Job fails; preemptions do not count. Default: 3."""
+    """Failed pods each slot replaces before its Job fails; preemptions do not count. Default: 3; at most 100."""
     active_deadline_seconds: NotRequired[int]
-    """Stop each agent Job after this many seconds; 0: no limit. Default: 0."""
+    """Stop each agent Job after this many seconds; 0: no limit. Default: 0; at most 31536000 (365 days)."""
     ttl_seconds_after_finished: NotRequired[int]
-    """Delete finished agent Jobs after this many seconds; 0: keep them. Default: 0."""
+    """Delete finished agent Jobs after this many seconds; 0: keep them. Default: 0; at most 31536000 (365 days)."""

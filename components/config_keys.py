@@ -16,6 +16,7 @@ from .pod_settings import DEFAULT_GPU_RESOURCE, DEFAULT_GRACE_SECONDS, DEFAULT_R
 from .settings import DEFAULT_BASE_URL, DEFAULT_CALL_TIMEOUT, DEFAULT_REQUEST_TIMEOUT, OnDestroy
 
 PROJECT = "wandb-sweeps"
+YEAR_SECONDS = 365 * 86_400
 
 Kind = Literal["string", "integer", "boolean", "array", "object", "list"]
 
@@ -33,14 +34,34 @@ class ConfigKey:
     value ("", 0, [], {}) stands for "unset", because Pulumi.yaml cannot declare
     an optional key without a default."""
     description: str
+    maximum: int | str | None = None
+    """The upper bound of a count, size or duration key: a whole number, or a
+    Kubernetes quantity for `cpu`, `memory`, `shmSize`. Every bound is far above
+    what a large real cluster needs (the README gives the reason for each); it
+    exists so that a typo or a generated value (`pods: 2147483647`) is an error
+    instead of a program that runs for hours or a pod no node can hold."""
+    why: str = ""
+    """What the maximum amounts to, for people ("a day")."""
+
+    @property
+    def bound(self) -> str:
+        """The maximum as messages and the README give it: `86400 (a day)`."""
+        return f"{self.maximum}{f' ({self.why})' if self.why else ''}"
 
     @property
     def declared_in_project(self) -> bool:
         return self.kind in ("string", "integer", "boolean", "array")
 
 
-def _key(name: str, kind: Kind, default: Any, description: str) -> ConfigKey:
-    return ConfigKey(name, kind, default, description)
+def _key(
+    name: str, kind: Kind, default: Any, description: str, *, maximum: int | str | None = None, why: str = ""
+) -> ConfigKey:
+    """A key; a bounded one says its bound (and what it amounts to) in its description,
+    which Pulumi.yaml and the README repeat."""
+    key = ConfigKey(name, kind, default, description, maximum, why)
+    if maximum is None:
+        return key
+    return ConfigKey(name, kind, default, f"{description} At most {key.bound}.", maximum, why)
 
 
 CONFIG_KEYS: tuple[ConfigKey, ...] = (
@@ -53,7 +74,10 @@ CONFIG_KEYS: tuple[ConfigKey, ...] = (
         "W&B entity (user or team); empty: the API key's default entity, resolved when the sweep is made.",
     ),
     _key(
-        "sweepConfig", "string", "sweep.yaml", "W&B sweep config file, relative to the Pulumi project folder."
+        "sweepConfig",
+        "string",
+        "sweep.yaml",
+        "W&B sweep config file inside the Pulumi project folder, relative to it.",
     ),
     _key(
         "sweepId",
@@ -78,12 +102,16 @@ CONFIG_KEYS: tuple[ConfigKey, ...] = (
         "integer",
         DEFAULT_REQUEST_TIMEOUT,
         "Seconds one HTTP request to W&B may take before it is retried.",
+        maximum=600,
+        why="10 minutes",
     ),
     _key(
         "wandbCallTimeoutSeconds",
         "integer",
         DEFAULT_CALL_TIMEOUT,
         "Seconds one W&B call may take in all, retries included, before it fails.",
+        maximum=3600,
+        why="an hour",
     ),
     _key(
         "onDestroy",
@@ -100,26 +128,49 @@ CONFIG_KEYS: tuple[ConfigKey, ...] = (
         True,
         "Create the namespace (and delete it at destroy); false: it exists already.",
     ),
-    _key("pods", "integer", 1, "Agent pods running at once; 0 pauses the agents and keeps everything else."),
-    _key("agentsPerPod", "integer", 1, "`wandb agent` processes in each pod."),
+    _key(
+        "pods",
+        "integer",
+        1,
+        "Agent pods running at once; 0 pauses the agents and keeps everything else.",
+        maximum=1000,
+    ),
+    _key("agentsPerPod", "integer", 1, "`wandb agent` processes in each pod.", maximum=64),
     _key("agentPerGpu", "boolean", False, "One agent per GPU: agentsPerPod follows gpusPerPod."),
     _key(
-        "runsPerAgent", "integer", 0, "Runs each agent does (`wandb agent --count`); 0: until the sweep ends."
+        "runsPerAgent",
+        "integer",
+        0,
+        "Runs each agent does (`wandb agent --count`); 0: until the sweep ends.",
+        maximum=100_000,
     ),
-    _key("gpusPerPod", "integer", 0, "GPUs per pod, set as a limit under gpuResource."),
+    _key("gpusPerPod", "integer", 0, "GPUs per pod, set as a limit under gpuResource.", maximum=16),
     _key(
         "gpuResource",
         "string",
         DEFAULT_GPU_RESOURCE,
         "Extended resource name of the GPUs (nvidia.com/gpu, amd.com/gpu, ...).",
     ),
-    _key("cpu", "string", "", "CPU per pod (request = limit), a Kubernetes quantity; empty: none set."),
-    _key("memory", "string", "", "Memory per pod (request = limit), a Kubernetes quantity; empty: none set."),
+    _key(
+        "cpu",
+        "string",
+        "",
+        "CPU per pod (request = limit), a Kubernetes quantity; empty: none set.",
+        maximum="4096",
+    ),
+    _key(
+        "memory",
+        "string",
+        "",
+        "Memory per pod (request = limit), a Kubernetes quantity; empty: none set.",
+        maximum="64Ti",
+    ),
     _key(
         "shmSize",
         "string",
         "auto",
         "Memory-backed /dev/shm: auto (when GPUs are requested, no size limit), off, or a size limit such as 8Gi.",
+        maximum="64Ti",
     ),
     # Where the pods run
     _key(
@@ -147,18 +198,38 @@ CONFIG_KEYS: tuple[ConfigKey, ...] = (
     _key("volumeMounts", "list", [], "Where the agent container mounts those volumes (VolumeMount objects)."),
     _key("imagePullSecrets", "array", [], "Names of Secrets in the namespace for pulling the image."),
     _key(
+        "imagePullPolicy",
+        "string",
+        "",
+        "Always, IfNotPresent or Never; empty: Always when imagePullSecrets are given, else IfNotPresent.",
+    ),
+    _key(
         "serviceAccountName",
         "string",
         "",
         "ServiceAccount of the pods (its token is not mounted); empty: default.",
     ),
-    _key("runAsNonRoot", "boolean", False, "Refuse to start an image that runs as root."),
+    _key(
+        "runAsNonRoot",
+        "boolean",
+        True,
+        "Refuse to start an image that runs as root; false needs allowPrivilegedPods.",
+    ),
     _key("runAsUser", "integer", 0, "UID the containers run as; 0: the image's user."),
+    _key(
+        "allowPrivilegedPods",
+        "boolean",
+        False,
+        "Let the pods fall below the Restricted Pod Security Standard: other volume types (hostPath), "
+        "system-* priority classes, tolerate-every-taint tolerations, AppArmor overrides, runAsNonRoot false.",
+    ),
     _key(
         "terminationGracePeriodSeconds",
         "integer",
         DEFAULT_GRACE_SECONDS,
         "Seconds agents and runs get to stop after SIGTERM (scale-down, destroy, preemption).",
+        maximum=86_400,
+        why="a day",
     ),
     # The agent Jobs
     _key(
@@ -166,13 +237,23 @@ CONFIG_KEYS: tuple[ConfigKey, ...] = (
         "integer",
         DEFAULT_RETRIES_PER_POD,
         "Failed pods each slot replaces before its Job fails; preemptions do not count.",
+        maximum=100,
     ),
-    _key("activeDeadlineSeconds", "integer", 0, "Stop each agent Job after this many seconds; 0: no limit."),
+    _key(
+        "activeDeadlineSeconds",
+        "integer",
+        0,
+        "Stop each agent Job after this many seconds; 0: no limit.",
+        maximum=YEAR_SECONDS,
+        why="365 days",
+    ),
     _key(
         "ttlSecondsAfterFinished",
         "integer",
         0,
         "Delete finished agent Jobs after this many seconds; 0: keep them (and their logs).",
+        maximum=YEAR_SECONDS,
+        why="365 days",
     ),
 )
 KEYS_BY_NAME = {key.name: key for key in CONFIG_KEYS}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 import pulumi
@@ -44,6 +45,16 @@ RESERVED_ENV = (
     "CUDA_VISIBLE_DEVICES",
 )
 """Set by wandb-sweeps itself; `env` may not override them."""
+OPT_OUT_KEY = "allowPrivilegedPods"
+"""The one key that lets the pods fall below the Restricted Pod Security Standard."""
+
+
+class ImagePullPolicy(StrEnum):
+    """`imagePullPolicy` of the agent container (Kubernetes' own values)."""
+
+    ALWAYS = "Always"
+    IF_NOT_PRESENT = "IfNotPresent"
+    NEVER = "Never"
 
 
 @dataclass(frozen=True)
@@ -148,10 +159,17 @@ class PodRuntime:
     still not mounted (agents never call the Kubernetes API)."""
     termination_grace_period_seconds: int = DEFAULT_GRACE_SECONDS
     """`terminationGracePeriodSeconds`: time the agents and runs get to stop after SIGTERM."""
-    run_as_non_root: bool = False
-    """`runAsNonRoot`: refuse to start an image that runs as root."""
+    run_as_non_root: bool = True
+    """`runAsNonRoot`: the kubelet refuses to start an image whose user is root (or not
+    numeric, so that it cannot tell); the Restricted Pod Security Standard requires it."""
     run_as_user: int | None = None
     """`runAsUser`: the UID the containers run as; None keeps the image's."""
+    image_pull_policy: ImagePullPolicy | None = None
+    """`imagePullPolicy`; None: Always with `image_pull_secrets`, else IfNotPresent."""
+    allow_privileged_pods: bool = False
+    """`allowPrivilegedPods`: the stack's explicit choice to let the pods fall below the
+    Restricted Pod Security Standard (`pod_security_problems` lists what that allows);
+    a Namespace the stack creates is then labelled to enforce nothing, warn still."""
 
     def __post_init__(self) -> None:
         problems = ProblemList()
@@ -166,6 +184,10 @@ class PodRuntime:
             check_int(problems, "runAsUser", self.run_as_user, minimum=0)
         if not isinstance(self.run_as_non_root, bool):
             problems.add(f"runAsNonRoot: must be true or false, got {shown(self.run_as_non_root)}.")
+        if not isinstance(self.allow_privileged_pods, bool):
+            problems.add(f"{OPT_OUT_KEY}: must be true or false, got {shown(self.allow_privileged_pods)}.")
+        if self.image_pull_policy is not None and not isinstance(self.image_pull_policy, ImagePullPolicy):
+            problems.add(pull_policy_problem(self.image_pull_policy))
         fragments = _fragments(
             problems,
             env=(self.env, Sequence),
@@ -206,6 +228,25 @@ class PodRuntime:
     @property
     def shm_size_limit(self) -> str | None:
         return None if self.shm_size in ("auto", "off") else self.shm_size
+
+    @property
+    def pull_policy(self) -> ImagePullPolicy:
+        """Always for an image behind pull secrets: the kubelet then asks the registry, with
+        this pod's credentials, before it starts a container from the node's cache, so a
+        private image pulled for us does not start for another tenant's pod that has no
+        secret (unless the cluster runs the AlwaysPullImages admission plugin). A digest
+        reference costs one manifest request per pod start; else IfNotPresent."""
+        if self.image_pull_policy is not None:
+            return self.image_pull_policy
+        return ImagePullPolicy.ALWAYS if self.image_pull_secrets else ImagePullPolicy.IF_NOT_PRESENT
+
+
+def pull_policy_problem(value: object) -> str:
+    allowed = ", ".join(policy.value for policy in ImagePullPolicy)
+    return (
+        f"imagePullPolicy: must be one of {allowed} (or empty: Always when imagePullSecrets are given, "
+        f"else IfNotPresent), got {shown(value)}."
+    )
 
 
 @dataclass(frozen=True)
@@ -331,3 +372,100 @@ def _fragments(problems: ProblemList, **values: tuple[object, type]) -> dict[str
         elif shape is Mapping:
             problems.add(f"{key}: must be a mapping, got {type_name(value)}.")
     return fragments
+
+
+# --- the Restricted Pod Security Standard ------------------------------------------
+# What the agent pods get from wandb-sweeps itself meets Restricted (agent_job:
+# non-root, seccomp RuntimeDefault, no capabilities, no privilege escalation, no
+# host namespaces, ports, probes or sysctls). What users write can take it below:
+# these are refused unless allowPrivilegedPods is set. The rules are those of
+# kubernetes/pod-security-admission, policy/ (the check named with each).
+
+RESTRICTED_VOLUME_SOURCES = (
+    "configMap",
+    "csi",
+    "downwardAPI",
+    "emptyDir",
+    "ephemeral",
+    "persistentVolumeClaim",
+    "projected",
+    "secret",
+)
+"""Volume sources Restricted allows (check_restrictedVolumes.go, `restrictedVolumes_1_0`).
+`image` volumes are allowed there only since Kubernetes 1.33 (pod-security-admission
+ca569ec, 2025-02), and the agent Jobs are built for 1.31, so they are not here."""
+SYSTEM_PRIORITY_PREFIX = "system-"
+"""Kubernetes reserves PriorityClass names starting with `system-` for its own
+critical components (system-node-critical, system-cluster-critical): such pods
+preempt every other pod and are evicted last. Not a Pod Security Standard rule."""
+APPARMOR_ANNOTATION_PREFIX = "container.apparmor.security.beta.kubernetes.io/"
+"""Pod annotations that set a container's AppArmor profile (check_appArmorProfile.go,
+Baseline): allowed values runtime/default, localhost/<profile> or empty."""
+_OPT_OUT = f"or set {OPT_OUT_KEY}: true (see the README, Security defaults)"
+
+
+def pod_security_problems(
+    scheduling: PodScheduling | None, runtime: PodRuntime | None, metadata: JobMetadata | None
+) -> list[str]:
+    """Why the agent pods would fall below the Restricted Pod Security Standard, or
+    get powers a sweep never needs; one problem per setting, naming the key, the
+    index and what is allowed. The caller skips it when allowPrivilegedPods is set.
+
+    A part that is None failed its own checks already; it is left out here.
+    """
+    problems: list[str] = []
+    if runtime is not None:
+        problems += _volume_problems(runtime.volumes)
+        if not runtime.run_as_non_root:
+            problems.append(
+                "runAsNonRoot: false lets the agents run as root, which the Restricted Pod Security "
+                "Standard does not allow; build the image with a numeric non-root USER (USER 1000), "
+                f"or set runAsUser to a non-zero UID, {_OPT_OUT}."
+            )
+    if scheduling is not None:
+        problems += _toleration_problems(scheduling.tolerations)
+        name = scheduling.priority_class_name
+        if isinstance(name, str) and name.startswith(SYSTEM_PRIORITY_PREFIX):
+            problems.append(
+                f"priorityClassName: {shown(name)} is one of Kubernetes' own system-* classes, for the "
+                "cluster's critical components: its pods preempt every other pod and are evicted last. "
+                f"Use a PriorityClass of your own, {_OPT_OUT}."
+            )
+    if metadata is not None:
+        for key, value in metadata.annotations.items():
+            if key.startswith(APPARMOR_ANNOTATION_PREFIX) and not (
+                value in ("", "runtime/default") or value.startswith("localhost/")
+            ):
+                problems.append(
+                    f"annotations: {key}: {shown(value)} overrides the container runtime's AppArmor "
+                    "profile, which the Pod Security Standards do not allow; allowed: runtime/default or "
+                    f"localhost/<profile>, {_OPT_OUT}."
+                )
+    return problems
+
+
+def _volume_problems(volumes: Sequence[Mapping[str, Any]]) -> list[str]:
+    problems = []
+    allowed = ", ".join(RESTRICTED_VOLUME_SOURCES)
+    for index, volume in enumerate(volumes):
+        sources = [key for key in volume if key != "name" and key not in RESTRICTED_VOLUME_SOURCES]
+        if sources:
+            problems.append(
+                f"volumes: volumes[{index}] ({shown(volume.get('name'))}) is of type {sources[0]}, which "
+                f"the Restricted Pod Security Standard does not allow; allowed types: {allowed} "
+                f"(e.g. a persistentVolumeClaim for a dataset), {_OPT_OUT}."
+            )
+    return problems
+
+
+def _toleration_problems(tolerations: Sequence[Mapping[str, Any]]) -> list[str]:
+    """A toleration without a key and with operator Exists matches every taint (of its
+    effect, if it names one): control-plane nodes, nodes being drained or out of
+    service, nodes reserved for other teams. Not a Pod Security Standard rule."""
+    return [
+        f"tolerations: tolerations[{index}] has operator Exists and no key, so it tolerates every taint "
+        "(control-plane nodes, nodes being drained, other teams' nodes); name the taint, e.g. "
+        f"{{key: cloud.google.com/gke-spot, operator: Exists}}, {_OPT_OUT}."
+        for index, toleration in enumerate(tolerations)
+        if toleration.get("operator") == "Exists" and not toleration.get("key")
+    ]

@@ -8,6 +8,7 @@ users know; the field that holds it is documented next to it.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -55,21 +56,63 @@ def normalize_base_url(url: str) -> str:
 
 
 def base_url_problem(source: str, url: object) -> str | None:
-    """Why `url` is not a W&B server URL, or None. Never raises."""
+    """Why `url` is not a W&B server URL the API key may be sent to, or None. Never raises.
+
+    Every request to it carries the key (the program's, and every agent pod's), so:
+    https, except for a server on this machine; and no user name or password in it,
+    which would be kept in the stack's state and outputs and given to every pod.
+    `source` names the key in the message. The message never shows credentials.
+    """
     expected = f"{source}: must be an http(s) URL of a W&B server such as {DEFAULT_BASE_URL!r}"
     if not isinstance(url, str):
         return f"{expected}, got {type_name(url)}."
+    safe = shown(url_without_credentials(url))
     try:
         parsed = urlparse(url)
         hostname, _port = parsed.hostname, parsed.port
         normalize_base_url(url)
     except ValueError as error:  # "Invalid IPv6 URL", a port out of range, NFKC surprises, ...
-        return f"{expected}, got {shown(url)} ({error})."
+        return f"{expected}, got {safe} ({error})."
+    if "@" in parsed.netloc:
+        return (
+            f"{source}: must not contain a user name or password: it would be kept in the stack's "
+            "state and outputs and given to every agent pod. W&B gets the API key from wandbApiKey; "
+            f"remove the part before '@'. Got {safe}."
+        )
     if parsed.scheme not in ("http", "https") or not hostname or parsed.query or parsed.fragment:
-        return f"{expected}, got {shown(url)}."
+        return f"{expected}, got {safe}."
     if any(c.isspace() or not c.isprintable() for c in url):
-        return f"{expected}, without spaces or control characters, got {shown(url)}."
+        return f"{expected}, without spaces or control characters, got {safe}."
+    if parsed.scheme == "http" and not is_loopback_host(hostname):
+        return (
+            f"{source}: must be an https URL: every request to W&B, the agent pods' too, carries the "
+            "API key. Plain http is allowed only for a server on this machine (localhost, 127.0.0.0/8 "
+            f"or ::1). Got {safe}."
+        )
     return None
+
+
+def is_loopback_host(hostname: str) -> bool:
+    """Whether `hostname` (as `urlsplit` gives it: lowercase, no brackets) is this machine:
+    localhost, 127.0.0.0/8 or ::1. A name that merely resolves there is not."""
+    if hostname == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(hostname).is_loopback
+    except ValueError:
+        return False
+
+
+def url_without_credentials(url: str) -> str:
+    """`url` with any user name and password replaced, for messages."""
+    scheme, separator, rest = url.partition("://")
+    if not separator:
+        scheme, rest = "", url
+    end = re.search(r"[/?#]", rest)
+    authority, tail = (rest[: end.start()], rest[end.start() :]) if end else (rest, "")
+    if "@" in authority:
+        authority = "[credentials]@" + authority.rpartition("@")[2]
+    return scheme + separator + authority + tail
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,16 @@ Whatever the file holds, the result is the sweep or a ConfigError that names the
 file and, where it can, the path inside it (`parameters.lr.distribution`). The
 checks run in layers, each on what the one before has made safe:
 
-1. the file is read and parsed as YAML;
-2. its shape is one W&B can keep at all (JSON-like values, finite numbers, text
-   keys, no alias that contains itself, not absurdly deep or large);
+1. the file is read (it must lie inside the project folder, symlinks resolved,
+   and be at most MAX_FILE_BYTES) and parsed as YAML, bounded: the parser stops
+   past MAX_DEPTH levels, and what the YAML aliases and merge keys (`<<`) would
+   expand to is counted on the parsed node graph before any Python value is built
+   (MAX_VALUES, MAX_EXPANDED_CHARS), so that no file, whatever it holds, costs
+   more than a fraction of a second and a few MB to check;
+2. it is a sweep config at all (a mapping with `method`, which W&B requires): a
+   file that is not one, a kubeconfig say, gets an error that quotes nothing of it;
+   then its shape is one W&B can keep at all (JSON-like values, finite numbers, text
+   keys, no alias that contains itself);
 3. W&B's JSON schema (from the `sweeps` package), with a path for every problem;
 4. the checks `sweeps` makes in code (min < max, probabilities, bayes needs a
    metric), run only on the shapes that code assumes (`parameters` a mapping of
@@ -35,14 +42,34 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from .checks import shown, type_name
 from .errors import ConfigError
 
 MAX_DEPTH = 64
 """Sweep configs are a few levels deep; past this, something generated the file wrong."""
-MAX_VALUES = 100_000
-"""Values after YAML aliases are expanded (W&B stores the config expanded, as JSON)."""
+MAX_FILE_BYTES = 32 * 1024
+"""A sweep config is a few hundred bytes to a few KB. PyYAML's parser (pure Python)
+takes about 0.35 s for 32 KiB of the densest YAML (`[1,1,1,...]`), and both the
+program and the sweep provider parse the file."""
+MAX_VALUES = 10_000
+"""Keys and values once YAML aliases and merge keys are expanded (W&B stores the
+config expanded, as JSON); a real sweep config has a few dozen. Counted before
+construction: a 500-byte file of nested aliases or merges ("billion laughs") stands
+for billions, and PyYAML up to 6.0.3 builds every merged entry (exponential time)."""
+MAX_PARAMETERS = 100
+"""Parameters, nested ones included, once aliases are expanded; a sweep searches a
+few dozen at most. W&B's schema check costs about 1.7 ms per parameter (2,400 took
+4 s), the one cost that grows with the config faster than the file does."""
+MAX_EXPANDED_CHARS = 1_000_000
+"""Characters of text once aliases are expanded: one long string referred to
+thousands of times is one value in the file and megabytes in every message,
+schema check and request built from it."""
+SWEEP_MARKER = "method"
+"""The key every W&B sweep config has (W&B's schema requires it). A file without it
+is not one, and messages about it quote nothing of it: it may be anything a
+misconfigured sweepConfig points at (a kubeconfig, a key file)."""
 MAX_LISTED = 5
 """Problems listed per file; the rest are counted."""
 _PLAIN_KEY = re.compile(r"[A-Za-z0-9_-]+")
@@ -55,33 +82,154 @@ class SweepFile:
     config: dict[str, Any]
 
 
-def parse_sweep_config(text: str) -> dict[str, Any]:
+class SweepTooLarge(ValueError):
+    """The text is past one of the bounds (bytes, depth, expanded size): refused
+    before it costs anything. Its message says which, and quotes nothing of it."""
+
+
+def parse_sweep_config(text: str) -> Any:
     """The sweep config as data; the provider compares these, not the text, so
-    editing a comment does not start a new sweep."""
-    return yaml.safe_load(text)
+    editing a comment does not start a new sweep.
+
+    Bounded whatever `text` holds: raises SweepTooLarge past MAX_FILE_BYTES,
+    MAX_DEPTH, MAX_VALUES or MAX_EXPANDED_CHARS, else what `yaml.safe_load` raises
+    or returns.
+    """
+    if len(text) > MAX_FILE_BYTES or len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
+        raise SweepTooLarge(f"is larger than {MAX_FILE_BYTES} bytes; a sweep config is a few KB")
+    return yaml.load(text, Loader=_BoundedLoader)  # a SafeLoader: plain data only
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """PyYAML's SafeLoader, bounded: it refuses to nest past MAX_DEPTH while it parses,
+    and checks what the parsed nodes expand to before the constructor builds anything
+    (`_check_expansion`). Nodes share what aliases share, so that check is linear in
+    the file; building the values is not (a merge copies entries)."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._levels = 0
+
+    def compose_node(self, parent: Node | None, index: Any) -> Node:
+        nested = self.check_event(yaml.SequenceStartEvent, yaml.MappingStartEvent)
+        if nested:
+            self._levels += 1
+            if self._levels > MAX_DEPTH:
+                raise SweepTooLarge(f"is nested more than {MAX_DEPTH} levels deep")
+        try:
+            return super().compose_node(parent, index)  # type: ignore[no-any-return]
+        finally:
+            if nested:
+                self._levels -= 1
+
+    def construct_document(self, node: Node) -> Any:
+        _check_expansion(node)
+        return super().construct_document(node)
+
+
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+def _check_expansion(root: Node) -> None:
+    """Raise SweepTooLarge if the document rooted at `root` would expand, with its
+    aliases and merge keys, past MAX_VALUES nodes, MAX_EXPANDED_CHARS characters or
+    MAX_DEPTH levels. Each node is measured once (aliases point at the same node);
+    the walk goes at most MAX_DEPTH levels down. An alias to a node that contains it
+    is left for `shape_problems` to report with its path, unless it is merged (`<<`)
+    into itself, which PyYAML would follow for ever."""
+    measured: dict[int, tuple[int, int, int]] = {}  # id -> (nodes, characters, levels)
+    open_nodes: set[int] = set()
+
+    def measure(node: Node, above: int, merged: bool) -> tuple[int, int, int]:
+        if isinstance(node, ScalarNode):
+            return 1, len(node.value), 0
+        key = id(node)
+        if key in open_nodes:
+            if merged:
+                raise SweepTooLarge("merges (<<) a mapping into itself")
+            return 1, 0, 0
+        if key not in measured:
+            if above >= MAX_DEPTH:
+                raise SweepTooLarge(
+                    f"is nested more than {MAX_DEPTH} levels deep once YAML aliases are expanded"
+                )
+            open_nodes.add(key)
+            nodes, chars, levels = 1, 0, 1
+            for child, merging in _children(node, merged):
+                n, c, depth = measure(child, above + 1, merging)
+                nodes, chars, levels = nodes + n, chars + c, max(levels, depth + 1)
+                if nodes > MAX_VALUES:
+                    raise SweepTooLarge(
+                        f"has more than {MAX_VALUES} keys and values once YAML aliases and merge keys (<<) "
+                        "are expanded"
+                    )
+                if chars > MAX_EXPANDED_CHARS:
+                    raise SweepTooLarge(
+                        f"holds more than {MAX_EXPANDED_CHARS} characters of text once YAML aliases and "
+                        "merge keys (<<) are expanded"
+                    )
+            open_nodes.discard(key)
+            measured[key] = nodes, chars, levels
+        if above + measured[key][2] > MAX_DEPTH:
+            raise SweepTooLarge(f"is nested more than {MAX_DEPTH} levels deep once YAML aliases are expanded")
+        return measured[key]
+
+    measure(root, 0, False)
+
+
+def _children(node: Node, merged: bool) -> list[tuple[Node, bool]]:
+    """A collection node's children, each with whether it is merged (`<<`) into a mapping."""
+    if isinstance(node, SequenceNode):
+        return [(child, merged) for child in node.value]
+    if isinstance(node, MappingNode):
+        return [
+            (child, child is value and key.tag == _MERGE_TAG)
+            for key, value in node.value
+            for child in (key, value)
+        ]
+    return []
 
 
 def load_sweep_file(project_root: Path, relative_path: str) -> SweepFile:
+    """The sweep config file `relative_path` (relative to `project_root`, or absolute),
+    checked through layer 2. It must lie inside `project_root` once every symlink is
+    resolved: the deploying machine's other files (a kubeconfig, ~/.ssh) are no
+    sweep config, and a message about them could show what they hold."""
     named = repr(relative_path) if isinstance(relative_path, str) and len(relative_path) <= 300 else None
     where = f"sweepConfig: {named or shown(relative_path)}"
     try:
-        path = (project_root / relative_path).resolve()
+        root = project_root.resolve()
+        path = (root / relative_path).resolve()
     except (OSError, ValueError, RuntimeError) as error:  # a NUL byte, a symlink loop
         raise ConfigError([f"{where} is not a usable file path: {error}."]) from None
+    if not path.is_relative_to(root):
+        raise ConfigError(
+            [
+                f"{where} is outside the project folder {_cut(str(root))} (it resolves to {_cut(str(path))}); "
+                "the sweep config must be a file inside it, symlinks resolved. Copy it into the project "
+                "and set sweepConfig to its path there."
+            ]
+        )
     where = f"{where} ({_cut(str(path))})"
     text = _read(path, where)
     try:
         config = parse_sweep_config(text)
+    except SweepTooLarge as error:
+        raise ConfigError([f"{where} cannot be sent to W&B: {error}."]) from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(error, "problem", None) or str(error)
+        if not _looks_like_sweep(text):  # PyYAML's words may quote a token of it: an alias, a tag
+            problem = _not_a_sweep_config()
         raise ConfigError([f"{where} is not valid YAML{at}: {problem}."]) from None
     except RecursionError:
         raise ConfigError([f"{where} is nested too deeply to be read as YAML."]) from None
     except Exception as error:  # noqa: BLE001 - PyYAML builds dates, numbers and !!tags with plain calls
         if "4300 digits" in str(error):  # int() refuses longer numbers
             reason = "a number in it has more than 4300 digits"
+        elif not _looks_like_sweep(text):  # the error may quote a value: show none of a file like that
+            reason = f"a date, number or !!tag in it is not valid; {_not_a_sweep_config()}"
         else:  # 2024-02-30, !!float abc, !!bool maybe
             reason = f"a date, number or !!tag in it is not valid ({_cut(str(error), 100)})"
         raise ConfigError([f"{where} cannot be read as YAML: {reason}."]) from None
@@ -92,6 +240,8 @@ def load_sweep_file(project_root: Path, relative_path: str) -> SweepFile:
                 f"got {type(config).__name__}."
             ]
         )
+    if SWEEP_MARKER not in config:
+        raise ConfigError([f"{where} {_not_a_sweep_config()}."])
     shape = shape_problems(config)
     if shape:
         raise ConfigError([f"{where} cannot be sent to W&B: {_listed(shape)}."])
@@ -109,10 +259,14 @@ def schema_problem(text: str, source: str) -> str | None:
     where = f"sweepConfig: {source}"
     try:
         config = parse_sweep_config(text)
+    except SweepTooLarge as error:
+        return f"{where} cannot be sent to W&B: {error}."
     except Exception:  # noqa: BLE001 - the program checked it; an odd input is still no traceback
         return f"{where} cannot be read as YAML."
     if not isinstance(config, dict):
         return f"{where} must be a YAML mapping with method, metric and parameters, got {type_name(config)}."
+    if SWEEP_MARKER not in config:
+        return f"{where} {_not_a_sweep_config()}."
     shape = shape_problems(config)
     if shape:
         return f"{where} cannot be sent to W&B: {_listed(shape)}."
@@ -122,11 +276,29 @@ def schema_problem(text: str, source: str) -> str | None:
     return None
 
 
+def _not_a_sweep_config() -> str:
+    return (
+        f"does not look like a W&B sweep config: it has no `{SWEEP_MARKER}` (grid, random or bayes), "
+        "which W&B requires, so nothing of it is shown; point sweepConfig at your sweep YAML, or add "
+        f"`{SWEEP_MARKER}:` if this is it"
+    )
+
+
+def _looks_like_sweep(text: str) -> bool:
+    """Whether unparsable `text` has a `method:` key somewhere, like a sweep config."""
+    return re.search(rf"(^|[{{,])\s*['\"]?{SWEEP_MARKER}['\"]?\s*:", text, re.MULTILINE) is not None
+
+
 def _read(path: Path, where: str) -> str:
+    """The file's text; at most MAX_FILE_BYTES are read, whatever its size."""
     try:
         if path.exists() and not path.is_file():
             raise ConfigError([f"{where} is not a file; point sweepConfig at your W&B sweep YAML."])
-        return path.read_text(encoding="utf-8")
+        with path.open("rb") as file:
+            data = file.read(MAX_FILE_BYTES + 1)
+        if len(data) > MAX_FILE_BYTES:
+            raise ConfigError([f"{where} is larger than {MAX_FILE_BYTES} bytes; a sweep config is a few KB."])
+        return data.decode("utf-8")
     except FileNotFoundError:
         raise ConfigError([f"{where} does not exist; point sweepConfig at your W&B sweep YAML."]) from None
     except (OSError, UnicodeDecodeError, ValueError) as error:
@@ -223,7 +395,25 @@ def shape_problems(config: dict[str, Any]) -> list[str]:
         problems.append(f"has more than {MAX_VALUES} values once YAML aliases are expanded")
     if not problems:  # no cycles and not too deep: safe to walk the values
         scalars(config, (), set())
+        if _parameter_count(config) > MAX_PARAMETERS:
+            problems.append(
+                f"has more than {MAX_PARAMETERS} parameters (nested ones included, aliases expanded); "
+                "a sweep searches a few dozen at most"
+            )
     return list(dict.fromkeys(problems))
+
+
+def _parameter_count(config: dict[str, Any]) -> int:
+    """Parameters under `parameters`, nested ones included, as W&B's check meets them
+    (an alias counts each time it is used); stops counting past MAX_PARAMETERS.
+    `config` has no cycles (checked before)."""
+    count, pending = 0, [config.get("parameters")]
+    while pending and count <= MAX_PARAMETERS:
+        parameters = pending.pop()
+        if isinstance(parameters, dict):
+            count += len(parameters)
+            pending += [spec.get("parameters") for spec in parameters.values() if isinstance(spec, dict)]
+    return count
 
 
 def _yaml_kind(node: Any) -> str:

@@ -190,11 +190,12 @@ class SweepProvider(dynamic.ResourceProvider):
                 {}, [dynamic.CheckFailure("", f"the sweep's inputs must be a mapping, got {type_name(news)}")]
             )
         config_failures = _config_failures(_mapping(olds), news)
+        url_failures = _url_failures(news)
         if config_failures:
-            return dynamic.CheckResult(news, config_failures)
+            return dynamic.CheckResult(news, config_failures + url_failures)
         existing = news.get("existing_sweep_id") or ""
         if not existing or existing == _mapping(olds).get("existing_sweep_id"):
-            return dynamic.CheckResult(news, [])
+            return dynamic.CheckResult(news, url_failures)
         failures = _lookup_input_failures(news)
         if failures or _unknown(news):
             # Malformed: W&B is not asked. Unknown (a preview): checked again at `up`.
@@ -245,6 +246,7 @@ class SweepProvider(dynamic.ResourceProvider):
                 project=props["project"],
                 config_yaml=props["config_yaml"],
                 display_name=sweep_display_name(props["config_yaml"], props["creation_key"]),
+                notice=_warn,
             )
             state = "PENDING"
         return dynamic.CreateResult(id_=str(path), outs=_sweep_outputs(props, path, base_url, state))
@@ -345,10 +347,34 @@ def _unknown(props: dict[str, Any]) -> bool:
     return any(props.get(name) == rpc.UNKNOWN for name in _LOOKUP_INPUTS)
 
 
-def _lookup_input_failures(props: dict[str, Any]) -> list[dynamic.CheckFailure]:
-    """Why the inputs that looking up `existing_sweep_id` needs are malformed, if they are."""
+def _warn(message: str) -> None:
+    """A warning the user sees. A Python dynamic provider has no engine connection, so
+    `pulumi.log.warn` prints "warning: ..." to the provider's stderr, which the Pulumi
+    CLI (3.146 and later, pulumi/pulumi#18253) shows as an info message not tied to the
+    resource: `newPlugin` in sdk/go/common/resource/plugin/plugin.go passes a dynamic
+    provider's output through (`isDynamicPluginBinary`); other providers' only at debug level."""
+    pulumi.log.warn(message)
+
+
+def _url_failures(props: dict[str, Any]) -> list[dynamic.CheckFailure]:
+    """Why the W&B server in effect (`base_url`, else `default_base_url`) must not get the
+    API key (`base_url_problem`: https unless on this machine, no credentials), if so.
+
+    The program checks the same (baseUrl, WANDB_BASE_URL) before registering anything;
+    this holds for a program that builds the resource itself, or feeds it an Output.
+    """
     from .settings import DEFAULT_BASE_URL
 
+    url_key = "base_url" if props.get("base_url") else "default_base_url"
+    url = props.get(url_key) or DEFAULT_BASE_URL
+    if url == rpc_unknown():
+        return []  # a preview: checked again at `up`
+    problem = base_url_problem(url_key, url)
+    return [dynamic.CheckFailure(url_key, problem)] if problem else []
+
+
+def _lookup_input_failures(props: dict[str, Any]) -> list[dynamic.CheckFailure]:
+    """Why the inputs that looking up `existing_sweep_id` needs are malformed, if they are."""
     failures = []
     existing = props.get("existing_sweep_id")
     if not (isinstance(existing, str) and SWEEP_ID.fullmatch(existing)):
@@ -368,10 +394,7 @@ def _lookup_input_failures(props: dict[str, Any]) -> list[dynamic.CheckFailure]:
         failures.append(
             dynamic.CheckFailure("entity", f"entity: must be a W&B entity name, got {shown(entity)}")
         )
-    url_key = "base_url" if props.get("base_url") else "default_base_url"
-    problem = base_url_problem(url_key, props.get(url_key) or DEFAULT_BASE_URL)
-    if problem:
-        failures.append(dynamic.CheckFailure(url_key, problem))
+    failures.extend(_url_failures(props))
     for name in ("request_timeout", "call_timeout"):
         value = props.get(name)
         if value is not None and not _seconds(value):

@@ -15,23 +15,28 @@ import json
 import os
 import re
 from collections.abc import Callable, Collection, Mapping
+from decimal import MAX_EMAX, MIN_EMIN, Context, Decimal, localcontext
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pulumi
 
-from .checks import INT32_MAX, check_dns_label, shown, type_name
+from .checks import INT32_MAX, QUANTITY, check_dns_label, shown, type_name
 from .config_keys import INPUT_KEYS, KEYS_BY_NAME, PROJECT, camel, default_of
 from .errors import ConfigError, ProblemList
 from .pod_settings import (
     DEFAULT_GPU_RESOURCE,
+    OPT_OUT_KEY,
     AgentPods,
+    ImagePullPolicy,
     JobMetadata,
     JobPolicy,
     PodRuntime,
     PodScheduling,
     image_problem,
+    pod_security_problems,
+    pull_policy_problem,
 )
 from .settings import (
     DEFAULT_BASE_URL,
@@ -91,21 +96,50 @@ class _Reader:
         return value.strip()
 
     def integer(self, name: str) -> int:
-        """The value; after recording a problem, the default (so building can go on)."""
+        """The value; after recording a problem, the default (so building can go on).
+
+        A key with a `maximum` (config_keys) is checked against it here, the one
+        place every value passes, from the stack or from the component's args.
+        """
         value = self._value(name)
         if isinstance(value, int) and not isinstance(value, bool):
-            return value
+            return self.integer_within(name, value)
         number = re.fullmatch(r"\s*([-+]?)0*([0-9]+)\s*", value, re.ASCII) if isinstance(value, str) else None
-        if number and len(number[2]) > len(str(INT32_MAX)):
-            # int() refuses more than 4300 digits; nothing past int32 fits the fields anyway.
+        digits = len(number[2]) if number else 0
+        if number and number[1] != "-" and _maximum(name) is not None and digits > _INT_DIGITS:
+            # int() refuses more than 4300 digits, and a bounded key is past its bound anyway.
+            got = number[1] + number[2] if digits <= 40 else f"a number of {digits} digits"
+            self.problems.add(f"{name}: at most {_bound_text(name)}, got {got}.")
+        elif number and digits > _INT_DIGITS:
+            # Nothing past int32 fits the Kubernetes fields these keys go to.
             self.problems.add(
-                f"{name}: must be a whole number up to {INT32_MAX}, got a number of {len(number[2])} digits."
+                f"{name}: must be a whole number up to {INT32_MAX}, got a number of {digits} digits."
             )
         elif number:
-            return int(number[1] + number[2])
+            return self.integer_within(name, int(number[1] + number[2]))
         else:
             self.problems.add(f"{name}: must be a whole number, got {self.show(name, value)}.")
         return int(default_of(name) or 0)
+
+    def integer_within(self, name: str, value: int) -> int:
+        """`value`, or the default after recording that it is above the key's maximum."""
+        maximum = _maximum(name)
+        if isinstance(maximum, int) and value > maximum:
+            self.problems.add(f"{name}: at most {_bound_text(name)}, got {shown(value)}.")
+            return int(default_of(name) or 0)
+        return value
+
+    def quantity(self, name: str) -> Any:
+        """A Kubernetes quantity key (`cpu`, `memory`, `shmSize`), checked against its
+        maximum; its form is checked by the settings that take it."""
+        value = self.string(name)
+        maximum = _maximum(name)
+        if isinstance(value, str) and isinstance(maximum, str):
+            amount = quantity_amount(value)
+            if amount is not None and amount > quantity_amount(maximum):  # type: ignore[operator]
+                self.problems.add(f"{name}: at most {maximum}, got {self.show(name, value)}.")
+                return None
+        return value
 
     def boolean(self, name: str) -> bool:
         value = self._value(name)
@@ -172,6 +206,48 @@ class _Reader:
             return enum(default_of(name))
 
 
+_INT_DIGITS = len(str(INT32_MAX))
+
+
+def _maximum(name: str) -> int | str | None:
+    key = KEYS_BY_NAME.get(name)
+    return key.maximum if key else None
+
+
+def _bound_text(name: str) -> str:
+    return KEYS_BY_NAME[name].bound
+
+
+_QUANTITY_SCALE = {
+    **{
+        suffix: Decimal(1024) ** power
+        for power, suffix in enumerate(("", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"))
+    },
+    **{suffix: Decimal(10) ** power for suffix, power in (("n", -9), ("u", -6), ("m", -3), ("k", 3))},
+    **{
+        suffix: Decimal(10) ** power
+        for suffix, power in (("M", 6), ("G", 9), ("T", 12), ("P", 15), ("E", 18))
+    },
+}
+
+
+def quantity_amount(text: str) -> Decimal | None:
+    """The amount a Kubernetes quantity stands for (`8Gi` -> 8589934592); None if `text`
+    is not one. Exact whatever its length: `1e999999` or 5000 digits are compared, never
+    turned into a float."""
+    found = QUANTITY.fullmatch(text)
+    if not found:
+        return None
+    digits, suffix = found[1], found[3] or ""
+    if suffix not in _QUANTITY_SCALE:  # an exponent: 1e3
+        digits, suffix = digits + suffix, ""
+    amount = Decimal(digits)
+    if amount.adjusted() > 30:  # past every bound (64Ti is about 7e13): no big arithmetic
+        return Decimal("Infinity")
+    with localcontext(Context(prec=60, Emin=MIN_EMIN, Emax=MAX_EMAX)):
+        return amount * _QUANTITY_SCALE[suffix]
+
+
 def _build(problems: ProblemList, factory: Callable[[], T]) -> T | None:
     """Build one typed part, adding its problems to the list instead of stopping.
 
@@ -217,7 +293,7 @@ def validate_args(
             problems.add(f"{shown(field)}: not an argument of WandbSweep (see WandbSweepArgs).")
     read = _Reader(raw, problems)
     env = _env(read)
-    parts = {
+    parts: dict[str, Any] = {
         "wandb": _build(problems, lambda: _wandb_target(read, environ)),
         "sweep": _build(problems, lambda: _sweep_source(read, cwd)),
         "agents": _build(problems, lambda: _agent_pods(read)),
@@ -226,6 +302,9 @@ def validate_args(
         "job_policy": _build(problems, lambda: _job_policy(read)),
         "metadata": _build(problems, lambda: _job_metadata(read)),
     }
+    if not read.boolean(OPT_OUT_KEY):  # the one way below Restricted: see pod_security_problems
+        for problem in pod_security_problems(parts["scheduling"], parts["runtime"], parts["metadata"]):
+            problems.add(problem)
     namespace = _checked(read.string("namespace") or default_namespace(stack), _namespace_problem, problems)
     fields = {
         "name": name,
@@ -297,8 +376,8 @@ def _agent_pods(read: _Reader) -> AgentPods:
         runs_per_agent=runs if runs > 0 else None,
         gpus_per_pod=read.integer("gpusPerPod"),
         gpu_resource=read.string("gpuResource") or DEFAULT_GPU_RESOURCE,
-        cpu=read.string("cpu"),
-        memory=read.string("memory"),
+        cpu=read.quantity("cpu"),
+        memory=read.quantity("memory"),
     )
 
 
@@ -317,13 +396,26 @@ def _pod_runtime(read: _Reader, env: tuple[Any, ...]) -> PodRuntime:
         env=env,
         volumes=tuple(read.structured("volumes")),
         volume_mounts=tuple(read.structured("volumeMounts")),
-        shm_size=read.string("shmSize") or "auto",
+        shm_size=read.quantity("shmSize") or "auto",
         image_pull_secrets=read.strings("imagePullSecrets"),
+        image_pull_policy=_pull_policy(read),
         service_account_name=read.string("serviceAccountName"),
         run_as_non_root=read.boolean("runAsNonRoot"),
         run_as_user=read.positive_or_unset("runAsUser"),
+        allow_privileged_pods=read.boolean(OPT_OUT_KEY),
         termination_grace_period_seconds=read.integer("terminationGracePeriodSeconds"),
     )
+
+
+def _pull_policy(read: _Reader) -> ImagePullPolicy | None:
+    text = read.string("imagePullPolicy")
+    if text is None:
+        return None
+    try:
+        return ImagePullPolicy(text)
+    except ValueError:
+        read.problems.add(pull_policy_problem(text))
+        return None
 
 
 def _job_policy(read: _Reader) -> JobPolicy:

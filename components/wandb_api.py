@@ -15,8 +15,16 @@ a create is looked up by its deterministic display name (`sweep_display_name`)
 before the first attempt and before any retry, and a state change whose reply was
 lost reads the sweep again before it is re-sent.
 
+That name can be computed from the repository, so anyone who can create sweeps in
+the entity can make one first, with their own `command`, for the victim's pods to
+run with the victim's key. So a sweep found by name is adopted only if it is
+certainly ours (`_why_not_ours`): PENDING, its stored config is, as data, the config this
+create sends, and, where the server tells who created it, the key's own user did.
+Anything else is left alone, a new sweep is made, and `notice` says why.
+
 The documents are the ones the wandb 0.31 client sends, trimmed to the fields used
-here (so the fields and arguments are known to exist on the real server). To check
+here (so the fields and arguments are known to exist on the real server), except
+one field of `GetSweepCreator`, below. To check
 them against a newer wandb, compare with:
 
 - default entity, `GetDefaultEntity`: `wandb/apis/public/api.py`, `Api.default_entity`
@@ -24,7 +32,9 @@ them against a newer wandb, compare with:
   entity }` trimmed to `viewer { entity }`.
 - find a sweep by display name, `GetSweeps`: `wandb/apis/public/sweeps.py`, `Sweeps`
   (`GET_SWEEPS_GQL`), as `Project.sweeps(filters={"displayName": ...})` sends it,
-  trimmed to the page info and each sweep's `name displayName state`. On a server
+  trimmed to the page info and each sweep's `name displayName state config` (all four
+  in its `SweepFragment`; `config` is the text the create sent, which the client's
+  `Sweep.config` reads back with `util.load_yaml`). On a server
   that cannot filter (before W&B server 0.81.4) the client sends the same document
   without `$filters` (`Sweeps._update_response`, `omit_variables=["filters"]`) and
   looks through every page: so does `find_sweep` when the filtered query is refused.
@@ -35,16 +45,28 @@ them against a newer wandb, compare with:
   `state`: `wandb/apis/public/sweeps.py`, `_set_sweep_state`, as sent.
 - create a sweep, `UpsertSweep` without `id`: `wandb/apis/public/sweeps.py`,
   `_upsert_sweep` (its `mutation_3`), trimmed to the variables and fields used here.
+- who created a sweep found by name, and who the key is, `GetSweepCreator` (sent only
+  before adopting one): `viewer { id username }` as in `GET_VIEWER_GQL`'s
+  `UserFragment` (`wandb/apis/_generated/operations.py`; wandb-core's own `Viewer`
+  query asks for both too), and the sweep as `GET_SWEEP_GQL` reads it, with
+  `user { id username }`. That one field is NOT asked for by any document of the
+  wandb 0.31 client or of its wandb-core, so whether the server has it is unverified:
+  it is asked in a request of its own, and a server that refuses the query, or
+  answers null, does not tell (the config check alone decides). No request on a
+  normal path asks for it.
 
 So a first create costs 3 requests when `entity` is empty (GetDefaultEntity,
-GetSweeps, UpsertSweep) and 2 when it is set; stopping a sweep 2 (GetSweep,
-UpsertSweep), or 1 when it is already final or deleted; a refresh 1 (GetSweep).
+GetSweeps, UpsertSweep) and 2 when it is set; adopting a sweep an earlier attempt
+made, one more (GetSweepCreator); stopping a sweep 2 (GetSweep, UpsertSweep), or 1
+when it is already final or deleted; a refresh 1 (GetSweep).
 
 Every call is bounded: no request waits longer than `request_timeout`, and a
 call gives up after `call_timeout` in all, with a `WandbError` whose message
 names the server and what to do, and never contains the API key. Server errors
 (HTTP 5xx, 408, 429), timeouts and dropped connections are retried; a rejected key
-(HTTP 401/403) is not.
+(HTTP 401/403) is not. No redirect is followed: urllib's default opener would
+re-send the `Authorization` header to whatever host or scheme a 301/302/303 names,
+so a redirect is an error that names the server and the Location.
 """
 
 from __future__ import annotations
@@ -57,14 +79,15 @@ import json
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import quote
 
 import yaml
 
-from .settings import DEFAULT_CALL_TIMEOUT, DEFAULT_REQUEST_TIMEOUT
+from .settings import DEFAULT_CALL_TIMEOUT, DEFAULT_REQUEST_TIMEOUT, url_without_credentials
+from .sweep_file import parse_sweep_config
 
 T = TypeVar("T")
 FINAL_STATES = frozenset({"FINISHED", "CANCELED"})
@@ -72,6 +95,7 @@ FINAL_STATES = frozenset({"FINISHED", "CANCELED"})
 _STOPPABLE_STATES = frozenset({"PENDING", "RUNNING", "PAUSED"})
 _TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 _PAGE_SIZE = 50  # the client's `per_page` for sweeps
+_REDIRECT_STATUSES = range(300, 400)
 
 _DEFAULT_ENTITY_QUERY = """
 query GetDefaultEntity {
@@ -85,7 +109,7 @@ query GetSweeps($project: String!, $entity: String!, $filters: JSONString!, $cur
   project(name: $project, entityName: $entity) {
     sweeps(after: $cursor, first: $perPage, filters: $filters) {
       pageInfo { endCursor hasNextPage }
-      edges { node { name displayName state } }
+      edges { node { name displayName state config } }
     }
   }
 }
@@ -97,7 +121,7 @@ query GetSweeps($project: String!, $entity: String!, $cursor: String, $perPage: 
   project(name: $project, entityName: $entity) {
     sweeps(after: $cursor, first: $perPage) {
       pageInfo { endCursor hasNextPage }
-      edges { node { name displayName state } }
+      edges { node { name displayName state config } }
     }
   }
 }
@@ -107,6 +131,17 @@ _READ_QUERY = """
 query GetSweep($name: String!, $project: String, $entity: String) {
   project(name: $project, entityName: $entity) {
     sweep(sweepName: $name) { id state }
+  }
+}
+"""
+
+# `Sweep.user` is not asked for by the wandb client (module docstring): kept out of
+# every other document, so a server without it refuses only this one.
+_CREATOR_QUERY = """
+query GetSweepCreator($name: String!, $project: String, $entity: String) {
+  viewer { id username }
+  project(name: $project, entityName: $entity) {
+    sweep(sweepName: $name) { id user { id username } }
   }
 }
 """
@@ -140,6 +175,10 @@ class WandbAuthError(WandbError):
 
 class WandbUnavailable(WandbError):
     """W&B did not answer in time, or kept answering with server errors."""
+
+
+class WandbRedirectError(WandbError):
+    """W&B answered with a redirect, which is never followed (the key would go along)."""
 
 
 class _Transient(Exception):
@@ -201,7 +240,7 @@ def sweep_display_name(config_yaml: str, creation_key: str) -> str:
     the sweep it already made by this name instead of making a second one. The
     user's own `name:` from the sweep config stays in front.
     """
-    config = yaml.safe_load(config_yaml) or {}
+    config = parse_sweep_config(config_yaml) or {}
     digest = hashlib.sha256(f"{creation_key}\n{config_yaml}".encode()).hexdigest()[:10]
     own = config.get("name") if isinstance(config, dict) else None
     return f"{own} [{creation_key} {digest}]" if own else f"{creation_key} {digest}"
@@ -257,6 +296,32 @@ def _shared_deadline(access: WandbAccess) -> WandbAccess:
 # --- one plain POST per attempt -------------------------------------------------
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Follows no redirect. urllib's own handler re-sends a POST answered with 301, 302
+    or 303 as a GET to the Location, whatever its host or scheme, with the
+    `Authorization` header (only Content-* headers are dropped): the key would go to
+    whoever answers there. Unfollowed, the 3xx surfaces as an HTTPError."""
+
+    def redirect_request(self, *_args: Any, **_kwargs: Any) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect())
+
+
+def _redirect_error(access: WandbAccess, error: urllib.error.HTTPError, action: str) -> WandbRedirectError:
+    location = (error.headers.get("Location") if error.headers else None) or "(no Location)"
+    location = access.scrub(url_without_credentials(location.strip()))
+    if len(location) > 200:
+        location = location[:197] + "..."
+    return WandbRedirectError(
+        f"W&B at {access.base_url} answered HTTP {error.code}, a redirect to {location}, while trying "
+        f"to {action}. No redirect is followed, so that the API key goes only to the server you "
+        "configured: if the server has moved, set baseUrl to its final address (https, without "
+        "/graphql)."
+    )
+
+
 def _post_graphql(
     access: WandbAccess,
     timeout: float,
@@ -285,9 +350,11 @@ def _post_graphql(
         method="POST",
     )
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with _OPENER.open(request, timeout=timeout) as response:
             payload = json.loads(response.read() or b"{}")
     except urllib.error.HTTPError as error:
+        if error.code in _REDIRECT_STATUSES:
+            raise _redirect_error(access, error, action) from None
         if error.code in (401, 403):
             raise _auth_error(access, action) from None
         if error.code in _TRANSIENT_STATUSES:
@@ -381,51 +448,61 @@ def sweep_state(access: WandbAccess, path: SweepPath) -> str | None:
 
 
 def find_sweep(access: WandbAccess, entity: str, project: str, display_name: str) -> tuple[str, str] | None:
-    """(id, state) of the sweep with this display name in entity/project, if any.
+    """(id, state) of the newest sweep with this display name in entity/project, if any."""
+    for node in _sweeps_named(access, entity, project, display_name):
+        return str(node["name"]), str(node.get("state")).upper()
+    return None
+
+
+def _sweeps_named(
+    access: WandbAccess, entity: str, project: str, display_name: str
+) -> Iterator[dict[str, Any]]:
+    """Each sweep named `display_name` in entity/project (newest first), as listed.
 
     One request, filtered by the server, when it can filter; otherwise one more for
-    each page of the project's sweeps.
+    each page of the project's sweeps, asked only as far as the caller reads.
     """
     action = f"look for sweep {display_name!r} in {entity}/{project}"
     shared = _shared_deadline(access)
     variables: dict[str, Any] = {"entity": entity, "project": project, "perPage": _PAGE_SIZE}
+    filtered = {**variables, "filters": json.dumps({"displayName": display_name})}
     try:
-        return _find_in_pages(
-            shared,
-            action,
-            _FIND_QUERY,
-            {**variables, "filters": json.dumps({"displayName": display_name})},
-            display_name,
-        )
-    except (WandbAuthError, WandbUnavailable):
+        first = _request(shared, action, _FIND_QUERY, {**filtered, "cursor": None})
+    except (WandbAuthError, WandbUnavailable, WandbRedirectError):
         raise
     except WandbError:
         # Servers before 0.81.4 cannot filter sweeps and refuse the query: look through all.
-        return _find_in_pages(shared, action, _LIST_QUERY, variables, display_name)
+        yield from _pages(shared, action, _LIST_QUERY, variables, display_name)
+        return
+    yield from _pages(shared, action, _FIND_QUERY, filtered, display_name, first)
 
 
-def _find_in_pages(
-    access: WandbAccess, action: str, query: str, variables: dict[str, Any], display_name: str
-) -> tuple[str, str] | None:
-    """The first sweep named `display_name` in the pages `query` lists (newest first).
-
-    Each sweep's display name is compared here too: a server that ignores the
-    filter lists them all.
-    """
+def _pages(
+    access: WandbAccess,
+    action: str,
+    query: str,
+    variables: dict[str, Any],
+    display_name: str,
+    data: dict[str, Any] | None = None,
+) -> Iterator[dict[str, Any]]:
+    """The sweeps named `display_name` in the pages `query` lists, from `data` (the first
+    page, if already fetched) on. Each sweep's display name is compared here too: a
+    server that ignores the filter lists them all."""
     cursor = None
     while True:
-        data = _request(access, action, query, {**variables, "cursor": cursor})
+        if data is None:
+            data = _request(access, action, query, {**variables, "cursor": cursor})
         sweeps = (data.get("project") or {}).get("sweeps")
         if not isinstance(sweeps, dict):
-            return None  # no such project (yet): no sweep in it either
+            return  # no such project (yet): no sweep in it either
         for edge in sweeps.get("edges") or ():
-            node = (edge or {}).get("node") or {}
-            if node.get("displayName") == display_name:
-                return str(node["name"]), str(node.get("state")).upper()
+            node = edge.get("node") if isinstance(edge, dict) else None
+            if isinstance(node, dict) and node.get("name") and node.get("displayName") == display_name:
+                yield node
         page = sweeps.get("pageInfo") or {}
         if not (page.get("hasNextPage") and page.get("endCursor")):
-            return None
-        cursor = page["endCursor"]
+            return
+        cursor, data = page["endCursor"], None
 
 
 def stop_sweep(access: WandbAccess, path: SweepPath, state: str) -> str:
@@ -487,28 +564,48 @@ def sweep_config_text(config_yaml: str) -> str:
     `distribution` filled in for min/max parameters as `wandb sweep` does."""
     from wandb.apis.public.sweeps import _validate_config_and_fill_distribution
 
-    config = _validate_config_and_fill_distribution(yaml.safe_load(config_yaml))
+    config = _validate_config_and_fill_distribution(parse_sweep_config(config_yaml))
     return yaml.dump(config, Dumper=_NonOctalDumper, sort_keys=False, default_flow_style=False)
 
 
 def create_sweep(
-    access: WandbAccess, *, entity: str, project: str, config_yaml: str, display_name: str
+    access: WandbAccess,
+    *,
+    entity: str,
+    project: str,
+    config_yaml: str,
+    display_name: str,
+    notice: Callable[[str], None] | None = None,
 ) -> SweepPath:
     """Create the sweep at most once, even when replies are lost or `up` is re-run.
 
     Before the first attempt and before every retry, look for a sweep with this
-    display name that has not started (PENDING): that is ours, from a lost reply
-    or an interrupted `pulumi up`. Only if there is none, POST the create.
+    display name that is certainly ours (`_why_not_ours`): made by an earlier
+    attempt whose reply was lost, or by an interrupted `pulumi up`. Only if there
+    is none, POST the create. A PENDING sweep with the name that is not ours (the
+    name can be computed from the repository) is left alone, and `notice` is told why.
     """
     config_text = sweep_config_text(config_yaml)
-    description = (yaml.safe_load(config_yaml) or {}).get("description")
+    sent = yaml.safe_load(config_text)  # our own output, from a config already bounded
+    description = (parse_sweep_config(config_yaml) or {}).get("description")
     action = f"create a sweep in {entity}/{project}"
     shared = _shared_deadline(access)
+    noticed: set[str] = set()
 
     def attempt(timeout: float) -> SweepPath:
-        existing = find_sweep(shared, entity, project, display_name)
-        if existing and existing[1] == "PENDING":
-            return SweepPath(entity, project, existing[0])
+        for node in _sweeps_named(shared, entity, project, display_name):
+            name = str(node["name"])
+            why_not = _why_not_ours(shared, SweepPath(entity, project, name), node, config_text, sent)
+            if why_not is None:
+                return SweepPath(entity, project, name)
+            if why_not and notice is not None and name not in noticed:
+                noticed.add(name)
+                notice(
+                    f"W&B sweep {entity}/{project}/{name} has this stack's display name "
+                    f"{display_name!r}, but {why_not}. It is left alone and a new sweep is made. "
+                    f"Anyone who can create sweeps in {entity} can make a sweep with that name: "
+                    "check who made it, and delete it if it is not yours."
+                )
         data = _post_graphql(
             access,
             timeout,
@@ -530,3 +627,105 @@ def create_sweep(
         )
 
     return _with_retries(shared, action, attempt)
+
+
+def _why_not_ours(
+    access: WandbAccess, path: SweepPath, node: dict[str, Any], config_text: str, sent: Any
+) -> str | None:
+    """None if the sweep `node` (listed by `GetSweeps`) is certainly ours, else why not:
+    "" when that is no news (it has started, or is gone), a sentence when it is."""
+    if str(node.get("state")).upper() != "PENDING":
+        return ""  # started or stopped: never adopted (e.g. one kept by onDestroy: keep)
+    if not _same_config(node.get("config"), config_text, sent):
+        return "its config is not the one this stack sends (so neither, perhaps, is its command)"
+    found, creator, viewer = _creator(access, path)
+    if not found:
+        return ""
+    same = _same_user(creator, viewer)
+    if same is None or same:
+        return None  # the server does not tell who made it: the config decides
+    return (
+        f"it was created by {_user_name(creator)!r}, not by {_user_name(viewer)!r} "
+        "(the user of this stack's API key)"
+    )
+
+
+def _creator(access: WandbAccess, path: SweepPath) -> tuple[bool, Any, Any]:
+    """(the sweep still exists, its creator, the key's user) as `GetSweepCreator` tells;
+    creator and user are None where the server does not tell (a null `user`, or a
+    server without that field, which refuses the query)."""
+    try:
+        data = _request(
+            access,
+            f"look up who created sweep {path}",
+            _CREATOR_QUERY,
+            {"entity": path.entity, "project": path.project, "name": path.sweep_id},
+        )
+    except (WandbAuthError, WandbUnavailable, WandbRedirectError):
+        raise
+    except WandbError:
+        return True, None, None
+    sweep = (data.get("project") or {}).get("sweep")
+    if not isinstance(sweep, dict):
+        return False, None, None
+    return True, sweep.get("user"), data.get("viewer")
+
+
+def _same_user(creator: Any, viewer: Any) -> bool | None:
+    """Whether two GraphQL `User`s are one, by id, else by username; None if that
+    cannot be told (one of them missing, or nothing to compare)."""
+    if not (isinstance(creator, dict) and isinstance(viewer, dict)):
+        return None
+    for key in ("id", "username"):
+        mine, theirs = viewer.get(key), creator.get(key)
+        if isinstance(mine, str) and mine and isinstance(theirs, str) and theirs:
+            return mine == theirs
+    return None
+
+
+def _user_name(user: Any) -> str:
+    name = user.get("username") or user.get("id") if isinstance(user, dict) else None
+    return str(name)[:64] if name else "another user"
+
+
+def _same_config(stored: Any, config_text: str, sent: Any) -> bool:
+    """Whether a stored sweep config (YAML or JSON text) is, as data, the config sent.
+
+    Types count (16 is not 16.0 nor "16"), key order does not. A text far longer than
+    the config sent cannot be it and is not parsed.
+    """
+    if not isinstance(stored, str):
+        return False
+    if stored == config_text:
+        return True
+    if len(stored) > 8 * len(config_text) + 65536:
+        return False
+    try:
+        try:
+            parsed = json.loads(stored)
+        except ValueError:
+            parsed = parse_sweep_config(stored)  # bounded: a planted config may be a bomb
+        return _same_data(parsed, sent)
+    except Exception:  # noqa: BLE001 - YAML errors, too deep to parse, ...: not ours
+        return False
+
+
+def _same_data(theirs: Any, ours: Any) -> bool:
+    """Equal as data, types included; the walk goes no deeper than `ours`."""
+    if type(theirs) is not type(ours):
+        return False
+    if isinstance(ours, dict):
+        if len(theirs) != len(ours):
+            return False
+        keys = {(type(k), k): k for k in ours}
+        for key, value in theirs.items():
+            match = keys.get((type(key), key), _MISSING)
+            if match is _MISSING or not _same_data(value, ours[match]):
+                return False
+        return True
+    if isinstance(ours, list):
+        return len(theirs) == len(ours) and all(_same_data(a, b) for a, b in zip(theirs, ours, strict=True))
+    return bool(theirs == ours)
+
+
+_MISSING = object()

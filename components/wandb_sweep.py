@@ -18,6 +18,7 @@ from .agent_job import (
     api_key_secret_name,
     common_labels,
     env_secret_name,
+    namespace_labels,
 )
 from .args import WandbSweepArgs
 from .errors import ConfigError
@@ -88,7 +89,12 @@ class WandbSweep(pulumi.ComponentResource):
         if settings.create_namespace:
             self.namespace_resource = k8s.core.v1.Namespace(
                 f"{name}-namespace",
-                metadata={"name": settings.namespace, "labels": common_labels(name)},
+                metadata={
+                    "name": settings.namespace,
+                    "labels": namespace_labels(
+                        name, allow_privileged_pods=settings.runtime.allow_privileged_pods
+                    ),
+                },
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[self.sweep]),
             )
             namespace = self.namespace_resource.metadata.apply(lambda m: m.name)

@@ -59,6 +59,21 @@ def clean_wandb_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> 
 
 
 @pytest.fixture
+def project_tmp_path() -> Iterator[Path]:
+    """A fresh directory inside the project folder, removed afterwards: a sweep config
+    must lie inside the project (`sweep_file.load_sweep_file`), and pytest's tmp_path
+    does not. Under .pytest_cache/, which git and the packaging test's copy ignore."""
+    import shutil
+    import tempfile
+
+    parent = ROOT / ".pytest_cache" / "sweep-files"
+    parent.mkdir(parents=True, exist_ok=True)
+    directory = Path(tempfile.mkdtemp(dir=parent))
+    yield directory
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture
 def server() -> Iterator[WandbServer]:
     """A W&B-protocol server on 127.0.0.1 (tests/wandb_server.py)."""
     with WandbServer() as running:

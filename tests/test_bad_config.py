@@ -7,6 +7,7 @@ covers the Namespace, the Secret, the sweep and the Jobs alike.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from engine_model import CheckFailed
@@ -18,13 +19,67 @@ API_KEY = "local-" + "k" * 40
 SECRET = ("wandbApiKey",)
 TOKEN = "hf_" + "s" * 30
 """A secret env value: no message may quote it."""
-NEVER_QUOTED = (API_KEY, "local-shortkey", "s" * 30, "12345678")
+KUBE_TOKEN = "kubeconfig-token-" + "z" * 24
+"""A credential in a kubeconfig that sweepConfig points at by mistake: never quoted."""
+NEVER_QUOTED = (API_KEY, "local-shortkey", "s" * 30, "12345678", KUBE_TOKEN, "https://10.0.0.1:6443")
 
 
 def write(tmp_path: Path, name: str, text: str) -> str:
     path = tmp_path / name
     path.write_text(text)
     return str(path)
+
+
+def symlink(tmp_path: Path, name: str, target: str) -> str:
+    """A symlink in the project that points outside it."""
+    (tmp_path / name).symlink_to(target)
+    return str(tmp_path / name)
+
+
+def laughs(levels: int) -> str:
+    """ "Billion laughs": each level a list of ten aliases to the one before, ten values at
+    the bottom; the last level stands for 10**(levels+1) values."""
+    lines = [
+        "program: train.py",
+        "method: random",
+        "parameters: {lr: {values: [1, 2]}}",
+        "a0: &a0 [1,1,1,1,1,1,1,1,1,1]",
+    ]
+    lines += [f"a{i}: &a{i} [{','.join([f'*a{i - 1}'] * 10)}]" for i in range(1, levels + 1)]
+    return "\n".join(lines) + "\n"
+
+
+def merge_bomb(levels: int) -> str:
+    """The same with YAML merge keys (`<<`): PyYAML up to 6.0.3 copies every merged entry
+    at every level, ten times more time and memory per level (485 bytes, level 6: 40 s)."""
+    lines = ["program: train.py", "method: random", "parameters: {lr: {values: [1, 2]}}"]
+    lines.append("m0: &m0 {" + ", ".join(f"k{i}: 1" for i in range(10)) + "}")
+    lines += [f"m{i}: &m{i} {{<<: [{', '.join([f'*m{i - 1}'] * 10)}]}}" for i in range(1, levels + 1)]
+    return "\n".join(lines) + "\n"
+
+
+def under_old_limit() -> str:
+    """Five aliases to 10,000 values under `parameters`: 61,110 values once expanded, under
+    the 100,000 that the shape check allowed before, and each fed to W&B's schema."""
+    lines = ["program: train.py", "method: random", "a0: &a0 [1,1,1,1,1,1,1,1,1,1]"]
+    lines += [f"a{i}: &a{i} [{','.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 4)]
+    lines.append("parameters: {" + ", ".join(f"p{i}: *a3" for i in range(5)) + "}")
+    return "\n".join(lines) + "\n"
+
+
+KUBECONFIG = f"""apiVersion: v1
+kind: Config
+clusters:
+- name: prod
+  cluster: {{server: https://10.0.0.1:6443}}
+users:
+- name: admin
+  user: {{token: {KUBE_TOKEN}}}
+contexts:
+- name: prod
+  context: {{cluster: prod, user: admin}}
+current-context: prod
+"""
 
 
 # (case id, config overrides or a callable(tmp_path) -> overrides, secret keys,
@@ -521,7 +576,7 @@ CASES = [
             )
         },
         SECRET,
-        ["deep.yaml", "is nested too deeply to be read as YAML."],
+        ["deep.yaml", "cannot be sent to W&B: is nested more than 64 levels deep."],
     ),
     (
         "sweep distribution a number",
@@ -563,7 +618,13 @@ CASES = [
         "timeout of 5000 digits",
         {"wandbRequestTimeoutSeconds": "9" * 5000},
         SECRET,
-        ["wandbRequestTimeoutSeconds: must be a whole number up to 2147483647, got a number of 5000 digits."],
+        ["wandbRequestTimeoutSeconds: at most 600 (10 minutes), got a number of 5000 digits."],
+    ),
+    (
+        "runAsUser of 5000 digits",
+        {"runAsUser": "9" * 5000},
+        SECRET,
+        ["runAsUser: must be a whole number up to 2147483647, got a number of 5000 digits."],
     ),
     (
         "baseUrl with an unclosed IPv6 bracket",
@@ -692,6 +753,274 @@ CASES = [
         (*SECRET, "env"),
         ["env: HF_TOKEN has both value and valueFrom; keep one."],
     ),
+    # --- Caps (issue 11): every count, size and duration key has an upper bound.
+    ("pods 2000", {"pods": "2000"}, SECRET, ["pods: at most 1000, got 2000."]),
+    (
+        "pods 2147483647 (hung the program)",
+        {"pods": "2147483647"},
+        SECRET,
+        ["pods: at most 1000, got 2147483647."],
+    ),
+    ("pods 10**12", {"pods": str(10**12)}, SECRET, ["pods: at most 1000, got 1000000000000."]),
+    ("agentsPerPod 100000", {"agentsPerPod": "100000"}, SECRET, ["agentsPerPod: at most 64, got 100000."]),
+    ("gpusPerPod 17", {"gpusPerPod": "17", "agentsPerPod": "1"}, SECRET, ["gpusPerPod: at most 16, got 17."]),
+    (
+        "runsPerAgent 100001",
+        {"runsPerAgent": "100001"},
+        SECRET,
+        ["runsPerAgent: at most 100000, got 100001."],
+    ),
+    (
+        "retriesPerPod 2147483647",
+        {"retriesPerPod": "2147483647"},
+        SECRET,
+        ["retriesPerPod: at most 100, got 2147483647."],
+    ),
+    (
+        "terminationGracePeriodSeconds 999999999999",
+        {"terminationGracePeriodSeconds": "999999999999"},
+        SECRET,
+        ["terminationGracePeriodSeconds: at most 86400 (a day), got 999999999999."],
+    ),
+    (
+        "activeDeadlineSeconds over a year",
+        {"activeDeadlineSeconds": "31536001"},
+        SECRET,
+        ["activeDeadlineSeconds: at most 31536000 (365 days), got 31536001."],
+    ),
+    (
+        "ttlSecondsAfterFinished over a year",
+        {"ttlSecondsAfterFinished": "31536001"},
+        SECRET,
+        ["ttlSecondsAfterFinished: at most 31536000 (365 days), got 31536001."],
+    ),
+    (
+        "wandbRequestTimeoutSeconds over 10 minutes",
+        {"wandbRequestTimeoutSeconds": "601"},
+        SECRET,
+        ["wandbRequestTimeoutSeconds: at most 600 (10 minutes), got 601."],
+    ),
+    (
+        "wandbCallTimeoutSeconds over an hour",
+        {"wandbCallTimeoutSeconds": "3601"},
+        SECRET,
+        ["wandbCallTimeoutSeconds: at most 3600 (an hour), got 3601."],
+    ),
+    ("cpu 5000", {"cpu": "5000"}, SECRET, ["cpu: at most 4096, got '5000'."]),
+    ("memory 65Ti", {"memory": "65Ti"}, SECRET, ["memory: at most 64Ti, got '65Ti'."]),
+    ("memory 1e999999", {"memory": "1e999999"}, SECRET, ["memory: at most 64Ti, got '1e999999'."]),
+    ("shmSize 1Ei", {"shmSize": "1Ei"}, SECRET, ["shmSize: at most 64Ti, got '1Ei'."]),
+    # --- The Restricted Pod Security Standard (issue 11), unless allowPrivilegedPods.
+    (
+        "hostPath volume",
+        {
+            "volumes": [{"name": "host", "hostPath": {"path": "/"}}],
+            "volumeMounts": [{"name": "host", "mountPath": "/host"}],
+        },
+        SECRET,
+        [
+            "volumes: volumes[0] ('host') is of type hostPath, which the Restricted Pod Security Standard "
+            "does not allow; allowed types: configMap, csi, downwardAPI, emptyDir, ephemeral, "
+            "persistentVolumeClaim, projected, secret",
+            "or set allowPrivilegedPods: true",
+        ],
+    ),
+    (
+        "nfs volume after a PVC",
+        {
+            "volumes": [
+                {"name": "data", "persistentVolumeClaim": {"claimName": "ds"}},
+                {"name": "share", "nfs": {"server": "nfs.example", "path": "/x"}},
+            ]
+        },
+        SECRET,
+        ["volumes: volumes[1] ('share') is of type nfs, which the Restricted Pod Security Standard"],
+    ),
+    (
+        "image volume (Restricted allows it only from Kubernetes 1.33)",
+        {"volumes": [{"name": "model", "image": {"reference": "ghcr.io/acme/weights:1"}}]},
+        SECRET,
+        ["volumes: volumes[0] ('model') is of type image, which the Restricted Pod Security Standard"],
+    ),
+    (
+        "system priority class",
+        {"priorityClassName": "system-node-critical"},
+        SECRET,
+        [
+            "priorityClassName: 'system-node-critical' is one of Kubernetes' own system-* classes",
+            "Use a PriorityClass of your own, or set allowPrivilegedPods: true",
+        ],
+    ),
+    (
+        "system-cluster-critical priority class",
+        {"priorityClassName": "system-cluster-critical"},
+        SECRET,
+        ["priorityClassName: 'system-cluster-critical' is one of Kubernetes' own system-* classes"],
+    ),
+    (
+        "toleration of every taint",
+        {"tolerations": [{"key": "spot", "operator": "Exists"}, {"operator": "Exists"}]},
+        SECRET,
+        [
+            "tolerations: tolerations[1] has operator Exists and no key, so it tolerates every taint",
+            "name the taint, e.g. {key: cloud.google.com/gke-spot, operator: Exists}, or set allowPrivilegedPods: true",
+        ],
+    ),
+    (
+        "toleration of every NoSchedule taint",
+        {"tolerations": [{"operator": "Exists", "effect": "NoSchedule"}]},
+        SECRET,
+        ["tolerations: tolerations[0] has operator Exists and no key, so it tolerates every taint"],
+    ),
+    (
+        "runAsNonRoot false",
+        {"runAsNonRoot": "false"},
+        SECRET,
+        [
+            "runAsNonRoot: false lets the agents run as root, which the Restricted Pod Security Standard "
+            "does not allow; build the image with a numeric non-root USER (USER 1000)",
+        ],
+    ),
+    (
+        "AppArmor turned off by an annotation",
+        {"annotations": {"container.apparmor.security.beta.kubernetes.io/agent": "unconfined"}},
+        SECRET,
+        [
+            "annotations: container.apparmor.security.beta.kubernetes.io/agent: 'unconfined' overrides the "
+            "container runtime's AppArmor profile",
+            "allowed: runtime/default or localhost/<profile>",
+        ],
+    ),
+    (
+        "allowPrivilegedPods not a boolean",
+        {"allowPrivilegedPods": "yes"},
+        SECRET,
+        ["allowPrivilegedPods: must be true or false, got 'yes'."],
+    ),
+    (
+        "imagePullPolicy in lowercase",
+        {"imagePullPolicy": "always"},
+        SECRET,
+        ["imagePullPolicy: must be one of Always, IfNotPresent, Never", "got 'always'."],
+    ),
+    # --- The sweep file stays inside the project, is bounded, and is a sweep config (issue 11).
+    (
+        "sweepConfig with .. out of the project",
+        {"sweepConfig": "../outside.yaml"},
+        SECRET,
+        ["sweepConfig: '../outside.yaml' is outside the project folder", "Copy it into the project"],
+    ),
+    (
+        "sweepConfig with .. in the middle",
+        {"sweepConfig": "tests/../../outside.yaml"},
+        SECRET,
+        ["sweepConfig: 'tests/../../outside.yaml' is outside the project folder"],
+    ),
+    (
+        "sweepConfig an absolute path out of the project",
+        {"sweepConfig": "/etc/passwd"},
+        SECRET,
+        ["sweepConfig: '/etc/passwd' is outside the project folder", "(it resolves to /etc/passwd)"],
+    ),
+    (
+        "sweepConfig a symlink in the project to a file outside",
+        lambda t: {"sweepConfig": symlink(t, "sweep.yaml", "/etc/passwd")},
+        SECRET,
+        ["sweep.yaml' is outside the project folder", "(it resolves to /etc/passwd)"],
+    ),
+    (
+        "sweepConfig a kubeconfig in the project",
+        lambda t: {"sweepConfig": write(t, "kubeconfig.yaml", KUBECONFIG)},
+        SECRET,
+        [
+            "kubeconfig.yaml) does not look like a W&B sweep config: it has no `method`",
+            "so nothing of it is shown",
+        ],
+    ),
+    (
+        "sweepConfig a file that is not YAML and quotes a value",
+        lambda t: {"sweepConfig": write(t, "token.yaml", f"token: !!int {KUBE_TOKEN}\n")},
+        SECRET,
+        ["token.yaml) cannot be read as YAML", "does not look like a W&B sweep config"],
+    ),
+    (
+        "sweepConfig a file that is not YAML and names an alias from it",
+        lambda t: {"sweepConfig": write(t, "env.yaml", f"TOKEN: *{KUBE_TOKEN}\n")},
+        SECRET,
+        ["env.yaml) is not valid YAML at line 1, column 8: does not look like a W&B sweep config"],
+    ),
+    (
+        "sweep file of nested aliases (billion laughs)",
+        lambda t: {"sweepConfig": write(t, "laughs.yaml", laughs(7))},
+        SECRET,
+        [
+            "laughs.yaml) cannot be sent to W&B: has more than 10000 keys and values once YAML aliases "
+            "and merge keys (<<) are expanded."
+        ],
+    ),
+    (
+        "sweep file of nested merge keys",
+        lambda t: {"sweepConfig": write(t, "merges.yaml", merge_bomb(6))},
+        SECRET,
+        ["merges.yaml) cannot be sent to W&B: has more than 10000 keys and values once YAML aliases"],
+    ),
+    (
+        "sweep file of aliases under the old limit",
+        lambda t: {"sweepConfig": write(t, "five.yaml", under_old_limit())},
+        SECRET,
+        ["five.yaml) cannot be sent to W&B: has more than 10000 keys and values"],
+    ),
+    (
+        "sweep file with one long string referred to a thousand times",
+        lambda t: {
+            "sweepConfig": write(
+                t,
+                "long.yaml",
+                "program: train.py\nmethod: random\nparameters: {lr: {values: [1]}}\ns: &s "
+                + "x" * 2000
+                + "\nl: &l ["
+                + ",".join(["*s"] * 30)
+                + "]\nm: ["
+                + ",".join(["*l"] * 30)
+                + "]\n",
+            )
+        },
+        SECRET,
+        ["long.yaml) cannot be sent to W&B: holds more than 1000000 characters of text once YAML aliases"],
+    ),
+    (
+        "sweep file larger than 32 KiB",
+        lambda t: {
+            "sweepConfig": write(t, "big.yaml", "program: train.py\nmethod: random\n#" + "x" * 70_000 + "\n")
+        },
+        SECRET,
+        ["big.yaml) is larger than 32768 bytes; a sweep config is a few KB."],
+    ),
+    (
+        "sweep file with 101 parameters",
+        lambda t: {
+            "sweepConfig": write(
+                t,
+                "many.yaml",
+                "program: train.py\nmethod: random\nparameters:\n"
+                + "".join(f"  p{i}: {{value: 1}}\n" for i in range(101)),
+            )
+        },
+        SECRET,
+        [
+            "many.yaml) cannot be sent to W&B: has more than 100 parameters (nested ones included, aliases expanded)"
+        ],
+    ),
+    (
+        "sweep file merging a mapping into itself",
+        lambda t: {
+            "sweepConfig": write(
+                t, "self.yaml", "program: train.py\nmethod: random\nparameters: &p {lr: {value: 1}, <<: *p}\n"
+            )
+        },
+        SECRET,
+        ["self.yaml) cannot be sent to W&B: merges (<<) a mapping into itself."],
+    ),
 ]
 
 
@@ -699,10 +1028,10 @@ CASES = [
     ("overrides", "secret_keys", "fragments"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
 )
 def test_bad_config_is_refused_before_anything_is_registered(
-    tmp_path: Path, overrides, secret_keys: tuple[str, ...], fragments: list[str]
+    project_tmp_path: Path, overrides, secret_keys: tuple[str, ...], fragments: list[str]
 ) -> None:
     if callable(overrides):
-        overrides = overrides(tmp_path)
+        overrides = overrides(project_tmp_path)
     config = cli_config("dev", **{"wandbApiKey": API_KEY, **overrides})
     run = ProgramRun()
     # The program refuses it (ConfigError); or, for what only W&B's sweep schema finds, the
@@ -725,6 +1054,211 @@ def test_bad_config_is_refused_before_anything_is_registered(
         assert [r.typ for r in run.registrations] == ["wandb-sweeps:index:WandbSweep"]
     for secret in NEVER_QUOTED:
         assert secret not in message
+
+
+OPT_OUT_CASES = [
+    "hostPath volume",
+    "nfs volume after a PVC",
+    "image volume (Restricted allows it only from Kubernetes 1.33)",
+    "system priority class",
+    "system-cluster-critical priority class",
+    "toleration of every taint",
+    "toleration of every NoSchedule taint",
+    "runAsNonRoot false",
+    "AppArmor turned off by an annotation",
+]
+"""The rows that allowPrivilegedPods lets through, and only they."""
+
+
+@pytest.mark.parametrize("case", OPT_OUT_CASES)
+def test_allow_privileged_pods_lets_each_refused_pod_setting_through(case: str) -> None:
+    [overrides] = [c[1] for c in CASES if c[0] == case]
+    assert isinstance(overrides, dict)
+    config = cli_config("dev", **{"wandbApiKey": API_KEY, **overrides, "allowPrivilegedPods": "true"})
+    run = run_program("dev", config, secret_keys=SECRET)
+    [job] = run.by_type("kubernetes:batch/v1:Job")
+    assert job.inputs["spec"]["template"]["spec"]["containers"][0]["securityContext"] == {
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+    }
+
+
+@pytest.mark.parametrize(
+    "case", ["pods 2000", "sweepConfig an absolute path out of the project", "toleration field misspelled"]
+)
+def test_allow_privileged_pods_lifts_nothing_but_the_pod_security_rules(case: str) -> None:
+    [(overrides, fragments)] = [(c[1], c[3]) for c in CASES if c[0] == case]
+    config = cli_config("dev", **{"wandbApiKey": API_KEY, **overrides, "allowPrivilegedPods": "true"})
+    with pytest.raises(ConfigError) as raised:
+        run_program("dev", config, secret_keys=SECRET)
+    assert fragments[0] in str(raised.value)
+
+
+def _flatten_mapping_pyyaml_6_0_3(self: Any, node: Any) -> None:
+    """PyYAML 6.0.3's `SafeConstructor.flatten_mapping` (MIT), which PyYAML>=6.0 allows:
+    every merged entry is copied, so nested merges cost ten times more per level. 6.0.4
+    drops repeated keys while it merges; the bound must not depend on which one runs."""
+    from yaml.constructor import ConstructorError
+    from yaml.nodes import MappingNode, SequenceNode
+
+    merge: list[Any] = []
+    index = 0
+    while index < len(node.value):
+        key_node, value_node = node.value[index]
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            del node.value[index]
+            if isinstance(value_node, MappingNode):
+                self.flatten_mapping(value_node)
+                merge.extend(value_node.value)
+            elif isinstance(value_node, SequenceNode):
+                submerge = []
+                for subnode in value_node.value:
+                    if not isinstance(subnode, MappingNode):
+                        raise ConstructorError("while constructing a mapping", node.start_mark)
+                    self.flatten_mapping(subnode)
+                    submerge.append(subnode.value)
+                submerge.reverse()
+                for value in submerge:
+                    merge.extend(value)
+            else:
+                raise ConstructorError("while constructing a mapping", node.start_mark)
+        elif key_node.tag == "tag:yaml.org,2002:value":
+            key_node.tag = "tag:yaml.org,2002:str"
+            index += 1
+        else:
+            index += 1
+    if merge:
+        node.value = merge + node.value
+
+
+BOMBS = {"laughs": laughs(7), "merges": merge_bomb(5), "under-the-old-limit": under_old_limit()}
+"""Sweep files of a few hundred bytes that expand to 10**8, 10**6 and 61,110 values.
+Before the bound (values counted on the constructed data, after PyYAML had built it,
+up to 100,000 of them), with PyYAML 6.0.3's merges: 4 s (merges, level 5; level 6 took
+40 s and 171 MB), and W&B's schema check of the 61,110 values 2 s (under tracemalloc)."""
+
+
+@pytest.mark.parametrize("side", ["program", "provider"])
+@pytest.mark.parametrize("bomb", list(BOMBS))
+def test_an_alias_bomb_is_refused_within_a_second_and_100_mb(
+    project_tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bomb: str, side: str
+) -> None:
+    """Program side: the stack config's sweepConfig (`load_stack_config`, as `pulumi up`
+    runs it); provider side: `schema_problem`, which the sweep provider's check runs on
+    the text it is given."""
+    import tracemalloc
+    from time import perf_counter
+
+    import yaml
+
+    from wandb_sweeps.stack_config import load_stack_config
+    from wandb_sweeps.sweep_file import schema_problem
+
+    monkeypatch.setattr(yaml.constructor.SafeConstructor, "flatten_mapping", _flatten_mapping_pyyaml_6_0_3)
+    text = BOMBS[bomb]
+    (project_tmp_path / "bomb.yaml").write_text(text)
+    values = {
+        f"wandb-sweeps:{k}": v
+        for k, v in cli_config("dev", wandbApiKey=API_KEY, sweepConfig="bomb.yaml").items()
+    }
+    tracemalloc.start()
+    start = perf_counter()
+    try:
+        if side == "program":
+            try:
+                load_stack_config(
+                    values,
+                    secret_keys={"wandb-sweeps:wandbApiKey"},
+                    environ={},
+                    stack="dev",
+                    project_root=project_tmp_path,
+                )
+                message = "accepted"
+            except ConfigError as error:
+                message = str(error)
+        else:
+            message = str(schema_problem(text, "'bomb.yaml'"))
+    finally:
+        elapsed = perf_counter() - start
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    assert elapsed < 1.0, f"{elapsed:.2f} s"
+    assert peak < 100 * 2**20, f"{peak / 2**20:.0f} MB"
+    assert "'bomb.yaml'" in message, message
+    assert "cannot be sent to W&B: has more than 10000 keys and values" in message, message
+
+
+def test_a_sweep_file_that_shares_settings_through_aliases_is_accepted(project_tmp_path: Path) -> None:
+    """The bound counts what aliases expand to; ordinary use of anchors stays fine."""
+    from wandb_sweeps.stack_config import load_stack_config
+
+    (project_tmp_path / "shared.yaml").write_text(
+        "program: train.py\nmethod: random\n"
+        "parameters:\n  lr: &range {min: 0.0001, max: 0.1}\n  wd: *range\n"
+        "  opt: {parameters: {beta: {<<: *range, distribution: uniform}}}\n"
+    )
+    values = {
+        f"wandb-sweeps:{k}": v
+        for k, v in cli_config("dev", wandbApiKey=API_KEY, sweepConfig="shared.yaml").items()
+    }
+    settings = load_stack_config(
+        values,
+        secret_keys={"wandb-sweeps:wandbApiKey"},
+        environ={},
+        stack="dev",
+        project_root=project_tmp_path,
+    )
+    assert "wd: *range" in (settings.sweep.config_yaml or "")
+
+
+CAPS = {
+    "pods": (1000, 1001),
+    "agentsPerPod": (64, 65),
+    "gpusPerPod": (16, 17),
+    "runsPerAgent": (100_000, 100_001),
+    "retriesPerPod": (100, 101),
+    "terminationGracePeriodSeconds": (86_400, 86_401),
+    "activeDeadlineSeconds": (31_536_000, 31_536_001),
+    "ttlSecondsAfterFinished": (31_536_000, 31_536_001),
+    "wandbRequestTimeoutSeconds": (600, 601),
+    "wandbCallTimeoutSeconds": (3600, 3601),
+    "cpu": ("4096", "4097"),
+    "memory": ("64Ti", "65Ti"),
+    "shmSize": ("64Ti", "64.5Ti"),
+}
+"""Every bounded key: its maximum (accepted) and the next value (refused)."""
+
+
+def test_every_bounded_key_is_in_the_caps_table() -> None:
+    from wandb_sweeps.config_keys import CONFIG_KEYS
+
+    assert {k.name: k.maximum for k in CONFIG_KEYS if k.maximum is not None} == {
+        name: int(at) if isinstance(at, int) else at for name, (at, _) in CAPS.items()
+    }
+
+
+@pytest.mark.parametrize("key", list(CAPS))
+def test_every_cap_holds_for_the_component_args_too(project_tmp_path: Path, key: str) -> None:
+    """The same bound, with the same message, when a program passes the value as an arg."""
+    from wandb_sweeps.config_keys import KEYS_BY_NAME
+    from wandb_sweeps.stack_config import snake
+    from wandb_sweeps.validation import validate_args
+
+    at, over = CAPS[key]
+    base: dict[str, Any] = {
+        "project": "p",
+        "image": "ghcr.io/acme/trainer:1",
+        "sweep_id": "abcd1234",
+        "wandb_api_key": API_KEY,
+        "agents_per_pod": 1,
+    }
+    if key == "wandbRequestTimeoutSeconds":
+        base["wandb_call_timeout_seconds"] = 3600  # at least the request timeout
+    validate_args("sweep", {**base, snake(key): at}, stack="dev", environ={}, cwd=project_tmp_path)
+    with pytest.raises(ConfigError) as raised:
+        validate_args("sweep", {**base, snake(key): over}, stack="dev", environ={}, cwd=project_tmp_path)
+    shown = repr(over) if isinstance(over, str) else str(over)
+    assert raised.value.problems == (f"{key}: at most {KEYS_BY_NAME[key].bound}, got {shown}.",)
 
 
 def test_there_are_at_least_25_bad_config_cases() -> None:

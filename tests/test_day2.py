@@ -114,12 +114,13 @@ def env_of(job: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.fixture
-def new_sweep_file(tmp_path: Path) -> str:
-    return write_new_sweep_file(tmp_path)
+def new_sweep_file(project_tmp_path: Path) -> str:
+    return write_new_sweep_file(project_tmp_path)
 
 
 def write_new_sweep_file(directory: Path) -> str:
-    """The example sweep with another learning-rate range: a different sweep."""
+    """The example sweep with another learning-rate range: a different sweep. `directory`
+    must be inside the project folder, as every sweep config must."""
     config = yaml.safe_load((ROOT / "sweep.yaml").read_text())
     config["parameters"]["lr"]["max"] = 0.05
     path = directory / "sweep-v2.yaml"

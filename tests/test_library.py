@@ -7,6 +7,7 @@ engine model (the mock engine plus provider rules), as a user's `__main__.py` wo
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -45,21 +46,69 @@ def kubernetes_objects(deployment: Deployment) -> list[dict[str, Any]]:
     return [r.inputs for r in deployment.state.values() if r.typ.startswith("kubernetes:")]
 
 
-def test_two_sweeps_share_an_existing_namespace_without_colliding() -> None:
-    def program() -> None:
-        for model in ("resnet", "vit"):
-            WandbSweep(
-                model,
-                base(
-                    namespace="team-vision",
-                    create_namespace=False,
-                    queue_name="team-vision-gpus",
-                    pods=2,
-                    gpus_per_pod=1,
-                ),
-            )
+# --- the programs: what users write (test_pod_security renders each too) -------------
 
-    deployment = run(program)
+
+def two_sweeps_in_a_shared_namespace() -> None:
+    for model in ("resnet", "vit"):
+        WandbSweep(
+            model,
+            base(
+                namespace="team-vision",
+                create_namespace=False,
+                queue_name="team-vision-gpus",
+                pods=2,
+                gpus_per_pod=1,
+            ),
+        )
+
+
+def image_and_namespace_from_outputs() -> None:
+    namespace = k8s.core.v1.Namespace("team", metadata={"name": "team-nlp"})
+    release = k8s.core.v1.ConfigMap("release", data={"image": "ghcr.io/acme/trainer@sha256:" + "a" * 64})
+    WandbSweep(
+        "bert",
+        base(
+            image=release.data.apply(lambda d: d["image"]),
+            namespace=namespace.metadata.apply(lambda m: m.name),
+            create_namespace=False,
+        ),
+    )
+
+
+def labels_and_annotations() -> None:
+    WandbSweep(
+        "bert", base(labels={"team": "nlp"}, annotations={"example.com/owner": "alice"}, queue_name="nlp")
+    )
+
+
+def env_from_outputs() -> None:
+    bucket = k8s.core.v1.ConfigMap("bucket", data={"url": "s3://datasets/imagenet"})
+    token = k8s.core.v1.ConfigMap("token", data={"value": "hf_" + "t" * 20})
+    WandbSweep(
+        "bert",
+        base(
+            env={"DATA_URL": bucket.data.apply(lambda d: d["url"]), "HF_HOME": "/data/hf"},
+            secret_env={"HF_TOKEN": token.data.apply(lambda d: d["value"])},
+        ),
+    )
+
+
+def existing_namespace() -> None:
+    WandbSweep("bert", base(namespace="team-vision", create_namespace=False))
+
+
+LIBRARY_PROGRAMS: dict[str, Callable[[], None]] = {
+    "two-sweeps-shared-namespace": two_sweeps_in_a_shared_namespace,
+    "image-and-namespace-from-outputs": image_and_namespace_from_outputs,
+    "labels-and-annotations": labels_and_annotations,
+    "env-from-outputs": env_from_outputs,
+    "existing-namespace": existing_namespace,
+}
+
+
+def test_two_sweeps_share_an_existing_namespace_without_colliding() -> None:
+    deployment = run(two_sweeps_in_a_shared_namespace)
     assert deployment.by_type(NAMESPACE) == []
     secrets = deployment.by_type(SECRET)
     assert sorted(s.inputs["metadata"]["name"] for s in secrets) == [
@@ -94,19 +143,7 @@ def test_two_sweeps_share_an_existing_namespace_without_colliding() -> None:
 
 
 def test_an_image_and_a_namespace_from_other_resources_reach_the_jobs() -> None:
-    def program() -> None:
-        namespace = k8s.core.v1.Namespace("team", metadata={"name": "team-nlp"})
-        release = k8s.core.v1.ConfigMap("release", data={"image": "ghcr.io/acme/trainer@sha256:" + "a" * 64})
-        WandbSweep(
-            "bert",
-            base(
-                image=release.data.apply(lambda d: d["image"]),
-                namespace=namespace.metadata.apply(lambda m: m.name),
-                create_namespace=False,
-            ),
-        )
-
-    deployment = run(program)
+    deployment = run(image_and_namespace_from_outputs)
     [job] = deployment.by_type(JOB_TYPE)
     assert job.inputs["metadata"]["namespace"] == "team-nlp"
     assert job.inputs["spec"]["template"]["spec"]["containers"][0]["image"].endswith("a" * 64)
@@ -175,11 +212,7 @@ def test_two_sweeps_may_not_both_create_one_namespace() -> None:
 
 
 def test_labels_and_annotations_reach_jobs_and_pods_next_to_ours() -> None:
-    deployment = run(
-        lambda: WandbSweep(
-            "bert", base(labels={"team": "nlp"}, annotations={"example.com/owner": "alice"}, queue_name="nlp")
-        )
-    )
+    deployment = run(labels_and_annotations)
     [job] = deployment.by_type(JOB_TYPE)
     metadata, pod = job.inputs["metadata"], job.inputs["spec"]["template"]["metadata"]
     assert metadata["labels"]["team"] == pod["labels"]["team"] == "nlp"
@@ -249,7 +282,7 @@ def test_the_readmes_role_is_valid_and_covers_what_the_component_creates() -> No
 def test_destroy_with_an_existing_namespace_deletes_only_the_stacks_objects() -> None:
     from engine_model import destroy
 
-    deployment = run(lambda: WandbSweep("bert", base(namespace="team-vision", create_namespace=False)))
+    deployment = run(existing_namespace)
     gone = destroy(deployment.state)
     assert NAMESPACE not in {deployment.state[name].typ for name in gone.deleted}
     assert sorted(deployment.state[name].typ for name in gone.deleted) == sorted(
@@ -258,18 +291,7 @@ def test_destroy_with_an_existing_namespace_deletes_only_the_stacks_objects() ->
 
 
 def test_env_and_secret_env_values_may_be_outputs() -> None:
-    def program() -> None:
-        bucket = k8s.core.v1.ConfigMap("bucket", data={"url": "s3://datasets/imagenet"})
-        token = k8s.core.v1.ConfigMap("token", data={"value": "hf_" + "t" * 20})
-        WandbSweep(
-            "bert",
-            base(
-                env={"DATA_URL": bucket.data.apply(lambda d: d["url"]), "HF_HOME": "/data/hf"},
-                secret_env={"HF_TOKEN": token.data.apply(lambda d: d["value"])},
-            ),
-        )
-
-    deployment = run(program)
+    deployment = run(env_from_outputs)
     [job] = deployment.by_type(JOB_TYPE)
     env = {e["name"]: e for e in job.inputs["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env["DATA_URL"] == {"name": "DATA_URL", "value": "s3://datasets/imagenet"}

@@ -29,9 +29,82 @@ AFFINITY = {
 }
 
 
+HF_TOKEN_REF = {"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": "hf", "key": "token"}}}
+SHM_CASES: list[tuple[dict[str, str], Any]] = [
+    ({}, [{"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": "16Gi"}}]),
+    ({"shmSize": "auto"}, [{"name": "dshm", "emptyDir": {"medium": "Memory"}}]),
+    ({"shmSize": "off"}, None),
+    ({"shmSize": "auto", "gpusPerPod": "0"}, None),
+    (
+        {"shmSize": "2Gi", "gpusPerPod": "0"},
+        [{"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": "2Gi"}}],
+    ),
+]
+PULL_POLICY_CASES: dict[str, tuple[dict[str, Any], str]] = {
+    "default": ({}, "IfNotPresent"),
+    "pull-secrets": ({"imagePullSecrets": ["regcred"]}, "Always"),
+    "pull-secrets-if-not-present": (
+        {"imagePullSecrets": ["regcred"], "imagePullPolicy": "IfNotPresent"},
+        "IfNotPresent",
+    ),
+    "never": ({"imagePullPolicy": "Never"}, "Never"),
+    "digest-always": (
+        {"image": "ghcr.io/acme/trainer@sha256:" + "a" * 64, "imagePullPolicy": "Always"},
+        "Always",
+    ),
+}
+VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
+    "placement": (
+        "live",
+        {
+            "nodeSelector": {"gpu_pool": "a100", "cloud.google.com/gke-accelerator": "nvidia-tesla-a100"},
+            "tolerations": [SPOT_TOLERATION],
+            "affinity": AFFINITY,
+            "priorityClassName": "sweeps-low",
+        },
+    ),
+    "amd-gpus": ("live", {"gpuResource": "amd.com/gpu"}),
+    "no-gpu-toleration": ("live", {"gpuToleration": "false"}),
+    "no-gpus": ("dev", {"gpusPerPod": "0"}),
+    "extras": (
+        "live",
+        {
+            "env": {"HF_HOME": "/data/hf", "OMP_NUM_THREADS": 4},
+            "volumes": [DATASET_VOLUME],
+            "volumeMounts": [DATASET_MOUNT],
+            "imagePullSecrets": ["regcred"],
+            "serviceAccountName": "sweeps",
+        },
+    ),
+    "env-value-from": ("live", {"env": [HF_TOKEN_REF]}),
+    "run-as-user": ("live", {"runAsUser": "1000"}),
+    "root-opted-out": ("live", {"runAsNonRoot": "false", "allowPrivilegedPods": "true"}),
+    "job-policy": (
+        "live",
+        {
+            "retriesPerPod": "7",
+            "activeDeadlineSeconds": "86400",
+            "ttlSecondsAfterFinished": "3600",
+            "terminationGracePeriodSeconds": "600",
+        },
+    ),
+    "agent-per-gpu": ("live", {"agentPerGpu": "true", "gpusPerPod": "4"}),
+    "runs-per-agent": ("live", {"runsPerAgent": "2"}),
+    **{f"shm-{i}": ("live", overrides) for i, (overrides, _) in enumerate(SHM_CASES)},
+    **{f"pull-{name}": ("live", overrides) for name, (overrides, _) in PULL_POLICY_CASES.items()},
+}
+"""Every pod option this file deploys, by name; test_pod_security checks each against the
+Restricted Pod Security Standard."""
+
+
 def deploy(stack: str = "live", **overrides: Any) -> ProgramRun:
     config = cli_config(stack, wandbApiKey=API_KEY, **overrides)
     return run_program(stack, config, secret_keys=("wandbApiKey",))
+
+
+def deploy_variant(name: str) -> ProgramRun:
+    stack, overrides = VARIANTS[name]
+    return deploy(stack, **overrides)
 
 
 def pod_spec(run: ProgramRun, slot: int = 0) -> dict[str, Any]:
@@ -47,12 +120,7 @@ def env(run: ProgramRun) -> dict[str, Any]:
 
 
 def test_every_placement_option_reaches_the_pod_as_written() -> None:
-    run = deploy(
-        nodeSelector={"gpu_pool": "a100", "cloud.google.com/gke-accelerator": "nvidia-tesla-a100"},
-        tolerations=[SPOT_TOLERATION],
-        affinity=AFFINITY,
-        priorityClassName="sweeps-low",
-    )
+    run = deploy_variant("placement")
     spec = pod_spec(run)
     assert spec["nodeSelector"] == {
         "gpu_pool": "a100",
@@ -67,21 +135,15 @@ def test_every_placement_option_reaches_the_pod_as_written() -> None:
 
 
 def test_the_gpu_toleration_follows_gpu_resource_and_can_be_turned_off() -> None:
-    assert pod_spec(deploy(gpuResource="amd.com/gpu"))["tolerations"] == [
+    assert pod_spec(deploy_variant("amd-gpus"))["tolerations"] == [
         {"key": "amd.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
     ]
-    assert "tolerations" not in pod_spec(deploy(gpuToleration="false"))
-    assert "tolerations" not in pod_spec(deploy("dev", gpusPerPod="0"))
+    assert "tolerations" not in pod_spec(deploy_variant("no-gpu-toleration"))
+    assert "tolerations" not in pod_spec(deploy_variant("no-gpus"))
 
 
 def test_extra_env_volumes_mounts_pull_secrets_and_service_account() -> None:
-    run = deploy(
-        env={"HF_HOME": "/data/hf", "OMP_NUM_THREADS": 4},
-        volumes=[DATASET_VOLUME],
-        volumeMounts=[DATASET_MOUNT],
-        imagePullSecrets=["regcred"],
-        serviceAccountName="sweeps",
-    )
+    run = deploy_variant("extras")
     spec = pod_spec(run)
     assert env(run)["HF_HOME"] == "/data/hf"
     assert env(run)["OMP_NUM_THREADS"] == "4"
@@ -96,24 +158,11 @@ def test_extra_env_volumes_mounts_pull_secrets_and_service_account() -> None:
 
 
 def test_env_as_a_list_of_env_var_objects_allows_value_from() -> None:
-    hf_token = {"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": "hf", "key": "token"}}}
-    run = deploy(env=[hf_token])
-    assert container(run)["env"][-1] == hf_token
+    run = deploy_variant("env-value-from")
+    assert container(run)["env"][-1] == HF_TOKEN_REF
 
 
-@pytest.mark.parametrize(
-    ("overrides", "expected"),
-    [
-        ({}, [{"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": "16Gi"}}]),
-        ({"shmSize": "auto"}, [{"name": "dshm", "emptyDir": {"medium": "Memory"}}]),
-        ({"shmSize": "off"}, None),
-        ({"shmSize": "auto", "gpusPerPod": "0"}, None),
-        (
-            {"shmSize": "2Gi", "gpusPerPod": "0"},
-            [{"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": "2Gi"}}],
-        ),
-    ],
-)
+@pytest.mark.parametrize(("overrides", "expected"), SHM_CASES)
 def test_shm_is_on_by_default_with_gpus(overrides: dict[str, str], expected: Any) -> None:
     run = deploy(**overrides)
     assert pod_spec(run).get("volumes") == expected
@@ -123,27 +172,39 @@ def test_shm_is_on_by_default_with_gpus(overrides: dict[str, str], expected: Any
 
 def test_security_defaults_and_run_as_options() -> None:
     run = deploy()
-    assert pod_spec(run)["securityContext"] == {"seccompProfile": {"type": "RuntimeDefault"}}
+    assert pod_spec(run)["securityContext"] == {
+        "seccompProfile": {"type": "RuntimeDefault"},
+        "runAsNonRoot": True,
+    }
     assert container(run)["securityContext"] == {
         "allowPrivilegeEscalation": False,
         "capabilities": {"drop": ["ALL"]},
     }
     assert pod_spec(run)["automountServiceAccountToken"] is False
-    hardened = deploy(runAsNonRoot="true", runAsUser="1000")
+    hardened = deploy_variant("run-as-user")
     assert pod_spec(hardened)["securityContext"] == {
         "seccompProfile": {"type": "RuntimeDefault"},
         "runAsNonRoot": True,
         "runAsUser": 1000,
     }
+    root = deploy_variant("root-opted-out")
+    assert pod_spec(root)["securityContext"] == {"seccompProfile": {"type": "RuntimeDefault"}}
+    assert container(root)["securityContext"] == container(run)["securityContext"]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"), list(PULL_POLICY_CASES.values()), ids=list(PULL_POLICY_CASES)
+)
+def test_image_pull_policy_is_always_behind_pull_secrets_unless_set(
+    overrides: dict[str, Any], expected: str
+) -> None:
+    """A private image cached on a node must not start for a pod that has no pull secret:
+    with imagePullSecrets the kubelet asks the registry every time (Always)."""
+    assert container(deploy(**overrides))["imagePullPolicy"] == expected
 
 
 def test_job_policy_options() -> None:
-    run = deploy(
-        retriesPerPod="7",
-        activeDeadlineSeconds="86400",
-        ttlSecondsAfterFinished="3600",
-        terminationGracePeriodSeconds="600",
-    )
+    run = deploy_variant("job-policy")
     job = run.named("sweep-agent-0").inputs["spec"]
     assert job["backoffLimit"] == 7
     assert job["activeDeadlineSeconds"] == 86400
@@ -154,14 +215,14 @@ def test_job_policy_options() -> None:
 
 
 def test_agent_per_gpu_starts_one_agent_per_gpu() -> None:
-    run = deploy(agentPerGpu="true", gpusPerPod="4")
+    run = deploy_variant("agent-per-gpu")
     assert env(run)["AGENTS_PER_POD"] == "4"
     assert env(run)["GPUS_PER_POD"] == "4"
     assert container(run)["resources"]["limits"]["nvidia.com/gpu"] == "4"
 
 
 def test_the_launcher_gets_its_settings_from_env_and_the_key_only_by_reference() -> None:
-    run = deploy(runsPerAgent="2")
+    run = deploy_variant("runs-per-agent")
     variables = container(run)["env"]
     assert variables[0] == {
         "name": "WANDB_API_KEY",

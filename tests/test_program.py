@@ -39,6 +39,15 @@ JOB_NAME = re.compile(r"^sweep-agent-(\d+)-[0-9a-f]{10}$")
 """`<component name>-agent-<slot>-<digest of the Job's fixed fields>`; test_platform_rules checks the digest."""
 
 
+RESTRICTED_NAMESPACE = {
+    f"pod-security.kubernetes.io/{mode}{suffix}": value
+    for mode in ("enforce", "warn", "audit")
+    for suffix, value in (("", "restricted"), ("-version", "latest"))
+}
+"""Pod Security Admission enforces, warns about and audits the Restricted standard in the
+Namespace the stack creates (the newest rules); test_pod_security checks the pods meet it."""
+
+
 def job_names(run: ProgramRun) -> list[str]:
     return [j.inputs["metadata"]["name"] for j in run.by_type("kubernetes:batch/v1:Job")]
 
@@ -95,13 +104,14 @@ def expected_job(
                     "restartPolicy": "Never",
                     "terminationGracePeriodSeconds": 120,
                     "automountServiceAccountToken": False,
-                    "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
+                    "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}, "runAsNonRoot": True},
                     "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
                     "volumes": [{"name": "dshm", "emptyDir": shm or {"medium": "Memory"}}],
                     "containers": [
                         {
                             "name": "agent",
                             "image": "ghcr.io/example/wandb-sweeps-trainer:0.1.0",
+                            "imagePullPolicy": "IfNotPresent",
                             "command": ["/bin/sh", "-c", LAUNCHER_SCRIPT],
                             "env": [
                                 {
@@ -146,7 +156,7 @@ def check_common_resources(run: ProgramRun, stack: str, on_destroy: str) -> None
     assert run.named("sweep-namespace").inputs == {
         "apiVersion": "v1",
         "kind": "Namespace",
-        "metadata": {"name": namespace, "labels": labels(stack)},
+        "metadata": {"name": namespace, "labels": {**labels(stack), **RESTRICTED_NAMESPACE}},
     }
 
     secret = run.named("sweep-api-key").inputs

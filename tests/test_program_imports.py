@@ -35,10 +35,12 @@ def imported_roots(importtime: str) -> set[str]:
 
 
 @pytest.mark.parametrize("method", ["grid", "random", "bayes", "custom"])
-def test_the_program_process_imports_no_wandb_sweeps_scipy_or_sklearn(tmp_path: Path, method: str) -> None:
+def test_the_program_process_imports_no_wandb_sweeps_scipy_or_sklearn(
+    tmp_path: Path, project_tmp_path: Path, method: str
+) -> None:
     config = yaml.safe_load((ROOT / "sweep.yaml").read_text())
     config["method"] = method
-    sweep = tmp_path / f"{method}.yaml"
+    sweep = project_tmp_path / f"{method}.yaml"  # a sweep config lies inside the project
     sweep.write_text(yaml.safe_dump(config))
     values = cli_config("dev", wandbApiKey="local-" + "k" * 40, sweepConfig=str(sweep))
     request = tmp_path / "request.json"

@@ -66,6 +66,16 @@ def test_readme_documents_every_config_key_with_its_default_and_every_output() -
         assert re.search(rf"^\| `{output}` \|", readme, re.MULTILINE), f"README lacks output {output}"
 
 
+def test_readme_gives_the_upper_bound_of_every_bounded_key_in_its_row() -> None:
+    """The bound the program enforces (config_keys `maximum`) is the one users read."""
+    readme = (ROOT / "README.md").read_text()
+    bounded = [key for key in CONFIG_KEYS if key.maximum is not None]
+    assert len(bounded) >= 13
+    for key in bounded:
+        row = re.search(rf"^\| `{key.name}` \|(.*)$", readme, re.MULTILINE)
+        assert row and re.search(rf"[Aa]t most `{key.maximum}`", row.group(1)), f"README row of {key.name}"
+
+
 def test_readme_test_command_is_what_ci_runs() -> None:
     readme = (ROOT / "README.md").read_text()
     ci = (ROOT / ".ci" / "run").read_text()

@@ -575,6 +575,7 @@ PLAUSIBLE_TEXT = {
     "priorityClassName": ["low", "Low Priority"],
     "serviceAccountName": ["trainer"],
     "queueName": ["team-gpus", "team gpus"],
+    "imagePullPolicy": ["Always", "IfNotPresent", "Never", "always"],
 }
 WELL_FORMED = {  # a valid stack: the generated values replace some of these
     "project": "wandb-sweeps-quickstart",
@@ -627,9 +628,11 @@ VALID = {  # what a stack file may hold, as the CLI passes it (a test checks it 
     "volumes": '[{"name": "data", "emptyDir": {}}]',
     "volumeMounts": "[]",
     "imagePullSecrets": '["regcred"]',
+    "imagePullPolicy": "IfNotPresent",
     "serviceAccountName": "trainer",
     "runAsNonRoot": "true",
     "runAsUser": "1000",
+    "allowPrivilegedPods": "false",
     "terminationGracePeriodSeconds": "300",
     "retriesPerPod": "1",
     "activeDeadlineSeconds": "86400",

@@ -19,9 +19,14 @@ Requests per step, before (each call a `wandb.Api()`, through wandb-core) and no
 | check (or create) of a new sweepId, `entity` set   | 2      | 1: GetSweep                                 |
 | a new sweep file (create, then stop the old sweep) | 9      | 4, or 5 with `entity` empty                 |
 | preview, no-op, scale-only, key rotation, ...      | 0      | 0                                           |
+| create re-run after an interrupted `up` (adopts)   | -      | 2: GetSweeps, GetSweepCreator               |
 
 A retry costs what the attempt does, plus the look-up that keeps a create (and a state
-change) from happening twice.
+change) from happening twice. Adopting the sweep an earlier attempt made (a lost reply,
+an interrupted `up`) costs one request more, GetSweepCreator: who made it, so that a
+sweep someone else named like ours is not adopted (tests/test_wandb_trust.py). The
+look-up's own reply carries each sweep's config, so a sweep whose config is not ours
+costs nothing more.
 """
 
 from __future__ import annotations
@@ -92,7 +97,7 @@ def test_a_create_re_run_after_an_interrupted_up_adopts_the_sweep_with_one_look_
 ) -> None:
     _, first = engine.create(inputs(server, entity=DEFAULT_ENTITY))
     (_, again), counts = counted(server, lambda: engine.create(inputs(server, entity=DEFAULT_ENTITY)))
-    assert counts == {"GetSweeps": 1}
+    assert counts == {"GetSweeps": 1, "GetSweepCreator": 1}
     assert again["sweep_id"] == first["sweep_id"]
 
 
@@ -101,8 +106,8 @@ def test_a_create_re_run_after_an_interrupted_up_adopts_the_sweep_with_one_look_
     [
         # Not acted on: looked up again before the retry, then created.
         ({"status": 500}, {"GetSweeps": 2, "UpsertSweep": 2}),
-        # Acted on, reply lost: the look-up before the retry finds it; never re-sent.
-        ({"drop_reply_after_acting": True}, {"GetSweeps": 2, "UpsertSweep": 1}),
+        # Acted on, reply lost: the look-up before the retry finds it (and who made it); never re-sent.
+        ({"drop_reply_after_acting": True}, {"GetSweeps": 2, "UpsertSweep": 1, "GetSweepCreator": 1}),
     ],
     ids=["server-error", "lost-reply"],
 )
@@ -147,7 +152,7 @@ def test_a_server_that_cannot_filter_still_finds_the_sweep_an_interrupted_up_mad
     other_sweeps(server, 60)  # ours is on the second page now
     server.inject(operation="GetSweeps", status=400)
     (_, again), counts = counted(server, lambda: engine.create(inputs(server, entity=DEFAULT_ENTITY)))
-    assert counts == {"GetSweeps": 3}
+    assert counts == {"GetSweeps": 3, "GetSweepCreator": 1}
     assert again["sweep_id"] == first["sweep_id"]
     assert len(server.sweeps) == 61
 
@@ -306,7 +311,7 @@ def test_attaching_looks_the_sweep_up_once(
 
 @pytest.mark.parametrize("entity", ["", DEFAULT_ENTITY], ids=["entity-empty", "entity-set"])
 def test_the_day_2_steps_make_requests_only_for_a_new_sweep_and_a_stop(
-    server: WandbServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, entity: str
+    server: WandbServer, monkeypatch: pytest.MonkeyPatch, project_tmp_path: Path, entity: str
 ) -> None:
     """Each step is `pulumi preview` then `pulumi up` (test_day2's Stack); counted together.
     Only the first up, a new sweep file (a new sweep, then the old one stopped) and the
@@ -338,7 +343,7 @@ def test_the_day_2_steps_make_requests_only_for_a_new_sweep_and_a_stop(
     made = {what: up(what, **changes) for what, changes in steps}
     assert made == {what: NONE for what, _ in steps}
     # `entity` is set from here on (the step above), so the create needs no default entity.
-    assert up("new sweep file", sweepConfig=write_new_sweep_file(tmp_path)) == {
+    assert up("new sweep file", sweepConfig=write_new_sweep_file(project_tmp_path)) == {
         "GetSweeps": 1,
         "GetSweep": 1,
         "UpsertSweep": 2,

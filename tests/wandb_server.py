@@ -14,10 +14,19 @@ register and be handed runs (``createAgent``, ``agentHeartbeat``). The sweep
 provider (``components/wandb_api.py``) sends trimmed copies of the client's
 ``GetDefaultEntity``, ``GetSweeps``, ``GetSweep`` and ``UpsertSweep``
 documents as plain POSTs; they ask for no field the client's own do not, so
-the subset needed nothing new for them.
+the subset needed nothing new for them. Its ``GetSweepCreator`` does (below).
 
 Tests count requests per operation with ``mark``, ``operations`` and
 ``operation_counts`` (every request counts, whatever its outcome).
+
+One field is NOT one the wandb 0.31 client asks for: ``Sweep.user``, the user who
+created the sweep, which the sweep provider asks for (``GetSweepCreator``) before
+it adopts a sweep it finds by name. Whether the real server has it, and what it
+holds for a team's sweep, is unverified, so each reading can be chosen with
+``WandbServer(sweep_creator=...)``: ``"user"`` (the default: the creator's
+``User``), ``"null"`` (the field exists but is null, e.g. hidden for a team's
+sweep) or ``"absent"`` (no such field: a query asking for it fails validation,
+HTTP 400, as an unknown field does).
 
 Behaviours copied from the real server:
 
@@ -26,7 +35,10 @@ Behaviours copied from the real server:
 * ``upsertSweep`` without ``id`` creates a sweep with an 8-character id
   ``[a-z0-9]`` in state ``PENDING``; ``entityName: null`` means the caller's
   entity and ``projectName: null`` means ``uncategorized``. The project is
-  created on the fly. The config string is stored exactly as sent.
+  created on the fly. The config string is stored exactly as sent (the
+  client's ``Sweep.config`` reads it back with ``util.load_yaml``,
+  ``wandb/apis/public/sweeps.py``), and ``config`` is returned by the
+  listing (``GetSweeps``: the client's ``SweepFragment`` asks for it).
 * ``upsertSweep`` with ``id`` (the opaque GraphQL id, base64 of ``Sweep:<n>``)
   updates the sweep; changing the config of a sweep that is no longer
   ``PENDING`` fails with "cannot reconfigure sweep which has already started".
@@ -52,7 +64,8 @@ Behaviours copied from the real server:
 
 Simplifications: no run logging (a run exists only as handed out, see
 ``WandbServer.runs``; ``Sweep.runs`` stays empty and ``runCount`` 0), no
-teams, no permission checks on reads; ``method`` is read from the config
+teams (a sweep another user made in a shared entity is planted with
+``create_sweep(created_by=...)``), no permission checks on reads; ``method`` is read from the config
 with a regular expression (YAML or JSON), because only the standard library
 and graphql-core may be used for that. The agent's grid needs the whole
 config: JSON is parsed with the standard library, YAML (what the client's
@@ -63,6 +76,9 @@ a request that does not parse or validate gets HTTP 400.
 
 Every non-``/graphql`` path (wandb-core posts OpenTelemetry metrics to
 ``/sdk/otel/v1/metrics``) gets HTTP 200 with an empty body.
+
+``inject(status=30x, location=URL)`` answers with a redirect, as a proxy or a
+moved server would (tests check that the key never follows one).
 """
 
 from __future__ import annotations
@@ -92,6 +108,8 @@ DEFAULT_ENTITY = "alice"
 DEFAULT_PROJECT = "uncategorized"
 SWEEP_STATES = frozenset({"PENDING", "RUNNING", "PAUSED", "CANCELED", "FINISHED", "FAILED", "CRASHED"})
 """States the server accepts; new sweeps start in ``PENDING``."""
+SWEEP_CREATOR_READINGS = ("user", "null", "absent")
+"""The readings of ``Sweep.user`` the server can play (module docstring)."""
 
 _SWEEP_ID_ALPHABET = string.ascii_lowercase + string.digits
 _TIME_FORMAT = "%Y-%m-%dT%H:%M:%S"  # The real server's DateTime has no zone.
@@ -188,6 +206,7 @@ type Sweep {
   controller: JSONString
   scheduler: JSONString
   project: Project
+  user: User  # not asked for by the wandb 0.31 client: see the module docstring
   runs(first: Int, after: String, order: String): RunConnection!
 }
 
@@ -288,6 +307,8 @@ class SweepRecord:
     created_at: datetime
     description: str | None = None
     updated_at: datetime | None = None
+    creator: str | None = None
+    """The user (a key's entity name) who created it; ``Sweep.user``."""
 
 
 @dataclasses.dataclass
@@ -360,6 +381,7 @@ class _Fault:
     delay: float
     drop_reply_after_acting: bool
     remaining: int
+    location: str | None = None
 
     def matches(self, request: GraphQLRequest) -> bool:
         if self.remaining <= 0:
@@ -387,11 +409,15 @@ class WandbServer:
     on threads but executed one at a time, which keeps writes atomic.
     """
 
-    def __init__(self, api_keys: dict[str, str] | None = None) -> None:
+    def __init__(self, api_keys: dict[str, str] | None = None, *, sweep_creator: str = "user") -> None:
         if api_keys is None:
             api_keys = {DEFAULT_KEY: DEFAULT_ENTITY}
+        if sweep_creator not in SWEEP_CREATOR_READINGS:
+            raise ValueError(f"sweep_creator must be one of {SWEEP_CREATOR_READINGS}, got {sweep_creator!r}")
         self.api_keys: dict[str, str] = dict(api_keys)
         """API key -> entity (user) name; may be changed to revoke a key."""
+        self.sweep_creator = sweep_creator
+        """How ``Sweep.user`` is answered: ``"user"``, ``"null"`` or ``"absent"`` (module docstring)."""
         self.base_url = ""
         self.sweeps: list[SweepRecord] = []
         """Sweeps that exist, in creation order (deleted ones are removed)."""
@@ -474,18 +500,23 @@ class WandbServer:
         entity: str = DEFAULT_ENTITY,
         project: str = DEFAULT_PROJECT,
         state: str = "PENDING",
+        display_name: str | None = None,
+        created_by: str | None = None,
     ) -> SweepRecord:
         """Create a sweep directly, as ``upsertSweep`` without ``id`` would.
 
         A dict ``config`` is stored as JSON (which is also YAML, so the client
-        reads it back like any sweep config).
+        reads it back like any sweep config). ``created_by`` is the user who
+        made it (default: the entity): another user's name plays a teammate
+        writing to a shared entity, which this server's API itself refuses.
         """
         if state not in SWEEP_STATES:
             raise ValueError(f"unknown sweep state {state!r}")
         if not isinstance(config, str):
             config = json.dumps(config)
+        values = {"config": config, "state": state, "displayName": display_name}
         with self._lock:
-            return self._create_sweep(entity, project, {"config": config, "state": state})
+            return self._create_sweep(entity, project, values, creator=created_by or entity)
 
     def agents_of(self, sweep: str) -> list[AgentRecord]:
         """The agents registered for the sweep with this name."""
@@ -527,6 +558,7 @@ class WandbServer:
         delay: float = 0.0,
         drop_reply_after_acting: bool = False,
         times: int = 1,
+        location: str | None = None,
     ) -> None:
         """Make the next ``times`` matching GraphQL requests misbehave.
 
@@ -536,10 +568,12 @@ class WandbServer:
         is even checked, like a proxy in front of the server). Otherwise the
         request is executed, then the reply waits ``delay`` seconds, and with
         ``drop_reply_after_acting`` the connection is closed without a reply.
+        With ``location``, that answer carries a ``Location`` header: a redirect
+        when ``status`` is 301, 302, 303, 307 or 308.
         Rules are consulted in the order they were added; the first match wins.
         """
         with self._lock:
-            self._faults.append(_Fault(operation, status, delay, drop_reply_after_acting, times))
+            self._faults.append(_Fault(operation, status, delay, drop_reply_after_acting, times, location))
 
     # -- internals ----------------------------------------------------------
 
@@ -580,7 +614,9 @@ class WandbServer:
     def _sweeps_in(self, entity: str, project: str) -> list[SweepRecord]:
         return [s for s in self.sweeps if (s.entity, s.project) == (entity, project)]
 
-    def _create_sweep(self, entity: str, project: str, values: dict[str, Any]) -> SweepRecord:
+    def _create_sweep(
+        self, entity: str, project: str, values: dict[str, Any], *, creator: str
+    ) -> SweepRecord:
         config = values.get("config")
         if not config:
             raise graphql.GraphQLError("sweep config is required")
@@ -604,6 +640,7 @@ class WandbServer:
             created_at=now,
             description=values.get("description"),
             updated_at=now,
+            creator=creator,
         )
         self._projects.add((entity, project))
         self.sweeps.append(sweep)
@@ -741,7 +778,8 @@ class _Handler(BaseHTTPRequestHandler):
         if fault is not None and fault.status is not None:
             request.status = fault.status
             message = f"injected HTTP {fault.status}"
-            self._reply_json(fault.status, {"errors": [{"message": message}]})
+            headers = {"Location": fault.location} if fault.location else {}
+            self._reply_json(fault.status, {"errors": [{"message": message}]}, headers)
             return
 
         entity = server.api_keys.get(request.api_key or "")
@@ -760,12 +798,20 @@ class _Handler(BaseHTTPRequestHandler):
         request.status = status
         self._reply_json(status, body)
 
-    def _reply_json(self, status: int, body: dict[str, Any]) -> None:
-        self._reply(status, json.dumps(body).encode(), "application/json")
+    def _reply_json(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+        self._reply(status, json.dumps(body).encode(), "application/json", headers)
 
-    def _reply(self, status: int, payload: bytes, content_type: str = "text/plain") -> None:
+    def _reply(
+        self,
+        status: int,
+        payload: bytes,
+        content_type: str = "text/plain",
+        headers: dict[str, str] | None = None,
+    ) -> None:
         try:
             self.send_response(status)
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
@@ -826,7 +872,10 @@ def _parse_request(raw: bytes, api_key: str | None) -> GraphQLRequest:
 
 def _build_schema(server: WandbServer) -> graphql.GraphQLSchema:
     """Parse the SDL and attach the resolvers that need more than a dict lookup."""
-    schema = graphql.build_schema(SCHEMA_SDL)
+    sdl = SCHEMA_SDL
+    if server.sweep_creator == "absent":
+        sdl = "\n".join(line for line in sdl.splitlines() if not line.strip().startswith("user: User"))
+    schema = graphql.build_schema(sdl)
     resolvers: dict[tuple[str, str], Callable[..., Any]] = {
         ("Query", "viewer"): lambda _, info: _user(info.context.entity),
         ("Query", "serverInfo"): lambda _, info: {"features": _FEATURES},
@@ -840,6 +889,11 @@ def _build_schema(server: WandbServer) -> graphql.GraphQLSchema:
         ("Project", "sweeps"): lambda project, _, **args: _sweep_connection(server, project, **args),
         ("Sweep", "project"): lambda sweep, _: _project_view(
             server, sweep["_record"].entity, sweep["_record"].project
+        ),
+        ("Sweep", "user"): lambda sweep, _: (
+            _user(sweep["_record"].creator)
+            if server.sweep_creator == "user" and sweep["_record"].creator
+            else None
         ),
         ("Mutation", "upsertSweep"): lambda _, info, **args: _upsert_sweep(
             server, info.context, args["input"]
@@ -855,7 +909,8 @@ def _build_schema(server: WandbServer) -> graphql.GraphQLSchema:
     for (type_name, field_name), resolve in resolvers.items():
         type_ = schema.get_type(type_name)
         assert isinstance(type_, graphql.GraphQLObjectType)
-        type_.fields[field_name].resolve = resolve
+        if field_name in type_.fields:  # Sweep.user is left out for sweep_creator="absent"
+            type_.fields[field_name].resolve = resolve
     return schema
 
 
@@ -1020,7 +1075,7 @@ def _upsert_sweep(server: WandbServer, context: _Context, values: dict[str, Any]
         if entity != context.entity:
             raise graphql.GraphQLError("permission denied")
         project = values.get("projectName") or DEFAULT_PROJECT
-        sweep = server._create_sweep(entity, project, values)
+        sweep = server._create_sweep(entity, project, values, creator=context.entity)
         inserted = True
     return {
         "sweep": _sweep_view(server, sweep),
