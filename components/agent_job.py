@@ -18,8 +18,8 @@ for the delete (provider/pkg/metadata/overrides.go, `allowsSkipAwaitWithDelete`)
 so a same-name replacement would race the old Job and fail with AlreadyExists.
 
 Nothing here refers to another resource's outputs except the sweep's identity
-and the namespace: the Secrets are named by plain strings, so replacing a
-Secret (a rotated key) never makes the engine replace a Job
+and the namespace: the Secrets (and the CA's ConfigMap) are named by plain strings, so
+replacing a Secret (a rotated key) never makes the engine replace a Job
 (pulumi/pulumi pkg/resource/deploy/step_generator.go,
 `calculateDependentReplacements`, follows property dependencies only).
 
@@ -49,6 +49,7 @@ from pulumi_kubernetes.core.v1 import (
 )
 from pulumi_kubernetes.meta.v1 import ObjectMetaArgsDict
 
+from .ca_certificate import ca_pod_env, ca_pod_volumes
 from .pod_settings import (
     KUEUE_QUEUE_LABEL,
     SHM_VOLUME,
@@ -120,6 +121,8 @@ class AgentJobInputs:
     metadata: JobMetadata = field(default_factory=JobMetadata)
     secret_env_names: Sequence[str] = field(default_factory=tuple)
     """Names of the `env` entries kept in the `env_secret_name` Secret."""
+    ca_config_map: str | None = None
+    """The ConfigMap holding `caCertificate` (`ca_certificate.config_map_name`), if one is set."""
 
 
 def api_key_secret_name(name: str) -> str:
@@ -205,6 +208,10 @@ def agent_env(job: AgentJobInputs) -> list[EnvVarArgsDict]:
     ]
     if pods.runs_per_agent is not None:
         env.append({"name": "RUNS_PER_AGENT", "value": str(pods.runs_per_agent)})
+    if job.ca_config_map:
+        env.extend(ca_pod_env())  # type: ignore[arg-type]  # the launcher builds the CA bundle
+    if pods.gpus_per_run is not None:  # only when set: the pods of stacks without it stay as they were
+        env.append({"name": "GPUS_PER_RUN", "value": str(pods.gpus_per_run)})
     env.extend(job.runtime.env)  # type: ignore[arg-type]  # user EnvVar objects, camelCase
     env.extend(
         {"name": name, "value_from": {"secret_key_ref": {"name": env_secret_name(job.name), "key": name}}}
@@ -214,14 +221,21 @@ def agent_env(job: AgentJobInputs) -> list[EnvVarArgsDict]:
 
 
 def agent_resources(pods: AgentPods) -> dict[str, dict[str, str]]:
-    """Requests = limits for cpu/memory (Guaranteed QoS when both are set); GPUs as limits."""
-    sized = {k: v for k, v in (("cpu", pods.cpu), ("memory", pods.memory)) if v is not None}
-    limits = dict(sized)
+    """`cpu`/`memory` are limits, and the requests too unless `cpuRequest`/`memoryRequest`
+    set lower ones (request = limit for both gives Guaranteed QoS); a request without a
+    limit stays a request alone. GPUs are limits only: Kubernetes sets an extended
+    resource's request to its limit, and refuses a different one."""
+    limits = {k: v for k, v in (("cpu", pods.cpu), ("memory", pods.memory)) if v is not None}
+    requests = {
+        k: v
+        for k, v in (("cpu", pods.cpu_request or pods.cpu), ("memory", pods.memory_request or pods.memory))
+        if v is not None
+    }
     if pods.gpus_per_pod > 0:
         limits[pods.gpu_resource] = str(pods.gpus_per_pod)
     resources: dict[str, dict[str, str]] = {}
-    if sized:
-        resources["requests"] = dict(sized)
+    if requests:
+        resources["requests"] = requests
     if limits:
         resources["limits"] = limits
     return resources
@@ -231,9 +245,14 @@ def _shm_volume(job: AgentJobInputs) -> tuple[list[VolumeArgsDict], list[VolumeM
     if not job.runtime.shm_enabled(job.pods.gpus_per_pod):
         return [], []
     empty_dir: dict[str, Any] = {"medium": "Memory"}
-    if job.runtime.shm_size_limit:
-        empty_dir["size_limit"] = job.runtime.shm_size_limit
+    size_limit = job.runtime.shm_size_limit(job.pods.memory)
+    if size_limit:
+        empty_dir["size_limit"] = size_limit
     return [{"name": SHM_VOLUME, "empty_dir": empty_dir}], [{"name": SHM_VOLUME, "mount_path": "/dev/shm"}]
+
+
+def _ca_volumes(job: AgentJobInputs) -> tuple[list[Any], list[Any]]:
+    return ca_pod_volumes(job.ca_config_map) if job.ca_config_map else ([], [])
 
 
 def agent_container(job: AgentJobInputs) -> ContainerArgsDict:
@@ -251,7 +270,7 @@ def agent_container(job: AgentJobInputs) -> ContainerArgsDict:
     resources = agent_resources(job.pods)
     if resources:
         container["resources"] = resources
-    mounts = _shm_volume(job)[1] + list(job.runtime.volume_mounts)  # type: ignore[operator]
+    mounts = _shm_volume(job)[1] + _ca_volumes(job)[1] + list(job.runtime.volume_mounts)  # type: ignore[operator]
     if mounts:
         container["volume_mounts"] = mounts
     return container
@@ -284,7 +303,7 @@ def agent_pod_spec(job: AgentJobInputs) -> PodSpecArgsDict:
         "containers": [agent_container(job)],
     }
     optional: dict[str, Any] = {
-        "volumes": _shm_volume(job)[0] + list(runtime.volumes),
+        "volumes": _shm_volume(job)[0] + _ca_volumes(job)[0] + list(runtime.volumes),
         "tolerations": agent_tolerations(job),
         "node_selector": dict(scheduling.node_selector),
         "affinity": scheduling.affinity,

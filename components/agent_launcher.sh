@@ -3,11 +3,20 @@
 # Starts AGENTS_PER_POD `wandb agent -f` processes for SWEEP_PATH (entity/project/id),
 # each with `--count RUNS_PER_AGENT` when that is set, all at once, and gives each agent
 #   - its own share of the pod's GPUS_PER_POD GPUs through CUDA_VISIBLE_DEVICES:
+#       GPUS_PER_RUN set (> 0): GPUS_PER_POD / GPUS_PER_RUN agents, each on a disjoint
+#         block of GPUS_PER_RUN GPUs, for runs that launch one process per GPU
+#         (4 GPUs, 2 per run: 2 agents on "0,1" and "2,3"); AGENTS_PER_POD, when set,
+#         must be that number, and GPUS_PER_POD a multiple of GPUS_PER_RUN;
 #       GPUs >= agents: disjoint equal blocks (4 GPUs, 2 agents: "0,1" and "2,3");
 #       GPUs <  agents: agents share GPUs round-robin (1 GPU, 2 agents: "0" and "0");
 #       no GPUs: CUDA_VISIBLE_DEVICES is left alone;
 #   - its own WANDB_DIR, ${WANDB_DIR:-$PWD}/agent-<i> (created here), so that the runs
 #     each agent was handed can be counted (see below).
+#
+# With WANDB_SWEEPS_CA_FILE set (the stack's caCertificate, mounted from a ConfigMap), it
+# first writes ONE bundle, the image's public roots followed by that CA, to
+# WANDB_SWEEPS_TRUST_DIR/ca-bundle.pem (see trust_ca), and exports SSL_CERT_FILE and
+# REQUESTS_CA_BUNDLE pointing at it to everything it starts.
 #
 # Why an agent's exit status is not enough: `wandb agent` exits 0 when its --count is
 # reached or the sweep is FINISHED/CANCELED, but ALSO when it gives up because runs keep
@@ -44,7 +53,9 @@
 #          agent; the launcher waits for all of them, then exits 143 even if they all
 #          exited 0: a preempted pod must not count as "succeeded", or its Job would
 #          never start another.
-#   1      the agents' directories could not be created (nothing was started)
+#   1      the agents' directories could not be created, or GPUS_PER_RUN does not fit
+#          GPUS_PER_POD and AGENTS_PER_POD (nothing was started)
+#   1      also: WANDB_SWEEPS_CA_FILE is set and the CA bundle cannot be written
 #   non-0  SWEEP_PATH is not set (the shell's own status; nothing was started)
 set -u
 
@@ -55,8 +66,74 @@ runs=${RUNS_PER_AGENT:-}
 stop_grace=${STOP_GRACE_SECONDS:-120}
 agent_dirs=${WANDB_DIR:-$PWD}
 sweep_id=${SWEEP_PATH##*/}
+gpus_per_run=${GPUS_PER_RUN:-0}
+if [ "$gpus_per_run" -gt 0 ]; then
+  if [ "$gpus" -lt "$gpus_per_run" ] || [ $((gpus % gpus_per_run)) -ne 0 ] \
+    || [ "${AGENTS_PER_POD:-$((gpus / gpus_per_run))}" -ne $((gpus / gpus_per_run)) ]; then
+    echo "wandb-sweeps: GPUS_PER_RUN ($gpus_per_run) must divide GPUS_PER_POD ($gpus), and AGENTS_PER_POD (${AGENTS_PER_POD:-unset}) must be unset or their quotient; starting nothing" >&2
+    exit 1
+  fi
+  agents=$((gpus / gpus_per_run))
+fi
 STOPPED_EARLY=4
 STATE_UNKNOWN=5
+
+# The files where images keep their public roots: Debian/Ubuntu, RHEL/Fedora, Alpine/macOS.
+public_roots="/etc/ssl/certs/ca-certificates.crt /etc/pki/tls/certs/ca-bundle.crt /etc/ssl/cert.pem"
+
+# trust_ca: with WANDB_SWEEPS_CA_FILE set, writes the public roots (the first of
+# public_roots, else the certifi bundle of a Python of python_candidates) followed by the
+# CA to WANDB_SWEEPS_TRUST_DIR/ca-bundle.pem, and exports SSL_CERT_FILE and
+# REQUESTS_CA_BUNDLE pointing at it. Both, because wandb-core (Go, all GraphQL and
+# uploads) and Python's ssl read SSL_CERT_FILE, while requests (artifact downloads)
+# reads only REQUESTS_CA_BUNDLE; and public roots plus the CA, because requests uses the
+# bundle INSTEAD of its own roots, and the file replaces Go's and OpenSSL's default file.
+# Returns 1 when the bundle cannot be written; without public roots it warns and goes on.
+trust_ca() {
+  ca_file=${WANDB_SWEEPS_CA_FILE:-}
+  if [ -z "$ca_file" ]; then
+    return 0
+  fi
+  if [ ! -r "$ca_file" ]; then
+    echo "wandb-sweeps: cannot read the CA certificate $ca_file (caCertificate)" >&2
+    return 1
+  fi
+  roots=""
+  for candidate in $public_roots; do
+    if [ -s "$candidate" ]; then
+      roots=$candidate
+      break
+    fi
+  done
+  if [ -z "$roots" ]; then
+    for python in $(python_candidates); do
+      roots=$("$python" -c 'import certifi; print(certifi.where())' 2> /dev/null < /dev/null) || roots=""
+      if [ -n "$roots" ] && [ -s "$roots" ]; then
+        break
+      fi
+      roots=""
+    done
+  fi
+  trust_dir=${WANDB_SWEEPS_TRUST_DIR:-${TMPDIR:-/tmp}}
+  bundle=$trust_dir/ca-bundle.pem
+  if ! mkdir -p "$trust_dir" || ! {
+    if [ -n "$roots" ]; then
+      cat "$roots" && echo
+    fi
+    cat "$ca_file"
+  } > "$bundle.tmp" || ! mv -f "$bundle.tmp" "$bundle"; then
+    echo "wandb-sweeps: cannot write the CA bundle $bundle (caCertificate)" >&2
+    return 1
+  fi
+  if [ -n "$roots" ]; then
+    echo "wandb-sweeps: trusting the public roots of $roots and caCertificate ($bundle)"
+  else
+    echo "wandb-sweeps: found no public root certificates in the image (none of $public_roots, no Python with certifi); the agents trust caCertificate only" >&2
+  fi
+  SSL_CERT_FILE=$bundle
+  REQUESTS_CA_BUNDLE=$bundle
+  export SSL_CERT_FILE REQUESTS_CA_BUNDLE
+}
 
 # Reads the sweep's state and prints it upper-cased on stdout; exits 3 when this Python
 # has no wandb package (the launcher then tries the next Python), 1 on any other error.
@@ -409,6 +486,9 @@ drain() {
   done
 }
 
+if ! trust_ca; then
+  exit 1
+fi
 if ! make_agent_dirs; then
   echo "wandb-sweeps: cannot create the agents' directories in $agent_dirs" >&2
   exit 1

@@ -32,13 +32,15 @@ class WandbSweepArgs(TypedDict):
     entity: NotRequired[str]
     """W&B entity (user or team). Default: the API key's default entity, resolved when the sweep is made and kept."""
     sweep_config: NotRequired[str]
-    """Path of the W&B sweep config (YAML), relative to the program's working directory (the Pulumi project folder), which it must stay inside. Default: sweep.yaml."""
+    """Path of the W&B sweep config (YAML), relative to the program's working directory (the Pulumi project folder), which it must stay inside: copy a sweep kept elsewhere into it. Default: sweep.yaml."""
     sweep_id: NotRequired[str]
     """Run agents for this existing sweep instead of creating one (the end of the sweep URL); it is never stopped."""
     wandb_api_key: NotRequired[pulumi.Input[str]]
     """W&B API key, kept secret. Default: WANDB_API_KEY of the deploying shell."""
     base_url: NotRequired[str]
     """W&B server URL. Default: WANDB_BASE_URL of the shell that makes the sweep, else https://api.wandb.ai; kept from then on."""
+    ca_certificate: NotRequired[str]
+    """PEM file of a private CA (relative to the program's working directory, the Pulumi project folder, which it must stay inside), trusted besides the public roots by the W&B calls at deploy time and by the agent pods. Default: public roots only."""
     wandb_request_timeout_seconds: NotRequired[int]
     """Seconds one HTTP request to W&B may take before it is retried. Default: 20; at most 600."""
     wandb_call_timeout_seconds: NotRequired[int]
@@ -62,19 +64,25 @@ class WandbSweepArgs(TypedDict):
     agents_per_pod: NotRequired[int]
     """`wandb agent` processes in each pod. Default: 1; at most 64."""
     agent_per_gpu: NotRequired[bool]
-    """One agent per GPU: agents_per_pod follows gpus_per_pod. Default: false."""
+    """One agent per GPU: agents_per_pod follows gpus_per_pod, and each run sees 1 GPU (for runs on several GPUs, set gpus_per_run instead). Default: false."""
     runs_per_agent: NotRequired[int]
     """Runs each agent does (`wandb agent --count`); 0: until the sweep ends. Default: 0; at most 100000."""
     gpus_per_pod: NotRequired[int]
     """GPUs per pod, set as a limit under gpu_resource. Default: 0; at most 16."""
+    gpus_per_run: NotRequired[int]
+    """GPUs each run needs (accelerate launch, torchrun): each agent gets a disjoint block of that many, and agents_per_pod follows gpus_per_pod / gpus_per_run; 0: the GPUs are split between agents_per_pod agents. Default: 0; at most 16."""
     gpu_resource: NotRequired[str]
     """Extended resource name of the GPUs (nvidia.com/gpu, amd.com/gpu, ...). Default: nvidia.com/gpu."""
     cpu: NotRequired[str]
-    """CPU per pod (request = limit), a Kubernetes quantity, at most 4096. Default: none set."""
+    """CPU limit per pod, a Kubernetes quantity, at most 4096; also the request unless cpu_request is set. Default: none set."""
+    cpu_request: NotRequired[str]
+    """CPU request per pod, at most cpu (lower gives Burstable QoS); without cpu, a request with no limit. Default: cpu."""
     memory: NotRequired[str]
-    """Memory per pod (request = limit), a Kubernetes quantity, at most 64Ti. Default: none set."""
+    """Memory limit per pod, a Kubernetes quantity, at most 64Ti; also the request unless memory_request is set. Default: none set."""
+    memory_request: NotRequired[str]
+    """Memory request per pod, at most memory; without memory, a request with no limit. Default: memory."""
     shm_size: NotRequired[str]
-    """Memory-backed /dev/shm: auto (when GPUs are requested), off, or a size limit such as 8Gi (at most 64Ti). Default: auto."""
+    """Memory-backed /dev/shm: auto (when GPUs are requested, with half of memory as its size limit, none without memory), off, or a size limit such as 8Gi (at most 64Ti). Default: auto."""
 
     gpu_toleration: NotRequired[bool]
     """When GPUs are requested, tolerate the <gpu_resource>:NoSchedule taint. Default: true."""

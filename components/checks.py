@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import math
 import re
+from decimal import MAX_EMAX, MIN_EMIN, ROUND_FLOOR, Context, Decimal, localcontext
+from pathlib import Path
 
-from .errors import ProblemList
+from .errors import ConfigError, ProblemList
 
 INT32_MAX = 2**31 - 1
 """The largest value the Kubernetes fields behind the integer keys (int32) can hold."""
@@ -90,6 +92,49 @@ def check_quantity(problems: ProblemList, key: str, value: object, example: str)
         problems.add(f"{key}: must be a Kubernetes quantity such as {example}, got {shown(value)}.")
 
 
+_QUANTITY_SCALE = {
+    **{
+        suffix: Decimal(1024) ** power
+        for power, suffix in enumerate(("", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"))
+    },
+    **{suffix: Decimal(10) ** power for suffix, power in (("n", -9), ("u", -6), ("m", -3), ("k", 3))},
+    **{
+        suffix: Decimal(10) ** power
+        for suffix, power in (("M", 6), ("G", 9), ("T", 12), ("P", 15), ("E", 18))
+    },
+}
+
+
+def quantity_amount(text: str) -> Decimal | None:
+    """The amount a Kubernetes quantity stands for (`8Gi` -> 8589934592); None if `text`
+    is not one. Exact whatever its length: `1e999999` or 5000 digits are compared, never
+    turned into a float."""
+    found = QUANTITY.fullmatch(text)
+    if not found:
+        return None
+    digits, suffix = found[1], found[3] or ""
+    if suffix not in _QUANTITY_SCALE:  # an exponent: 1e3
+        digits, suffix = digits + suffix, ""
+    amount = Decimal(digits)
+    if amount.adjusted() > 30:  # past every bound (64Ti is about 7e13): no big arithmetic
+        return Decimal("Infinity")
+    with localcontext(Context(prec=60, Emin=MIN_EMIN, Emax=MAX_EMAX)):
+        return amount * _QUANTITY_SCALE[suffix]
+
+
+def bytes_quantity(amount: Decimal) -> str:
+    """`amount` bytes, rounded down to a whole byte, as the shortest exact quantity:
+    8589934592 -> `8Gi`, 5000000000 -> `5G`, 805306368 -> `768Mi`."""
+    whole = int(amount.to_integral_value(rounding=ROUND_FLOOR))
+    best = str(whole)
+    for suffix, scale in _QUANTITY_SCALE.items():
+        if suffix and scale >= 1000 and whole % int(scale) == 0:
+            text = f"{whole // int(scale)}{suffix}"
+            if len(text) < len(best) or (len(text) == len(best) and suffix.endswith("i")):
+                best = text
+    return best
+
+
 def check_dns_label(problems: ProblemList, key: str, value: object) -> None:
     if _is_text(problems, key, value) and not DNS_LABEL.fullmatch(value):  # type: ignore[arg-type]
         problems.add(
@@ -143,3 +188,31 @@ def check_labels(problems: ProblemList, key: str, value: object, *, values_are_l
                 f"{key}: the value of {name}, {shown(text)}, is not a Kubernetes label value "
                 "(at most 63 letters, digits, '-', '_', '.', starting and ending with a letter or digit)."
             )
+
+
+def file_in_project(project_root: Path, relative_path: object, key: str, what: str) -> tuple[Path, str]:
+    """The file `relative_path` names (relative to `project_root`, or absolute), which must
+    lie inside `project_root` once every symlink is resolved, and how messages name it
+    ("<key>: '<path>' (<resolved>)"). The deploying machine's other files (a kubeconfig,
+    ~/.ssh) are not `what`, and a message about them could show what they hold.
+    Raises ConfigError naming `key`."""
+    named = repr(relative_path) if isinstance(relative_path, str) and len(relative_path) <= 300 else None
+    where = f"{key}: {named or shown(relative_path)}"
+    try:
+        root = project_root.resolve()
+        path = (root / relative_path).resolve()  # type: ignore[operator]
+    except (OSError, ValueError, RuntimeError, TypeError) as error:  # a NUL byte, a symlink loop
+        raise ConfigError([f"{where} is not a usable file path: {error}."]) from None
+    if not path.is_relative_to(root):
+        raise ConfigError(
+            [
+                f"{where} is outside the project folder {_clipped(str(root))} (it resolves to "
+                f"{_clipped(str(path))}); {what} must be a file inside it, symlinks resolved. Copy it "
+                f"into the project and set {key} to its path there."
+            ]
+        )
+    return path, f"{where} ({_clipped(str(path))})"
+
+
+def _clipped(text: str, limit: int = 400) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -36,8 +36,8 @@ class ConfigKey:
     description: str
     maximum: int | str | None = None
     """The upper bound of a count, size or duration key: a whole number, or a
-    Kubernetes quantity for `cpu`, `memory`, `shmSize`. Every bound is far above
-    what a large real cluster needs (the README gives the reason for each); it
+    Kubernetes quantity for `cpu`, `memory`, their requests and `shmSize`. Every bound
+    is far above what a large real cluster needs (the README gives the reason for each); it
     exists so that a typo or a generated value (`pods: 2147483647`) is an error
     instead of a program that runs for hours or a pod no node can hold."""
     why: str = ""
@@ -77,7 +77,8 @@ CONFIG_KEYS: tuple[ConfigKey, ...] = (
         "sweepConfig",
         "string",
         "sweep.yaml",
-        "W&B sweep config file inside the Pulumi project folder, relative to it.",
+        "W&B sweep config file inside the Pulumi project folder, relative to it; copy a sweep kept "
+        "elsewhere into that folder.",
     ),
     _key(
         "sweepId",
@@ -96,6 +97,13 @@ CONFIG_KEYS: tuple[ConfigKey, ...] = (
         "string",
         "",
         f"W&B server URL; empty: WANDB_BASE_URL of the shell that makes the sweep, else {DEFAULT_BASE_URL}.",
+    ),
+    _key(
+        "caCertificate",
+        "string",
+        "",
+        "PEM file of a private CA, inside the Pulumi project folder, that the deploying machine and "
+        "the agent pods trust besides the public roots; empty: public roots only.",
     ),
     _key(
         "wandbRequestTimeoutSeconds",
@@ -136,7 +144,13 @@ CONFIG_KEYS: tuple[ConfigKey, ...] = (
         maximum=1000,
     ),
     _key("agentsPerPod", "integer", 1, "`wandb agent` processes in each pod.", maximum=64),
-    _key("agentPerGpu", "boolean", False, "One agent per GPU: agentsPerPod follows gpusPerPod."),
+    _key(
+        "agentPerGpu",
+        "boolean",
+        False,
+        "One agent per GPU: agentsPerPod follows gpusPerPod, and each run sees 1 GPU; "
+        "for runs on several GPUs, set gpusPerRun instead.",
+    ),
     _key(
         "runsPerAgent",
         "integer",
@@ -145,6 +159,15 @@ CONFIG_KEYS: tuple[ConfigKey, ...] = (
         maximum=100_000,
     ),
     _key("gpusPerPod", "integer", 0, "GPUs per pod, set as a limit under gpuResource.", maximum=16),
+    _key(
+        "gpusPerRun",
+        "integer",
+        0,
+        "GPUs each run needs (accelerate launch, torchrun): each agent gets that many, and agentsPerPod "
+        "follows gpusPerPod / gpusPerRun; 0: the GPUs are split between agentsPerPod agents.",
+        maximum=16,
+        why="the GPUs of one pod",
+    ),
     _key(
         "gpuResource",
         "string",
@@ -155,21 +178,37 @@ CONFIG_KEYS: tuple[ConfigKey, ...] = (
         "cpu",
         "string",
         "",
-        "CPU per pod (request = limit), a Kubernetes quantity; empty: none set.",
+        "CPU limit per pod, a Kubernetes quantity, and its request unless cpuRequest is set; empty: none set.",
+        maximum="4096",
+    ),
+    _key(
+        "cpuRequest",
+        "string",
+        "",
+        "CPU request per pod, at most cpu (a lower one is Burstable); empty: cpu. Without cpu: a request, no limit.",
         maximum="4096",
     ),
     _key(
         "memory",
         "string",
         "",
-        "Memory per pod (request = limit), a Kubernetes quantity; empty: none set.",
+        "Memory limit per pod, a Kubernetes quantity, and its request unless memoryRequest is set; "
+        "empty: none set.",
+        maximum="64Ti",
+    ),
+    _key(
+        "memoryRequest",
+        "string",
+        "",
+        "Memory request per pod, at most memory; empty: memory. Without memory: a request, no limit.",
         maximum="64Ti",
     ),
     _key(
         "shmSize",
         "string",
         "auto",
-        "Memory-backed /dev/shm: auto (when GPUs are requested, no size limit), off, or a size limit such as 8Gi.",
+        "Memory-backed /dev/shm: auto (when GPUs are requested, size limit half of memory, none without "
+        "memory), off, or a size limit such as 8Gi.",
         maximum="64Ti",
     ),
     # Where the pods run

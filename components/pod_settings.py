@@ -17,10 +17,12 @@ import pulumi
 from .checks import (
     EXTENDED_RESOURCE,
     LABEL_VALUE,
+    bytes_quantity,
     check_dns_subdomain,
     check_int,
     check_labels,
     check_quantity,
+    quantity_amount,
     shown,
     type_name,
 )
@@ -40,6 +42,7 @@ RESERVED_ENV = (
     "SWEEP_PATH",
     "AGENTS_PER_POD",
     "GPUS_PER_POD",
+    "GPUS_PER_RUN",
     "RUNS_PER_AGENT",
     "STOP_GRACE_SECONDS",
     "CUDA_VISIBLE_DEVICES",
@@ -66,17 +69,32 @@ class AgentPods:
     pods: int = 1
     """`pods`: agent pods running at once; 0 pauses the sweep's agents."""
     agents_per_pod: int = 1
-    """`agentsPerPod` (or `gpusPerPod` with `agentPerGpu`): `wandb agent` processes per pod."""
+    """`agentsPerPod` (or `gpusPerPod` with `agentPerGpu`, or `gpusPerPod / gpusPerRun`):
+    `wandb agent` processes per pod."""
     runs_per_agent: int | None = None
     """`runsPerAgent`: `wandb agent --count`; None runs until the sweep ends."""
     gpus_per_pod: int = 0
     """`gpusPerPod`: GPUs per pod, set as a limit under `gpu_resource`."""
+    gpus_per_run: int | None = None
+    """`gpusPerRun`: GPUs each run needs, for runs that start one process per GPU
+    (`accelerate launch`, `torchrun`): each agent gets a disjoint block of that many, so
+    `agents_per_pod` must be `gpus_per_pod / gpus_per_run`. None: the GPUs are split
+    between `agents_per_pod` agents."""
     gpu_resource: str = DEFAULT_GPU_RESOURCE
     """`gpuResource`: the extended resource that GPUs are requested as."""
     cpu: str | None = None
-    """`cpu`: CPU per pod (request = limit), a Kubernetes quantity."""
+    """`cpu`: the CPU limit per pod, a Kubernetes quantity; also the request unless
+    `cpu_request` is set."""
     memory: str | None = None
-    """`memory`: memory per pod (request = limit), a Kubernetes quantity."""
+    """`memory`: the memory limit per pod, a Kubernetes quantity; also the request unless
+    `memory_request` is set. An automatic /dev/shm gets half of it (`PodRuntime`)."""
+    cpu_request: str | None = None
+    """`cpuRequest`: the CPU the scheduler reserves per pod, at most `cpu`. Lower than
+    `cpu`, the pod packs onto busier nodes and bursts into idle CPU (Burstable QoS);
+    without `cpu` it is a request with no limit."""
+    memory_request: str | None = None
+    """`memoryRequest`: the memory the scheduler reserves per pod, at most `memory`. A pod
+    above its request is among the first evicted when the node runs short of memory."""
 
     def __post_init__(self) -> None:
         problems = ProblemList()
@@ -94,13 +112,66 @@ class AgentPods:
             )
         check_quantity(problems, "cpu", self.cpu, "2, 500m")
         check_quantity(problems, "memory", self.memory, "16Gi, 512Mi")
-        if not problems.problems and self._gpus_split_unevenly():
+        check_quantity(problems, "cpuRequest", self.cpu_request, "2, 500m")
+        check_quantity(problems, "memoryRequest", self.memory_request, "16Gi, 512Mi")
+        if self.gpus_per_run is not None:
+            check_int(problems, "gpusPerRun", self.gpus_per_run, minimum=1)
+        problems.raise_if_any()  # the checks below compare values of the right form
+        for problem in (*self._request_problems(), self._gpus_per_run_problem()):
+            if problem:
+                problems.add(problem)
+        if not problems.problems and self.gpus_per_run is None and self._gpus_split_unevenly():
             problems.add(
                 f"gpusPerPod: {self.gpus_per_pod} GPUs cannot be split equally between "
                 f"{self.agents_per_pod} agents (agentsPerPod); use a multiple of "
                 f"agentsPerPod, or fewer GPUs than agents to share them."
             )
         problems.raise_if_any()
+
+    def _request_problems(self) -> list[str]:
+        """A request above its limit: Kubernetes refuses the pod (requests must not exceed limits)."""
+        found = []
+        for request_key, request, limit_key, limit in (
+            ("cpuRequest", self.cpu_request, "cpu", self.cpu),
+            ("memoryRequest", self.memory_request, "memory", self.memory),
+        ):
+            if request is not None and limit is not None:
+                asked, most = quantity_amount(request), quantity_amount(limit)
+                if asked is not None and most is not None and asked > most:
+                    found.append(
+                        f"{request_key}: {request} is more than {limit_key} ({limit}), the limit; a request "
+                        f"may be at most its limit: lower {request_key}, raise {limit_key}, or remove "
+                        f"{request_key} (the request is then {limit_key})."
+                    )
+        return found
+
+    def _gpus_per_run_problem(self) -> str | None:
+        """Why the pod's GPUs cannot be cut into runs of `gpus_per_run`, if they cannot."""
+        per_run, gpus = self.gpus_per_run, self.gpus_per_pod
+        if per_run is None:
+            return None
+        multiples = f"a multiple of {per_run} ({per_run}, {2 * per_run}, ...)"
+        if gpus == 0:
+            return (
+                f"gpusPerRun: {per_run} GPUs per run needs GPUs in the pod; set gpusPerPod to {multiples}, "
+                "or remove gpusPerRun."
+            )
+        if per_run > gpus:
+            return (
+                f"gpusPerRun: {per_run} GPUs per run do not fit in a pod of gpusPerPod {gpus}; set gpusPerPod "
+                f"to {multiples}, or lower gpusPerRun."
+            )
+        if gpus % per_run:
+            return (
+                f"gpusPerRun: gpusPerPod {gpus} is not a multiple of {per_run}, so {gpus % per_run} GPU(s) "
+                f"would sit idle; set gpusPerPod to {multiples}."
+            )
+        if self.agents_per_pod != gpus // per_run:
+            return (
+                f"agentsPerPod: must be gpusPerPod / gpusPerRun ({gpus} / {per_run} = {gpus // per_run}) "
+                f"when gpusPerRun is set, got {self.agents_per_pod}."
+            )
+        return None
 
     def _gpus_split_unevenly(self) -> bool:
         """Agents get equal GPU blocks; with fewer GPUs than agents they share instead."""
@@ -150,8 +221,9 @@ class PodRuntime:
     volume_mounts: tuple[Mapping[str, Any], ...] = ()
     """`volumeMounts`: where the agent container mounts them."""
     shm_size: str = "auto"
-    """`shmSize`: "auto" mounts a memory-backed /dev/shm when GPUs are requested,
-    "off" never, a quantity (8Gi) always, with that size limit."""
+    """`shmSize`: "auto" mounts a memory-backed /dev/shm when GPUs are requested, with
+    half of `memory` as its size limit; "off" never; a quantity (8Gi) always, with that
+    size limit."""
     image_pull_secrets: tuple[str, ...] = ()
     """`imagePullSecrets`: names of Secrets in the namespace for a private registry."""
     service_account_name: str | None = None
@@ -225,9 +297,19 @@ class PodRuntime:
     def shm_enabled(self, gpus_per_pod: int) -> bool:
         return self.shm_size != "off" and (self.shm_size != "auto" or gpus_per_pod > 0)
 
-    @property
-    def shm_size_limit(self) -> str | None:
-        return None if self.shm_size in ("auto", "off") else self.shm_size
+    def shm_size_limit(self, memory: str | None) -> str | None:
+        """The size limit of /dev/shm. `auto`: half of the pod's `memory` limit, none without
+        one. Memory-backed files count against the container's memory limit, so an unbounded
+        /dev/shm lets DataLoader workers' shared batches take the whole limit and have the
+        trainer OOM-killed; half leaves the other half to the processes themselves."""
+        if self.shm_size == "off":
+            return None
+        if self.shm_size != "auto":
+            return self.shm_size
+        amount = quantity_amount(memory) if isinstance(memory, str) else None
+        if amount is None or amount < 2:
+            return None
+        return bytes_quantity(amount / 2)
 
     @property
     def pull_policy(self) -> ImagePullPolicy:

@@ -17,6 +17,7 @@ from urllib.parse import urlparse, urlsplit, urlunsplit
 
 import pulumi
 
+from .ca_certificate import CaCertificate
 from .checks import check_component_name, check_dns_label, check_int, shown, type_name
 from .errors import ProblemList
 from .pod_settings import RESERVED_ENV, AgentPods, JobMetadata, JobPolicy, PodRuntime, PodScheduling
@@ -137,9 +138,14 @@ class WandbTarget:
     """`wandbRequestTimeoutSeconds`: seconds one HTTP request to W&B may take."""
     call_timeout: int = DEFAULT_CALL_TIMEOUT
     """`wandbCallTimeoutSeconds`: seconds one W&B call may take with its retries."""
+    ca_certificate: CaCertificate | None = None
+    """`caCertificate`: a private CA trusted besides the public roots, by the deploy-time
+    W&B calls and the agent pods (`ca_certificate` module); None: public roots only."""
 
     def __post_init__(self) -> None:
         problems = ProblemList()
+        if self.ca_certificate is not None and not isinstance(self.ca_certificate, CaCertificate):
+            problems.add("caCertificate: must be the CA file, read by `ca_certificate.load_ca_file`.")
         if not (isinstance(self.project, str) and WANDB_NAME.fullmatch(self.project)):
             problems.add(
                 f"project: must be a W&B project name (letters, digits, '-', '_', '.'), "

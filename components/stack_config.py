@@ -32,6 +32,7 @@ __all__ = [
     "ConfigKey",
     "args_from_stack_config",
     "default_namespace",
+    "likely_keys",
     "load_stack_config",
     "read_pulumi_config",
     "suggest_key",
@@ -56,26 +57,58 @@ _LIKELY_MEANT = {
     "sweepfile": "sweepConfig",
     "wandbbaseurl": "baseUrl",
     "host": "baseUrl",
+    "cpulimit": "cpu",
+    "memorylimit": "memory",
+    "requestcpu": "cpuRequest",
+    "requestmemory": "memoryRequest",
+    "nprocpernode": "gpusPerRun",
+    "numprocesses": "gpusPerRun",
 }
+MAX_SUGGESTED = 3
+"""Keys an unknown key's message names at most: the close ones, not the whole list."""
+_CLOSE = 0.6
+"""difflib's ratio a known key needs to be named at all (`gpu_per_pod` ~ gpusPerPod: 0.95)."""
+_NEAR_BEST = 0.1
+"""How far below the closest key another may be and still be named: `gpu_per_pod` names
+gpusPerPod alone, `tolerations_` (1.0) not also gpuToleration (0.83)."""
 
 
 def _normalized(name: str) -> str:
     return re.sub(r"[-_.]", "", name).lower()
 
 
-def suggest_key(unknown: str) -> str | None:
-    """The known key a misspelled one most likely meant, if any."""
+def likely_keys(unknown: str) -> list[str]:
+    """The known keys a misspelled one most likely meant, best first: at most
+    MAX_SUGGESTED, those about as close as the closest; none if nothing is close."""
     norm = _normalized(unknown)
     if norm in _LIKELY_MEANT:
-        return _LIKELY_MEANT[norm]
+        return [_LIKELY_MEANT[norm]]
     by_norm = {_normalized(k.name): k.name for k in CONFIG_KEYS}
-    close = difflib.get_close_matches(norm, list(by_norm), n=1, cutoff=0.75)
-    return by_norm[close[0]] if close else None
+    scored = sorted(
+        ((difflib.SequenceMatcher(None, norm, known).ratio(), known) for known in by_norm),
+        key=lambda pair: -pair[0],
+    )
+    if not scored or scored[0][0] < _CLOSE:
+        return []
+    best = scored[0][0]
+    return [
+        by_norm[known] for ratio, known in scored[:MAX_SUGGESTED] if ratio >= max(_CLOSE, best - _NEAR_BEST)
+    ]
+
+
+def suggest_key(unknown: str) -> str | None:
+    """The known key a misspelled one most likely meant, if any."""
+    found = likely_keys(unknown)
+    return found[0] if found else None
 
 
 def _unknown_key_problem(name: str) -> str:
-    hint = suggest_key(name[:200])
-    advice = f"; did you mean '{hint}'?" if hint else ". Known keys: " + ", ".join(KEYS_BY_NAME) + "."
+    hints = likely_keys(name[:200])
+    if hints:
+        quoted = [f"'{hint}'" for hint in hints]
+        advice = f"; did you mean {', '.join(quoted[:-1]) + ' or ' if len(quoted) > 1 else ''}{quoted[-1]}?"
+    else:
+        advice = ". The keys are listed in the README's Configuration tables."
     if len(name) <= 100 and name.isprintable():
         return (
             f"{name}: not a wandb-sweeps config key{advice} "

@@ -44,7 +44,7 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from .checks import shown, type_name
+from .checks import file_in_project, shown, type_name
 from .errors import ConfigError
 
 MAX_DEPTH = 64
@@ -195,22 +195,7 @@ def load_sweep_file(project_root: Path, relative_path: str) -> SweepFile:
     checked through layer 2. It must lie inside `project_root` once every symlink is
     resolved: the deploying machine's other files (a kubeconfig, ~/.ssh) are no
     sweep config, and a message about them could show what they hold."""
-    named = repr(relative_path) if isinstance(relative_path, str) and len(relative_path) <= 300 else None
-    where = f"sweepConfig: {named or shown(relative_path)}"
-    try:
-        root = project_root.resolve()
-        path = (root / relative_path).resolve()
-    except (OSError, ValueError, RuntimeError) as error:  # a NUL byte, a symlink loop
-        raise ConfigError([f"{where} is not a usable file path: {error}."]) from None
-    if not path.is_relative_to(root):
-        raise ConfigError(
-            [
-                f"{where} is outside the project folder {_cut(str(root))} (it resolves to {_cut(str(path))}); "
-                "the sweep config must be a file inside it, symlinks resolved. Copy it into the project "
-                "and set sweepConfig to its path there."
-            ]
-        )
-    where = f"{where} ({_cut(str(path))})"
+    path, where = file_in_project(project_root, relative_path, "sweepConfig", "the sweep config")
     text = _read(path, where)
     try:
         config = parse_sweep_config(text)
@@ -519,9 +504,15 @@ def _is_parameter(path: list[Any]) -> bool:
 
 
 def _worded(error: Any) -> str:
+    wants_float = (error.validator == "type" and error.validator_value == "number") or (
+        error.validator == "format" and error.validator_value == "float"
+    )
+    hint = yaml11_float_hint(error.instance) if wants_float else ""
     if error.validator == "type" and isinstance(error.validator_value, str):
         expected = _TYPE_WORDS.get(error.validator_value, error.validator_value)
-        return f"must be {expected}, got {type_name(error.instance)}"
+        return f"must be {expected}, got {type_name(error.instance)}{hint}"
+    if hint:
+        return f"must be a number, got text{hint}"
     if error.validator in ("anyOf", "oneOf") and error.context:
         branches: dict[Any, list[Any]] = {}
         for inner in error.context:
@@ -540,6 +531,30 @@ def _worded(error: Any) -> str:
         inner_path = list(best.relative_path)
         return f"{_at(inner_path) + ': ' if inner_path else ''}{_worded(best)}"
     return error.message
+
+
+_EXPONENT_NUMBER = re.compile(r"([-+]?)([0-9]+)(?:\.([0-9]*))?[eE]([-+]?)([0-9]+)", re.ASCII)
+
+
+def yaml11_float_hint(value: object) -> str:
+    """Why `value`, text that reads as a number, is text: the hint W&B's own message lacks.
+
+    PyYAML, which wandb and W&B's `sweeps` package read sweep configs with, follows
+    YAML 1.1, where a number with an exponent is a float only with a dot in it and a
+    sign on the exponent: `1e-5` and `1.0e5` are text, `1.0e-5` and `1.0e+5` are floats.
+    Empty unless `value` is such text; the rewritten number is checked to load as a float.
+    """
+    found = _EXPONENT_NUMBER.fullmatch(value.strip()) if isinstance(value, str) else None
+    if not found:
+        return ""
+    sign, whole, fraction, exponent_sign, exponent = found.groups()
+    written = f"{sign}{whole}.{fraction or '0'}e{exponent_sign or '+'}{exponent}"
+    if not isinstance(yaml.safe_load(written), float):
+        return ""
+    return (
+        f" {shown(value)}: YAML 1.1, which wandb reads sweep files with, takes a number with an exponent as "
+        f"text unless it has a dot and a signed exponent; write {written}"
+    )
 
 
 def _missing(error: Any) -> list[str]:

@@ -15,14 +15,14 @@ import json
 import os
 import re
 from collections.abc import Callable, Collection, Mapping
-from decimal import MAX_EMAX, MIN_EMIN, Context, Decimal, localcontext
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pulumi
 
-from .checks import INT32_MAX, QUANTITY, check_dns_label, shown, type_name
+from .ca_certificate import CaCertificate, load_ca_file, pod_conflicts
+from .checks import INT32_MAX, check_dns_label, quantity_amount, shown, type_name
 from .config_keys import INPUT_KEYS, KEYS_BY_NAME, PROJECT, camel, default_of
 from .errors import ConfigError, ProblemList
 from .pod_settings import (
@@ -181,7 +181,10 @@ class _Reader:
         odd = [v for v in values if not isinstance(v, str)]
         if not odd:
             return tuple(values)
-        self.problems.add(f"{name}: must be a list of names, got {self.show(name, odd[0])} among them.")
+        hint = ""
+        if isinstance(odd[0], dict) and isinstance(odd[0].get("name"), str):  # Kubernetes' {name: ...} form
+            hint = f"; write the name alone, [{odd[0]['name'][:63]}]"
+        self.problems.add(f"{name}: must be a list of names, got {self.show(name, odd[0])} among them{hint}.")
         return ()
 
     def positive_or_unset(self, name: str) -> int | None:
@@ -216,36 +219,6 @@ def _maximum(name: str) -> int | str | None:
 
 def _bound_text(name: str) -> str:
     return KEYS_BY_NAME[name].bound
-
-
-_QUANTITY_SCALE = {
-    **{
-        suffix: Decimal(1024) ** power
-        for power, suffix in enumerate(("", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"))
-    },
-    **{suffix: Decimal(10) ** power for suffix, power in (("n", -9), ("u", -6), ("m", -3), ("k", 3))},
-    **{
-        suffix: Decimal(10) ** power
-        for suffix, power in (("M", 6), ("G", 9), ("T", 12), ("P", 15), ("E", 18))
-    },
-}
-
-
-def quantity_amount(text: str) -> Decimal | None:
-    """The amount a Kubernetes quantity stands for (`8Gi` -> 8589934592); None if `text`
-    is not one. Exact whatever its length: `1e999999` or 5000 digits are compared, never
-    turned into a float."""
-    found = QUANTITY.fullmatch(text)
-    if not found:
-        return None
-    digits, suffix = found[1], found[3] or ""
-    if suffix not in _QUANTITY_SCALE:  # an exponent: 1e3
-        digits, suffix = digits + suffix, ""
-    amount = Decimal(digits)
-    if amount.adjusted() > 30:  # past every bound (64Ti is about 7e13): no big arithmetic
-        return Decimal("Infinity")
-    with localcontext(Context(prec=60, Emin=MIN_EMIN, Emax=MAX_EMAX)):
-        return amount * _QUANTITY_SCALE[suffix]
 
 
 def _build(problems: ProblemList, factory: Callable[[], T]) -> T | None:
@@ -294,7 +267,7 @@ def validate_args(
     read = _Reader(raw, problems)
     env = _env(read)
     parts: dict[str, Any] = {
-        "wandb": _build(problems, lambda: _wandb_target(read, environ)),
+        "wandb": _build(problems, lambda: _wandb_target(read, environ, cwd)),
         "sweep": _build(problems, lambda: _sweep_source(read, cwd)),
         "agents": _build(problems, lambda: _agent_pods(read)),
         "scheduling": _build(problems, lambda: _pod_scheduling(read)),
@@ -305,6 +278,11 @@ def validate_args(
     if not read.boolean(OPT_OUT_KEY):  # the one way below Restricted: see pod_security_problems
         for problem in pod_security_problems(parts["scheduling"], parts["runtime"], parts["metadata"]):
             problems.add(problem)
+    secret_env = _secret_env(read)
+    if parts["wandb"] and parts["wandb"].ca_certificate and parts["runtime"]:
+        env_names = [e.get("name") for e in parts["runtime"].env] + list(secret_env)
+        for problem in pod_conflicts(env_names, parts["runtime"].volumes, parts["runtime"].volume_mounts):
+            problems.add(problem)
     namespace = _checked(read.string("namespace") or default_namespace(stack), _namespace_problem, problems)
     fields = {
         "name": name,
@@ -312,7 +290,7 @@ def validate_args(
         "create_namespace": read.boolean("createNamespace"),
         "api_key": _api_key(read, environ),
         "on_destroy": read.choice("onDestroy", OnDestroy),
-        "secret_env": _secret_env(read),
+        "secret_env": secret_env,
         **parts,
     }
     problems.raise_if_any()
@@ -345,7 +323,7 @@ def _namespace_problem(value: Any) -> str | None:
     return found.problems[0] if found.problems else None
 
 
-def _wandb_target(read: _Reader, environ: Mapping[str, str]) -> WandbTarget:
+def _wandb_target(read: _Reader, environ: Mapping[str, str], cwd: Path) -> WandbTarget:
     return WandbTarget(
         project=read.required("project", "the W&B project of the sweep"),
         entity=read.string("entity"),
@@ -353,7 +331,22 @@ def _wandb_target(read: _Reader, environ: Mapping[str, str]) -> WandbTarget:
         default_base_url=(environ.get("WANDB_BASE_URL") or "").strip() or DEFAULT_BASE_URL,
         request_timeout=read.integer("wandbRequestTimeoutSeconds"),
         call_timeout=read.integer("wandbCallTimeoutSeconds"),
+        ca_certificate=_ca_certificate(read, cwd),
     )
+
+
+def _ca_certificate(read: _Reader, cwd: Path) -> CaCertificate | None:
+    """`caCertificate`'s file, read and checked now: the deploy-time calls and the pods
+    both need it, and a bad one must stop the preview before anything is registered."""
+    path = read.string("caCertificate")
+    if path is None:
+        return None
+    try:
+        return load_ca_file(cwd, path)
+    except ConfigError as error:
+        for problem in error.problems:
+            read.problems.add(problem)
+        return None
 
 
 def _sweep_source(read: _Reader, cwd: Path) -> SweepSource:
@@ -369,15 +362,19 @@ def _agent_pods(read: _Reader) -> AgentPods:
     if runs < 0:
         read.problems.add(f"runsPerAgent: must be >= 1, or 0 for runs until the sweep ends, got {runs}.")
     image = read.required("image", "the agent image with your training code and wandb")
+    agents, gpus_per_run = _agents_per_pod(read)
     return AgentPods(
         image=_checked(image, image_problem, ProblemList()) if isinstance(image, pulumi.Output) else image,
         pods=read.integer("pods"),
-        agents_per_pod=_agents_per_pod(read),
+        agents_per_pod=agents,
         runs_per_agent=runs if runs > 0 else None,
         gpus_per_pod=read.integer("gpusPerPod"),
+        gpus_per_run=gpus_per_run,
         gpu_resource=read.string("gpuResource") or DEFAULT_GPU_RESOURCE,
         cpu=read.quantity("cpu"),
         memory=read.quantity("memory"),
+        cpu_request=read.quantity("cpuRequest"),
+        memory_request=read.quantity("memoryRequest"),
     )
 
 
@@ -434,22 +431,56 @@ def _job_metadata(read: _Reader) -> JobMetadata:
     )
 
 
-def _agents_per_pod(read: _Reader) -> int:
-    """agentsPerPod, or gpusPerPod when agentPerGpu asks for one agent per GPU."""
+def _agents_per_pod(read: _Reader) -> tuple[int, int | None]:
+    """(agents per pod, GPUs per run or None): agentsPerPod; gpusPerPod / gpusPerRun when
+    each run needs several GPUs; gpusPerPod when agentPerGpu asks for one agent per GPU.
+
+    agentsPerPod 1 counts as unset, as for agentPerGpu: the CLI passes Pulumi.yaml's
+    default along with the stack's keys, so an explicit 1 cannot be told from it.
+    """
     agents = read.integer("agentsPerPod")
+    per_run = read.integer("gpusPerRun")
+    if per_run < 0:
+        read.problems.add(
+            f"gpusPerRun: must be >= 1, or 0 to split the GPUs between agentsPerPod agents, got {per_run}."
+        )
+    if per_run > 0:
+        return _agents_for_runs(read, agents, per_run)
     if not read.boolean("agentPerGpu"):
-        return agents
+        return agents, None
     gpus = read.integer("gpusPerPod")
     if gpus < 1:
         read.problems.add(f"agentPerGpu: needs gpusPerPod >= 1 (one agent per GPU), got gpusPerPod {gpus}.")
-        return agents
+        return agents, None
     if agents not in (1, gpus):
         read.problems.add(
             f"agentPerGpu: sets agentsPerPod to gpusPerPod ({gpus}), but agentsPerPod is {agents}; "
             "remove agentsPerPod or set agentPerGpu to false."
         )
-        return agents
-    return gpus
+        return agents, None
+    return gpus, None
+
+
+def _agents_for_runs(read: _Reader, agents: int, per_run: int) -> tuple[int, int | None]:
+    """gpusPerRun set: one agent per block of gpusPerRun GPUs. What cannot be cut into
+    such blocks is reported by AgentPods; here, what contradicts the derived count. The
+    count is returned even then, so that the problem is not reported twice over."""
+    if read.boolean("agentPerGpu"):
+        read.problems.add(
+            f"gpusPerRun: cannot be combined with agentPerGpu: true, which gives each agent (and so each "
+            f"run) 1 GPU, not {per_run}; remove agentPerGpu: with gpusPerRun, agentsPerPod follows "
+            "gpusPerPod / gpusPerRun."
+        )
+    gpus = read.integer("gpusPerPod")
+    if gpus < per_run or gpus % per_run:
+        return agents, per_run
+    derived = gpus // per_run
+    if agents not in (1, derived):
+        read.problems.add(
+            f"gpusPerRun: sets agentsPerPod to gpusPerPod / gpusPerRun ({gpus} / {per_run} = {derived}), "
+            f"but agentsPerPod is {agents}; remove agentsPerPod (or set it to {derived})."
+        )
+    return derived, per_run
 
 
 def env_text(value: Any) -> Any:

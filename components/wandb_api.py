@@ -64,18 +64,22 @@ Every call is bounded: no request waits longer than `request_timeout`, and a
 call gives up after `call_timeout` in all, with a `WandbError` whose message
 names the server and what to do, and never contains the API key. Server errors
 (HTTP 5xx, 408, 429), timeouts and dropped connections are retried; a rejected key
-(HTTP 401/403) is not. No redirect is followed: urllib's default opener would
-re-send the `Authorization` header to whatever host or scheme a 301/302/303 names,
-so a redirect is an error that names the server and the Location.
+(HTTP 401/403) is not, nor a server certificate that does not verify (the error names
+`caCertificate`, whose CA is trusted besides the public roots: `_opener`). No redirect
+is followed: urllib's default opener would re-send the `Authorization` header to
+whatever host or scheme a 301/302/303 names, so a redirect is an error that names the
+server and the Location.
 """
 
 from __future__ import annotations
 
 import base64
 import dataclasses
+import functools
 import hashlib
 import http.client
 import json
+import ssl
 import time
 import urllib.error
 import urllib.request
@@ -181,6 +185,10 @@ class WandbRedirectError(WandbError):
     """W&B answered with a redirect, which is never followed (the key would go along)."""
 
 
+class WandbUntrustedError(WandbError):
+    """W&B's TLS certificate is not trusted here: retrying cannot help, caCertificate can."""
+
+
 class _Transient(Exception):
     """One attempt failed in a way worth retrying (5xx, timeout, dropped connection)."""
 
@@ -195,6 +203,8 @@ class WandbAccess:
     """Seconds one call may take in all, retries included."""
     deadline: float | None = None
     """A `time.monotonic()` time no call may run past: set when calls share one budget."""
+    ca_certificate: str = field(default="", repr=False)
+    """`caCertificate`: PEM certificates trusted besides the public roots; "" for none."""
 
     def scrub(self, text: str) -> str:
         return text.replace(self.api_key, "[API key]") if self.api_key else text
@@ -309,6 +319,44 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 _OPENER = urllib.request.build_opener(_NoRedirect())
 
 
+@functools.lru_cache(maxsize=4)
+def _opener(ca_certificate: str) -> urllib.request.OpenerDirector:
+    """The opener for a W&B server whose certificate may come from `ca_certificate`.
+
+    The CA is added to the default context, whose roots stay: `create_default_context(
+    cafile=...)` alone would trust only the file (research B1). Cached: loading the
+    system roots takes milliseconds, and a create makes several requests.
+    """
+    if not ca_certificate:
+        return _OPENER
+    context = ssl.create_default_context()
+    context.load_verify_locations(cadata=ca_certificate)
+    return urllib.request.build_opener(_NoRedirect(), urllib.request.HTTPSHandler(context=context))
+
+
+def _untrusted_error(
+    access: WandbAccess, error: ssl.SSLCertVerificationError, action: str
+) -> WandbUntrustedError:
+    reason = access.scrub(str(error.verify_message or error.reason or "certificate verify failed"))
+    if error.verify_code == 62:  # X509_V_ERR_HOSTNAME_MISMATCH
+        advice = "The certificate is not issued for this host name: set baseUrl to a name it is issued for."
+    elif access.ca_certificate:
+        advice = (
+            "It is signed neither by a public CA nor by caCertificate: check that caCertificate holds "
+            "the CA that issued the server's certificate (or the root of its chain)."
+        )
+    else:
+        advice = (
+            "If the server's certificate comes from a private CA, set caCertificate to the CA's PEM file "
+            "in the project folder (`pulumi config set wandb-sweeps:caCertificate certs/ca.pem`); the "
+            "agent pods then trust it too."
+        )
+    return WandbUntrustedError(
+        f"W&B at {access.base_url} presented a TLS certificate this machine does not trust ({reason}) "
+        f"while trying to {action}. {advice}"
+    )
+
+
 def _redirect_error(access: WandbAccess, error: urllib.error.HTTPError, action: str) -> WandbRedirectError:
     location = (error.headers.get("Location") if error.headers else None) or "(no Location)"
     location = access.scrub(url_without_credentials(location.strip()))
@@ -334,7 +382,8 @@ def _post_graphql(
     """Exactly one HTTP request; returns the reply's `data`.
 
     Raises _Transient when the outcome is unknown or worth retrying, WandbAuthError
-    for a rejected key (`action` says what was being done), and WandbError, saying
+    for a rejected key (`action` says what was being done), WandbUntrustedError for a
+    server certificate that does not verify (at once: no retry fixes it), and WandbError, saying
     "W&B at <server> <failure>: ...", when the server refused the request.
     """
     body = json.dumps({"query": query, "variables": variables}).encode()
@@ -350,7 +399,7 @@ def _post_graphql(
         method="POST",
     )
     try:
-        with _OPENER.open(request, timeout=timeout) as response:
+        with _opener(access.ca_certificate).open(request, timeout=timeout) as response:
             payload = json.loads(response.read() or b"{}")
     except urllib.error.HTTPError as error:
         if error.code in _REDIRECT_STATUSES:
@@ -369,6 +418,11 @@ def _post_graphql(
         ConnectionError,
         ValueError,  # a reply cut short or garbled on the way: not JSON
     ) as error:
+        untrusted = (
+            error if isinstance(error, ssl.SSLCertVerificationError) else getattr(error, "reason", None)
+        )
+        if isinstance(untrusted, ssl.SSLCertVerificationError):
+            raise _untrusted_error(access, untrusted, action) from None
         raise _Transient(access.scrub(f"{type(error).__name__}: {getattr(error, 'reason', error)}")) from None
     if not isinstance(payload, dict):
         raise WandbError(f"W&B at {access.base_url} {failure}: the reply is not a GraphQL response")
@@ -468,7 +522,7 @@ def _sweeps_named(
     filtered = {**variables, "filters": json.dumps({"displayName": display_name})}
     try:
         first = _request(shared, action, _FIND_QUERY, {**filtered, "cursor": None})
-    except (WandbAuthError, WandbUnavailable, WandbRedirectError):
+    except (WandbAuthError, WandbUnavailable, WandbRedirectError, WandbUntrustedError):
         raise
     except WandbError:
         # Servers before 0.81.4 cannot filter sweeps and refuse the query: look through all.
@@ -661,7 +715,7 @@ def _creator(access: WandbAccess, path: SweepPath) -> tuple[bool, Any, Any]:
             _CREATOR_QUERY,
             {"entity": path.entity, "project": path.project, "name": path.sweep_id},
         )
-    except (WandbAuthError, WandbUnavailable, WandbRedirectError):
+    except (WandbAuthError, WandbUnavailable, WandbRedirectError, WandbUntrustedError):
         raise
     except WandbError:
         return True, None, None

@@ -21,6 +21,7 @@ from .agent_job import (
     namespace_labels,
 )
 from .args import WandbSweepArgs
+from .ca_certificate import CA_ENTRY, config_map_name
 from .errors import ConfigError
 from .settings import SweepSettings
 from .sweep_provider import LifecycleInputs, SweepInputs, SweepLifecycleResource, WandbSweepResource
@@ -31,7 +32,7 @@ class WandbSweep(pulumi.ComponentResource):
     """A W&B sweep, created once through the W&B API, and Kubernetes Jobs whose pods run its agents.
 
     Children: the Namespace (unless `create_namespace` is false); a Secret with
-    WANDB_API_KEY (and one with `secret_env`); the sweep's identity and its
+    WANDB_API_KEY (and one with `secret_env`; a ConfigMap with `ca_certificate`); the sweep's identity and its
     lifecycle (see `sweep_provider` for why two); one Job per agent pod (see
     `agent_job`). Kubernetes names derive from the component's name, so several
     WandbSweeps share a program and a namespace without colliding.
@@ -39,7 +40,9 @@ class WandbSweep(pulumi.ComponentResource):
     Dependencies are chosen for day 2. Everything depends on the sweep's identity
     (whose `check` runs W&B's schema at preview). The Jobs read the Secrets by name only
     (`depends_on`, no property dependency): a rotated key replaces the Secret
-    and no Job. The Jobs read the sweep's identity, which is replaced only when
+    and no Job. The CA's ConfigMap is named by a digest of the CA, which the pod
+    template holds: a new CA replaces the Jobs, new ones first, and the old ConfigMap
+    goes after the old Jobs. The Jobs read the sweep's identity, which is replaced only when
     the sweep must change. They depend on the lifecycle resource so that
     destroy deletes them (and so their runs get SIGTERM) before the sweep is stopped.
     """
@@ -64,6 +67,8 @@ class WandbSweep(pulumi.ComponentResource):
         super().__init__("wandb-sweeps:index:WandbSweep", name, None, opts)
         self.settings = settings
         api_key = pulumi.Output.secret(settings.api_key)
+        ca = settings.wandb.ca_certificate
+        ca_pem = ca.pem if ca is not None else ""
 
         # The sweep first: its `check` (W&B's schema, at preview) must pass before any
         # Kubernetes object is made, and a sweep that cannot be created leaves none behind.
@@ -81,6 +86,7 @@ class WandbSweep(pulumi.ComponentResource):
                 creation_key=f"{pulumi.get_project()}/{pulumi.get_stack()}/{name}",
                 request_timeout=settings.wandb.request_timeout,
                 call_timeout=settings.wandb.call_timeout,
+                ca_certificate=ca_pem,
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )
@@ -107,6 +113,21 @@ class WandbSweep(pulumi.ComponentResource):
             self.env_secret = self._secret(
                 f"{name}-env", env_secret_name(name), dict(settings.secret_env), namespace
             )
+        self.ca_config_map: k8s.core.v1.ConfigMap | None = None
+        if ca is not None:
+            # Named by the CA's digest: a new CA is a new ConfigMap, made before the new
+            # Jobs that mount it, deleted after the old ones (see `ca_certificate`).
+            self.ca_config_map = k8s.core.v1.ConfigMap(
+                f"{name}-ca",
+                metadata={
+                    "name": config_map_name(name, ca),
+                    "namespace": namespace,
+                    "labels": common_labels(name),
+                },
+                data={CA_ENTRY: ca.pem},
+                immutable=True,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.sweep]),
+            )
 
         self.lifecycle = SweepLifecycleResource(
             f"{name}-lifecycle",
@@ -118,6 +139,7 @@ class WandbSweep(pulumi.ComponentResource):
                 attached=settings.sweep.existing_sweep_id is not None,
                 request_timeout=settings.wandb.request_timeout,
                 call_timeout=settings.wandb.call_timeout,
+                ca_certificate=ca_pem,
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )
@@ -152,6 +174,7 @@ class WandbSweep(pulumi.ComponentResource):
     def _jobs(
         self, settings: SweepSettings, sweep: SweepRef, namespace: pulumi.Input[str]
     ) -> list[k8s.batch.v1.Job]:
+        ca = settings.wandb.ca_certificate
         job_inputs = AgentJobInputs(
             pods=settings.agents,
             scheduling=settings.scheduling,
@@ -162,8 +185,9 @@ class WandbSweep(pulumi.ComponentResource):
             name=settings.name,
             metadata=settings.metadata,
             secret_env_names=tuple(settings.secret_env),
+            ca_config_map=config_map_name(settings.name, ca) if ca is not None else None,
         )
-        secrets = [s for s in (self.api_key_secret, self.env_secret) if s is not None]
+        secrets = [s for s in (self.api_key_secret, self.env_secret, self.ca_config_map) if s is not None]
         jobs = []
         for slot in range(settings.agents.pods):
             spec = agent_job_spec(job_inputs, slot)

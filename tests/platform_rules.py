@@ -38,6 +38,9 @@ FORCE_NEW: Mapping[str, tuple[Path, ...]] = {
     # `forceNewProperties`: a Secret's type, data and stringData replace it unless the
     # provider option enableSecretMutable is set (and the Secret is not immutable).
     "core/v1:Secret": (("type",), ("stringData",), ("data",)),
+    # `forceNewProperties` again: a ConfigMap's data and binaryData replace it unless the
+    # provider option enableConfigMapMutable is set and the ConfigMap is not immutable.
+    "core/v1:ConfigMap": (("data",), ("binaryData",)),
     "core/v1:Namespace": (),
 }
 """Input paths whose change makes pulumi-kubernetes replace the object (besides FORCE_NEW_METADATA).

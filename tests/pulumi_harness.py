@@ -153,9 +153,10 @@ def unwrap_secret(value: Any) -> Any:
     return value["value"]
 
 
-def cli_config(stack: str, **overrides: Any) -> dict[str, str]:
+def cli_config(stack: str, stack_file: Path | None = None, **overrides: Any) -> dict[str, str]:
     """The config the Pulumi CLI would pass for `stack`: Pulumi.yaml defaults, then
-    Pulumi.<stack>.yaml, every scalar as text ("4"), short keys; then `overrides`."""
+    Pulumi.<stack>.yaml (or `stack_file`), every scalar as text ("4"), short keys; then
+    `overrides`."""
     import yaml
 
     def text(value: Any) -> str:
@@ -167,8 +168,8 @@ def cli_config(stack: str, **overrides: Any) -> dict[str, str]:
 
     project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
     values = {name: text(spec["default"]) for name, spec in project["config"].items() if "default" in spec}
-    stack_file = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())
-    for key, value in stack_file["config"].items():
+    stack_values = yaml.safe_load((stack_file or ROOT / f"Pulumi.{stack}.yaml").read_text())
+    for key, value in stack_values["config"].items():
         namespace, _, name = key.partition(":")
         assert namespace == "wandb-sweeps", key
         values[name] = text(value)

@@ -362,6 +362,81 @@ def test_two_gpus_for_two_agents_are_disjoint(server: WandbServer, start: Start,
     assert sorted(r["cuda"] for r in records.values()) == ["0", "1"]
 
 
+README = Path(__file__).resolve().parent.parent / "README.md"
+LAUNCH_STUB = """#!{python}
+\"\"\"Stand-in for accelerate / torchrun: record how the agent started us, then exit 0.\"\"\"
+import json, os, sys
+from pathlib import Path
+records = Path(__file__).resolve().parent.parent / "records"
+run_id = os.environ.get("WANDB_RUN_ID", "no-run-id")
+record = {{
+    "argv": [Path(sys.argv[0]).name, *sys.argv[1:]],
+    "run_id": run_id,
+    "cuda": os.environ.get("CUDA_VISIBLE_DEVICES"),
+    "pid": os.getpid(),
+    "sigterm": False,
+}}
+(records / f"{{run_id}}.json.tmp").write_text(json.dumps(record))
+(records / f"{{run_id}}.json.tmp").replace(records / f"{{run_id}}.json")
+"""
+README_COMMANDS = {
+    "accelerate": ["accelerate", "launch", "--num_processes=2", "--main_process_port=0", "train.py"],
+    "torchrun": ["torchrun", "--standalone", "--nproc_per_node=2", "train.py"],
+}
+"""What the README says the agent runs after `/usr/bin/env`, before the run's flags."""
+
+
+def readme_sweep(launcher: str) -> dict[str, Any]:
+    """The README's multi-GPU sweep file with the `command:` given for `launcher`, as YAML
+    reads it; its search made a grid this test server can hand out."""
+    import re
+
+    import yaml
+
+    text = README.read_text()
+
+    def block(marker: str) -> Any:
+        found = re.search(rf"<!-- {marker} -->\n```yaml\n(.+?)\n```", text, re.DOTALL)
+        assert found, f"README marks a block with <!-- {marker} -->"
+        return yaml.safe_load(found.group(1))
+
+    config = block("multi-gpu-sweep-accelerate")
+    config["command"] = block(f"multi-gpu-sweep-{launcher}")["command"]
+    config["method"] = "grid"
+    config["parameters"] = {"lr": {"values": [1.0e-5, 1.0e-4]}, "batch_size": {"value": 16}}
+    return config
+
+
+@pytest.mark.parametrize("launcher_name", list(README_COMMANDS))
+def test_the_readmes_multi_gpu_sweeps_start_each_run_on_its_own_gpus(
+    server: WandbServer, start: Start, tmp_path: Path, launcher_name: str
+) -> None:
+    """The README's `command:` with ${env} ${program} ${args}, run by the real agent under
+    the launcher with 4 GPUs and 2 per run: each run is `accelerate launch ...` (or
+    `torchrun ...`) with the program and the run's flags, on GPUs 0,1 or 2,3."""
+    sweep = server.create_sweep(readme_sweep(launcher_name), project="proj")
+    stub = tmp_path / "bin" / launcher_name
+    stub.parent.mkdir()
+    stub.write_text(LAUNCH_STUB.format(python=sys.executable))
+    stub.chmod(0o755)
+    launcher = start(
+        sweep,
+        PATH=f"{stub.parent}:{BIN_DIR}:/usr/bin:/bin",
+        GPUS_PER_POD="4",
+        GPUS_PER_RUN="2",
+        AGENTS_PER_POD="2",
+        RUNS_PER_AGENT="1",
+    )
+
+    assert launcher.wait() == 0, launcher.output()
+    records = launcher.records()
+    assert sorted(r["cuda"] for r in records.values()) == ["0,1", "2,3"], launcher.output()
+    params = {run.name: run.params for run in server.runs}
+    for record in records.values():
+        assert record["argv"] == [*README_COMMANDS[launcher_name], *flags(params[record["run_id"]])]
+    assert "/usr/bin/env " + " ".join(README_COMMANDS["accelerate"]) in " ".join(README.read_text().split())
+
+
 def test_runs_that_always_fail_make_the_agent_give_up_and_the_launcher_exit_4(
     server: WandbServer, start: Start, tmp_path: Path
 ) -> None:

@@ -43,6 +43,11 @@ LAUNCHER_SHELL="bash --posix" or "busybox sh" to check it with other shells."""
 STUB = r"""#!/bin/sh
 # Stub wandb: record how we were started, then do what STUB_BEHAVIOUR says.
 record="$STUB_DIR/agent.$$"
+# A SIGTERM before the behaviour below has set its own trap (the launcher may stop the
+# agents milliseconds after starting them, on a loaded machine before this one wrote its
+# record) is kept, and sent again once that trap is set: every agent leaves its record.
+early_term=""
+trap 'early_term=1' TERM
 role=rest
 # Agent 0 (the launcher gives it WANDB_DIR .../agent-0) does what STUB_FIRST says.
 if [ -n "${STUB_FIRST-}" ] && [ "${WANDB_DIR##*/}" = agent-0 ]; then role=first; fi
@@ -65,18 +70,23 @@ done
 case "$behaviour" in
   run-until-term)
     trap 'echo "TERM	$(date +%s.%N)" >> "$record"; exit 0' TERM
+    if [ -n "$early_term" ]; then kill -TERM $$; fi
     while :; do sleep 1 & wait $!; done ;;
   ignore-term)
     # A run that ignores SIGTERM (a trainer whose handler hangs): only SIGKILL stops it.
     trap 'echo "TERM	$(date +%s.%N)" >> "$record"' TERM
+    if [ -n "$early_term" ]; then kill -TERM $$; fi
     while :; do sleep 1 & wait $!; done ;;
   slow-first-stop)
     # The agent on GPU 0 (the first one started) needs 1.5 s to stop after SIGTERM,
     # like a run saving a checkpoint; the others stop at once.
     if [ "${CUDA_VISIBLE_DEVICES-}" = 0 ]; then pause=1.5; else pause=0; fi
     trap 'echo TERM >> "$record"; sleep $pause; echo DONE >> "$record"; exit 0' TERM
+    if [ -n "$early_term" ]; then kill -TERM $$; fi
     while :; do sleep 1 & wait $!; done ;;
   *)
+    trap - TERM  # SIGTERM ends it, as it ends a `wandb agent` between runs
+    if [ -n "$early_term" ]; then kill -TERM $$; fi
     sleep "${STUB_DELAY:-0}"
     echo "EXIT	$(date +%s.%N)" >> "$record"
     exit "$behaviour" ;;
@@ -300,6 +310,43 @@ def test_gpu_pins(stub_dir: Path, gpus: str, agent_count: str, pins: list) -> No
     if int(gpus) >= int(agent_count):
         devices = [d for a in started for d in a["cuda"].split(",")] if gpus != "0" else []
         assert len(devices) == len(set(devices)) == int(gpus), "blocks must be disjoint and cover every GPU"
+
+
+@pytest.mark.parametrize(
+    ("gpus", "per_run", "agent_count", "pins"),
+    [
+        ("4", "2", None, ["0,1", "2,3"]),
+        ("4", "2", "2", ["0,1", "2,3"]),
+        ("8", "4", None, ["0,1,2,3", "4,5,6,7"]),
+        ("6", "2", None, ["0,1", "2,3", "4,5"]),
+        ("2", "1", None, ["0", "1"]),
+        ("4", "4", None, ["0,1,2,3"]),
+    ],
+)
+def test_gpus_per_run_gives_each_agent_that_many_disjoint_gpus(
+    stub_dir: Path, gpus: str, per_run: str, agent_count: str | None, pins: list[str]
+) -> None:
+    """A run launched with `accelerate launch --num_processes=2` or `torchrun
+    --nproc_per_node=2` needs two GPUs of its own: GPUS_PER_RUN sets the block size,
+    and the number of agents follows (AGENTS_PER_POD, when given, must agree)."""
+    code, started, _ = run(stub_dir, GPUS_PER_POD=gpus, GPUS_PER_RUN=per_run, AGENTS_PER_POD=agent_count)  # type: ignore[arg-type]
+    assert code == 0
+    assert [a["cuda"] for a in started] == pins
+
+
+@pytest.mark.parametrize(
+    ("gpus", "per_run", "agent_count"),
+    [("4", "3", None), ("2", "4", None), ("0", "2", None), ("4", "2", "3")],
+)
+def test_gpus_per_run_that_does_not_fit_starts_nothing(
+    stub_dir: Path, gpus: str, per_run: str, agent_count: str | None
+) -> None:
+    """The program refuses these before anything is deployed; a pod given them anyway
+    (env set by hand) fails at once, naming the settings, instead of idling GPUs."""
+    code, started, stderr = run(stub_dir, GPUS_PER_POD=gpus, GPUS_PER_RUN=per_run, AGENTS_PER_POD=agent_count)  # type: ignore[arg-type]
+    assert code == 1
+    assert started == []
+    assert f"GPUS_PER_RUN ({per_run})" in stderr and f"GPUS_PER_POD ({gpus})" in stderr
 
 
 def test_missing_sweep_path_is_a_clear_error(stub_dir: Path) -> None:

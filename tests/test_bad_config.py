@@ -190,6 +190,16 @@ CASES = [
         ["lr: min 0.1 is not less than max 0.01"],
     ),
     (
+        "exponent without a dot (YAML 1.1 reads it as text)",
+        lambda t: {
+            "sweepConfig": write(
+                t, "e.yaml", "program: train.py\nmethod: random\nparameters: {lr: {min: 1e-5, max: 0.1}}\n"
+            )
+        },
+        SECRET,
+        ["parameters.lr.min: must be a number, got text '1e-5'", "write 1.0e-5"],
+    ),
+    (
         "no program",
         lambda t: {
             "sweepConfig": write(t, "np.yaml", "method: random\nparameters: {lr: {values: [1, 2]}}\n")
@@ -227,6 +237,83 @@ CASES = [
         {"gpusPerPod": "3"},
         SECRET,
         ["gpusPerPod: 3 GPUs cannot be split equally between 2 agents (agentsPerPod)"],
+    ),
+    # --- Runs on several GPUs (issue 12): gpusPerRun. The dev stack has gpusPerPod 1, agentsPerPod 2.
+    (
+        "gpusPerRun above gpusPerPod",
+        {"gpusPerRun": "2"},
+        SECRET,
+        [
+            "gpusPerRun: 2 GPUs per run do not fit in a pod of gpusPerPod 1; set gpusPerPod to a multiple "
+            "of 2 (2, 4, ...), or lower gpusPerRun."
+        ],
+    ),
+    (
+        "gpusPerPod not a multiple of gpusPerRun",
+        {"gpusPerPod": "6", "gpusPerRun": "4"},
+        SECRET,
+        [
+            "gpusPerRun: gpusPerPod 6 is not a multiple of 4, so 2 GPU(s) would sit idle; set gpusPerPod "
+            "to a multiple of 4 (4, 8, ...)."
+        ],
+    ),
+    (
+        "gpusPerRun without GPUs",
+        {"gpusPerPod": "0", "gpusPerRun": "2"},
+        SECRET,
+        ["gpusPerRun: 2 GPUs per run needs GPUs in the pod; set gpusPerPod to a multiple of 2 (2, 4, ...)"],
+    ),
+    (
+        "gpusPerRun with agentPerGpu",
+        {"gpusPerPod": "4", "gpusPerRun": "2", "agentPerGpu": "true"},
+        SECRET,
+        [
+            "gpusPerRun: cannot be combined with agentPerGpu: true, which gives each agent (and so each run) "
+            "1 GPU, not 2; remove agentPerGpu"
+        ],
+    ),
+    (
+        "gpusPerRun against agentsPerPod",
+        {"gpusPerPod": "4", "gpusPerRun": "2", "agentsPerPod": "4"},
+        SECRET,
+        [
+            "gpusPerRun: sets agentsPerPod to gpusPerPod / gpusPerRun (4 / 2 = 2), but agentsPerPod is 4; "
+            "remove agentsPerPod (or set it to 2)."
+        ],
+    ),
+    (
+        "gpusPerRun negative",
+        {"gpusPerRun": "-1"},
+        SECRET,
+        ["gpusPerRun: must be >= 1, or 0 to split the GPUs between agentsPerPod agents, got -1."],
+    ),
+    # --- Requests below limits (issue 12). The dev stack has cpu 4, memory 16Gi.
+    (
+        "cpuRequest above cpu",
+        {"cpuRequest": "4500m"},
+        SECRET,
+        [
+            "cpuRequest: 4500m is more than cpu (4), the limit; a request may be at most its limit: lower "
+            "cpuRequest, raise cpu, or remove cpuRequest (the request is then cpu)."
+        ],
+    ),
+    (
+        "memoryRequest above memory",
+        {"memoryRequest": "16.5Gi"},
+        SECRET,
+        ["memoryRequest: 16.5Gi is more than memory (16Gi), the limit; a request may be at most its limit"],
+    ),
+    (
+        "cpuRequest in words",
+        {"cpuRequest": "half"},
+        SECRET,
+        ["cpuRequest: must be a Kubernetes quantity such as 2, 500m, got 'half'."],
+    ),
+    (
+        "memoryRequest in GB",
+        {"memoryRequest": "8GB"},
+        SECRET,
+        ["memoryRequest: must be a Kubernetes quantity such as 16Gi, 512Mi, got '8GB'."],
     ),
     (
         "toleration field misspelled",
@@ -299,7 +386,22 @@ CASES = [
         "unknown key",
         {"colour": "blue"},
         SECRET,
-        ["colour: not a wandb-sweeps config key. Known keys: project, entity"],
+        ["colour: not a wandb-sweeps config key. The keys are listed in the README's Configuration tables."],
+    ),
+    (
+        "typo close to two keys",
+        {"gpus_per": "2"},
+        SECRET,
+        ["gpus_per: not a wandb-sweeps config key; did you mean 'gpusPerPod' or 'gpusPerRun'?"],
+    ),
+    (
+        "imagePullSecrets in Kubernetes' own form",
+        {"imagePullSecrets": [{"name": "regcred"}]},
+        SECRET,
+        [
+            "imagePullSecrets: must be a list of names, got {'name': 'regcred'} among them; write the name "
+            "alone, [regcred]."
+        ],
     ),
     (
         "createNamespace not a boolean",
@@ -765,6 +867,12 @@ CASES = [
     ("agentsPerPod 100000", {"agentsPerPod": "100000"}, SECRET, ["agentsPerPod: at most 64, got 100000."]),
     ("gpusPerPod 17", {"gpusPerPod": "17", "agentsPerPod": "1"}, SECRET, ["gpusPerPod: at most 16, got 17."]),
     (
+        "gpusPerRun 17",
+        {"gpusPerPod": "16", "gpusPerRun": "17"},
+        SECRET,
+        ["gpusPerRun: at most 16 (the GPUs of one pod), got 17."],
+    ),
+    (
         "runsPerAgent 100001",
         {"runsPerAgent": "100001"},
         SECRET,
@@ -808,6 +916,8 @@ CASES = [
     ),
     ("cpu 5000", {"cpu": "5000"}, SECRET, ["cpu: at most 4096, got '5000'."]),
     ("memory 65Ti", {"memory": "65Ti"}, SECRET, ["memory: at most 64Ti, got '65Ti'."]),
+    ("cpuRequest 5000", {"cpuRequest": "5000"}, SECRET, ["cpuRequest: at most 4096, got '5000'."]),
+    ("memoryRequest 65Ti", {"memoryRequest": "65Ti"}, SECRET, ["memoryRequest: at most 64Ti, got '65Ti'."]),
     ("memory 1e999999", {"memory": "1e999999"}, SECRET, ["memory: at most 64Ti, got '1e999999'."]),
     ("shmSize 1Ei", {"shmSize": "1Ei"}, SECRET, ["shmSize: at most 64Ti, got '1Ei'."]),
     # --- The Restricted Pod Security Standard (issue 11), unless allowPrivilegedPods.
@@ -1222,8 +1332,11 @@ CAPS = {
     "ttlSecondsAfterFinished": (31_536_000, 31_536_001),
     "wandbRequestTimeoutSeconds": (600, 601),
     "wandbCallTimeoutSeconds": (3600, 3601),
+    "gpusPerRun": (16, 17),
     "cpu": ("4096", "4097"),
+    "cpuRequest": ("4096", "4097"),
     "memory": ("64Ti", "65Ti"),
+    "memoryRequest": ("64Ti", "65Ti"),
     "shmSize": ("64Ti", "64.5Ti"),
 }
 """Every bounded key: its maximum (accepted) and the next value (refused)."""
@@ -1254,11 +1367,77 @@ def test_every_cap_holds_for_the_component_args_too(project_tmp_path: Path, key:
     }
     if key == "wandbRequestTimeoutSeconds":
         base["wandb_call_timeout_seconds"] = 3600  # at least the request timeout
+    if key == "gpusPerRun":
+        base["gpus_per_pod"] = 16  # a run's GPUs come from its pod
     validate_args("sweep", {**base, snake(key): at}, stack="dev", environ={}, cwd=project_tmp_path)
     with pytest.raises(ConfigError) as raised:
         validate_args("sweep", {**base, snake(key): over}, stack="dev", environ={}, cwd=project_tmp_path)
     shown = repr(over) if isinstance(over, str) else str(over)
     assert raised.value.problems == (f"{key}: at most {KEYS_BY_NAME[key].bound}, got {shown}.",)
+
+
+GPUS_PER_RUN_ROWS = [
+    "gpusPerRun above gpusPerPod",
+    "gpusPerPod not a multiple of gpusPerRun",
+    "gpusPerRun without GPUs",
+    "gpusPerRun with agentPerGpu",
+    "gpusPerRun against agentsPerPod",
+    "gpusPerRun negative",
+    "cpuRequest above cpu",
+    "memoryRequest above memory",
+]
+"""Rows whose combination the component's args must refuse the same way."""
+
+
+@pytest.mark.parametrize("case", GPUS_PER_RUN_ROWS)
+def test_gpu_and_request_rules_hold_for_the_component_args_too(project_tmp_path: Path, case: str) -> None:
+    """A program passing `gpus_per_run=2, agent_per_gpu=True` gets the stack's message: one
+    validation path. The args start from the dev stack's values, as its rows do."""
+    from wandb_sweeps.stack_config import snake
+    from wandb_sweeps.validation import validate_args
+
+    overrides, _, fragments = next(c[1:] for c in CASES if c[0] == case)
+    dev = {"agentsPerPod": 2, "gpusPerPod": 1, "cpu": "4", "memory": "16Gi"}
+    typed = {
+        k: (v == "true" if v in ("true", "false") else int(v) if v.lstrip("-").isdigit() else v)
+        for k, v in overrides.items()
+    }
+    args = {
+        "project": "p",
+        "image": "ghcr.io/acme/trainer:1",
+        "sweep_id": "abcd1234",
+        "wandb_api_key": API_KEY,
+    }
+    args.update({snake(k): v for k, v in {**dev, **typed}.items()})
+    with pytest.raises(ConfigError) as raised:
+        validate_args("sweep", args, stack="dev", environ={}, cwd=project_tmp_path)
+    assert len(raised.value.problems) == 1, raised.value.problems
+    for fragment in fragments:
+        assert fragment in raised.value.problems[0]
+
+
+@pytest.mark.parametrize(
+    ("unknown", "named"),
+    [
+        ("colour", []),
+        ("gpu_per_pod", ["gpusPerPod"]),
+        ("gpus_per", ["gpusPerPod", "gpusPerRun"]),
+        ("image_pull", ["imagePullPolicy", "imagePullSecrets", "image"]),
+        ("wandbTimeout", ["wandbCallTimeoutSeconds", "wandbRequestTimeoutSeconds", "wandbApiKey"]),
+    ],
+)
+def test_an_unknown_key_names_at_most_three_likely_keys(unknown: str, named: list[str]) -> None:
+    """Not the whole list of keys: the close ones, best first, or none."""
+    from wandb_sweeps.config_keys import CONFIG_KEYS
+
+    config = cli_config("dev", **{"wandbApiKey": API_KEY, unknown: "1"})
+    with pytest.raises(ConfigError) as raised:
+        run_program("dev", config, secret_keys=SECRET, run=ProgramRun())
+    (message,) = raised.value.problems
+    quoted = [key.name for key in CONFIG_KEYS if f"'{key.name}'" in message]
+    assert sorted(quoted) == sorted(named), message
+    assert [message.index(f"'{name}'") for name in named] == sorted(message.index(f"'{n}'") for n in named)
+    assert len(message) < 250, message
 
 
 def test_there_are_at_least_25_bad_config_cases() -> None:

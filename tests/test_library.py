@@ -98,12 +98,27 @@ def existing_namespace() -> None:
     WandbSweep("bert", base(namespace="team-vision", create_namespace=False))
 
 
+def multi_gpu_runs_right_sized() -> None:
+    WandbSweep(
+        "llm",
+        base(
+            gpus_per_pod=4,
+            gpus_per_run=2,
+            cpu="16",
+            cpu_request="8",
+            memory="128Gi",
+            memory_request="96Gi",
+        ),
+    )
+
+
 LIBRARY_PROGRAMS: dict[str, Callable[[], None]] = {
     "two-sweeps-shared-namespace": two_sweeps_in_a_shared_namespace,
     "image-and-namespace-from-outputs": image_and_namespace_from_outputs,
     "labels-and-annotations": labels_and_annotations,
     "env-from-outputs": env_from_outputs,
     "existing-namespace": existing_namespace,
+    "multi-gpu-runs-right-sized": multi_gpu_runs_right_sized,
 }
 
 
@@ -140,6 +155,20 @@ def test_two_sweeps_share_an_existing_namespace_without_colliding() -> None:
     for version in (MIN_KUBERNETES, latest_version()):
         for manifest in kubernetes_objects(deployment):
             kubernetes_validate.validate(manifest, version, strict=True)
+
+
+def test_gpus_per_run_and_requests_as_args_shape_the_pods() -> None:
+    """The args take the stack's keys in snake_case: 2 agents on blocks of 2 GPUs, requests
+    below limits, /dev/shm at half of memory."""
+    [job] = run(multi_gpu_runs_right_sized).by_type(JOB_TYPE)
+    pod = job.inputs["spec"]["template"]["spec"]
+    env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
+    assert (env["AGENTS_PER_POD"], env["GPUS_PER_POD"], env["GPUS_PER_RUN"]) == ("2", "4", "2")
+    assert pod["containers"][0]["resources"] == {
+        "requests": {"cpu": "8", "memory": "96Gi"},
+        "limits": {"cpu": "16", "memory": "128Gi", "nvidia.com/gpu": "4"},
+    }
+    assert pod["volumes"] == [{"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": "64Gi"}}]
 
 
 def test_an_image_and_a_namespace_from_other_resources_reach_the_jobs() -> None:
@@ -264,9 +293,17 @@ def test_the_readmes_role_is_valid_and_covers_what_the_component_creates() -> No
         for group in rule["apiGroups"]
         for resource in rule["resources"]
     }
-    deployment = run(lambda: WandbSweep("bert", base(namespace="team-vision", create_namespace=False)))
+    # With a CA, which adds the one optional kind: its ConfigMap.
+    ca = str(ROOT / "tests" / "data" / "test-ca.pem")
+    deployment = run(
+        lambda: WandbSweep("bert", base(namespace="team-vision", create_namespace=False, ca_certificate=ca))
+    )
     kinds = {r.typ for r in deployment.state.values() if r.typ.startswith("kubernetes:")}
-    resource_of = {SECRET: ("", "secrets"), JOB_TYPE: ("batch", "jobs")}
+    resource_of = {
+        SECRET: ("", "secrets"),
+        JOB_TYPE: ("batch", "jobs"),
+        "kubernetes:core/v1:ConfigMap": ("", "configmaps"),
+    }
     assert kinds == set(resource_of)
     needed = {"get", "list", "watch", "create", "patch", "delete"}
     for kind in kinds:

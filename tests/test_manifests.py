@@ -25,6 +25,10 @@ VARIANTS = {
     "live": ("live", {}),
     "no-gpu-no-resources": ("dev", {"gpusPerPod": "0", "cpu": "", "memory": "", "runsPerAgent": "3"}),
     "amd-gpus": ("live", {"gpuResource": "amd.com/gpu", "gpusPerPod": "8", "agentsPerPod": "4"}),
+    "multi-gpu-runs-right-sized": (
+        "live",
+        {"gpusPerPod": "4", "gpusPerRun": "2", "cpuRequest": "4", "memoryRequest": "48Gi", "shmSize": "auto"},
+    ),
     "every-pod-option": (
         "live",
         {

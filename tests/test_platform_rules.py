@@ -34,6 +34,8 @@ CHANGES: dict[str, dict[str, Any]] = {
     "agents": {"agentsPerPod": "3"},
     "gpus": {"gpusPerPod": "2", "agentsPerPod": "2"},
     "cpu-memory": {"cpu": "6", "memory": "24Gi"},
+    "requests": {"cpuRequest": "2", "memoryRequest": "8Gi"},
+    "gpus-per-run": {"gpusPerPod": "4", "gpusPerRun": "2"},
     "runs-per-agent": {"runsPerAgent": "4"},
     "retries": {"retriesPerPod": "7"},
     "deadline-ttl": {"activeDeadlineSeconds": "3600", "ttlSecondsAfterFinished": "60"},
@@ -47,6 +49,8 @@ CHANGES: dict[str, dict[str, Any]] = {
     "on-destroy": {"onDestroy": "keep"},
     "timeouts": {"wandbRequestTimeoutSeconds": "10", "wandbCallTimeoutSeconds": "60"},
     "sweep-file": {"sweepConfig": str(ROOT / "tests" / "data" / "sweep-v2.yaml")},
+    "ca": {"caCertificate": str(ROOT / "tests" / "data" / "test-ca.pem")},
+    "other-ca": {"caCertificate": str(ROOT / "tests" / "data" / "test-ca-2.pem")},
 }
 
 
@@ -153,3 +157,23 @@ def _provider(resource: Resource) -> Any:
 
 def _props(resource: Resource) -> dict[str, Any]:
     return {k: v for k, v in resource.inputs.items() if k != "__provider"}
+
+
+def test_the_ca_configmap_is_replaced_under_a_new_name_never_delete_first(variants: dict) -> None:
+    """pulumi-kubernetes replaces a ConfigMap whose data changes and deletes a same-name one
+    first: the CA's ConfigMap is named by its digest, so a new CA is a new name, created
+    before the old one goes, and the Jobs that mount it are replaced with it."""
+    checked = 0
+    for a, b, old, new in pairs(variants):
+        if old.typ == "kubernetes:core/v1:ConfigMap":
+            _, replaces, delete_first = kubernetes_diff(old.typ, old.inputs, new.inputs)
+            assert not delete_first, f"{a} -> {b}: {old.name} replaced under its own name"
+            if replaces:
+                checked += 1
+                assert ("metadata", "name") in replaces
+                jobs = [n for n, r in variants[a].items() if r.typ == JOB_TYPE and n in variants[b]]
+                assert all(
+                    variants[a][n].inputs["metadata"]["name"] != variants[b][n].inputs["metadata"]["name"]
+                    for n in jobs
+                ), f"{a} -> {b}: a new CA must replace the Jobs"
+    assert checked == 2, "ca -> other-ca and back"

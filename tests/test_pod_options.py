@@ -32,7 +32,18 @@ AFFINITY = {
 HF_TOKEN_REF = {"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": "hf", "key": "token"}}}
 SHM_CASES: list[tuple[dict[str, str], Any]] = [
     ({}, [{"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": "16Gi"}}]),
-    ({"shmSize": "auto"}, [{"name": "dshm", "emptyDir": {"medium": "Memory"}}]),
+    # auto with GPUs: half of the memory limit (live: 64Gi), whatever the request.
+    ({"shmSize": "auto"}, [{"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": "32Gi"}}]),
+    (
+        {"shmSize": "auto", "memoryRequest": "16Gi"},
+        [{"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": "32Gi"}}],
+    ),
+    (
+        {"shmSize": "auto", "memory": "10G"},
+        [{"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": "5G"}}],
+    ),
+    # auto without a memory limit: no size limit to derive it from.
+    ({"shmSize": "auto", "memory": ""}, [{"name": "dshm", "emptyDir": {"medium": "Memory"}}]),
     ({"shmSize": "off"}, None),
     ({"shmSize": "auto", "gpusPerPod": "0"}, None),
     (
@@ -40,6 +51,49 @@ SHM_CASES: list[tuple[dict[str, str], Any]] = [
         [{"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": "2Gi"}}],
     ),
 ]
+RESOURCE_CASES: dict[str, tuple[dict[str, Any], dict[str, dict[str, str]]]] = {
+    "request-equals-limit": (
+        {},
+        {
+            "requests": {"cpu": "8", "memory": "64Gi"},
+            "limits": {"cpu": "8", "memory": "64Gi", "nvidia.com/gpu": "1"},
+        },
+    ),
+    "lower-requests": (
+        {"cpuRequest": "2", "memoryRequest": "48Gi"},
+        {
+            "requests": {"cpu": "2", "memory": "48Gi"},
+            "limits": {"cpu": "8", "memory": "64Gi", "nvidia.com/gpu": "1"},
+        },
+    ),
+    "cpu-request-only": (
+        {"cpuRequest": "500m"},
+        {
+            "requests": {"cpu": "500m", "memory": "64Gi"},
+            "limits": {"cpu": "8", "memory": "64Gi", "nvidia.com/gpu": "1"},
+        },
+    ),
+    "request-at-the-limit": (
+        {"cpuRequest": "8000m", "memoryRequest": "64Gi"},
+        {
+            "requests": {"cpu": "8000m", "memory": "64Gi"},
+            "limits": {"cpu": "8", "memory": "64Gi", "nvidia.com/gpu": "1"},
+        },
+    ),
+    "cpu-request-without-limit": (
+        {"cpu": "", "cpuRequest": "2"},
+        {
+            "requests": {"cpu": "2", "memory": "64Gi"},
+            "limits": {"memory": "64Gi", "nvidia.com/gpu": "1"},
+        },
+    ),
+    "memory-request-alone": (
+        {"cpu": "", "memory": "", "memoryRequest": "8Gi", "gpusPerPod": "0"},
+        {"requests": {"memory": "8Gi"}},
+    ),
+}
+"""Requests may be lower than limits; a request without its limit stays a request alone;
+GPUs are limits only."""
 PULL_POLICY_CASES: dict[str, tuple[dict[str, Any], str]] = {
     "default": ({}, "IfNotPresent"),
     "pull-secrets": ({"imagePullSecrets": ["regcred"]}, "Always"),
@@ -89,9 +143,11 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
         },
     ),
     "agent-per-gpu": ("live", {"agentPerGpu": "true", "gpusPerPod": "4"}),
+    "gpus-per-run": ("live", {"gpusPerPod": "4", "gpusPerRun": "2"}),
     "runs-per-agent": ("live", {"runsPerAgent": "2"}),
     **{f"shm-{i}": ("live", overrides) for i, (overrides, _) in enumerate(SHM_CASES)},
     **{f"pull-{name}": ("live", overrides) for name, (overrides, _) in PULL_POLICY_CASES.items()},
+    **{f"resources-{name}": ("live", overrides) for name, (overrides, _) in RESOURCE_CASES.items()},
 }
 """Every pod option this file deploys, by name; test_pod_security checks each against the
 Restricted Pod Security Standard."""
@@ -219,6 +275,24 @@ def test_agent_per_gpu_starts_one_agent_per_gpu() -> None:
     assert env(run)["AGENTS_PER_POD"] == "4"
     assert env(run)["GPUS_PER_POD"] == "4"
     assert container(run)["resources"]["limits"]["nvidia.com/gpu"] == "4"
+
+
+def test_gpus_per_run_starts_one_agent_per_block_of_gpus() -> None:
+    """4 GPUs, 2 per run: 2 agents, and the launcher gets the block size to pin them by."""
+    run = deploy_variant("gpus-per-run")
+    assert env(run)["AGENTS_PER_POD"] == "2"
+    assert env(run)["GPUS_PER_POD"] == "4"
+    assert env(run)["GPUS_PER_RUN"] == "2"
+    assert container(run)["resources"]["limits"]["nvidia.com/gpu"] == "4"
+    # Unset, GPUS_PER_RUN is not in the pod at all: the Jobs of existing stacks keep their spec.
+    assert "GPUS_PER_RUN" not in env(deploy())
+
+
+@pytest.mark.parametrize(("overrides", "expected"), list(RESOURCE_CASES.values()), ids=list(RESOURCE_CASES))
+def test_requests_may_be_lower_than_limits_and_gpus_stay_limits(
+    overrides: dict[str, Any], expected: dict[str, dict[str, str]]
+) -> None:
+    assert container(deploy(**overrides))["resources"] == expected
 
 
 def test_the_launcher_gets_its_settings_from_env_and_the_key_only_by_reference() -> None:

@@ -210,8 +210,9 @@ def test_dev_stack_registers_exactly_these_inputs() -> None:
     check_common_resources(run, "dev", on_destroy="cancel")
     jobs = run.by_type("kubernetes:batch/v1:Job")
     assert [j.name for j in jobs] == ["sweep-agent-0"]
+    # shmSize auto with a GPU: /dev/shm gets half of memory as its size limit.
     assert without_name(jobs[0].inputs) == expected_job(
-        "dev", 0, agents="2", gpus="1", cpu="4", memory="16Gi"
+        "dev", 0, agents="2", gpus="1", cpu="4", memory="16Gi", shm={"medium": "Memory", "sizeLimit": "8Gi"}
     )
     assert len(run.registrations) == 6
 

@@ -12,7 +12,7 @@ import time
 import tomllib
 
 import yaml
-from pulumi_harness import ROOT
+from pulumi_harness import ROOT, cli_config, run_program
 
 from wandb_sweeps.stack_config import CONFIG_KEYS, KEYS_BY_NAME
 
@@ -74,6 +74,111 @@ def test_readme_gives_the_upper_bound_of_every_bounded_key_in_its_row() -> None:
     for key in bounded:
         row = re.search(rf"^\| `{key.name}` \|(.*)$", readme, re.MULTILINE)
         assert row and re.search(rf"[Aa]t most `{key.maximum}`", row.group(1)), f"README row of {key.name}"
+
+
+def readme_prose() -> str:
+    """The README without its fenced code blocks (examples, not statements), and with each
+    run of whitespace one space, so that a sentence broken across lines reads as one."""
+    text = re.sub(r"```.*?```", "", (ROOT / "README.md").read_text(), flags=re.DOTALL)
+    return " ".join(text.split())
+
+
+def shown_default(value: object) -> str:
+    """A default as the README writes it: `true`, `120`, `auto`."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def prose_default_claims() -> list[tuple[str, str, str]]:
+    """(key, value, the words around it) for every README sentence that presents a value
+    of a known key as its default, in any of the forms it uses:
+    `shmSize: auto` (the default), `key: value` by default, the default `key: value`,
+    `key` defaults to `value`, `key` (default `value`), `key` is `value` by default."""
+    prose = readme_prose()
+    keys = "|".join(sorted(map(re.escape, KEYS_BY_NAME), key=len, reverse=True))
+    patterns = [
+        rf"`({keys}): ([^`]+)`,? (?:\((?:the )?default\)|(?:the|by|is the) default\b)",
+        rf"\b[Dd]efault(?: is| of)?,? `({keys}): ([^`]+)`",
+        rf"`({keys})`(?: still| now)? (?:defaults to|\(default:?) `([^`]+)`",
+        rf"`({keys})` is `([^`]+)` by default",
+    ]
+    return [
+        (found[1], found[2], prose[max(0, found.start() - 60) : found.end() + 60])
+        for pattern in patterns
+        for found in re.finditer(pattern, prose)
+    ]
+
+
+def test_readme_prose_states_the_defaults_the_code_has() -> None:
+    """Not only the tables: a sentence such as "`shmSize: auto` (the default)" or
+    "`runAsNonRoot` still defaults to `true`" must give the code's default. A key whose
+    default is empty ("unset": the default is worked out, e.g. imagePullPolicy) may only
+    be said to default to a value its table row names."""
+    readme = (ROOT / "README.md").read_text()
+    claims = prose_default_claims()
+    assert len(claims) >= 3, claims  # the patterns still find the README's statements
+    for key, value, context in claims:
+        default = KEYS_BY_NAME[key].default
+        if default in ("", 0, [], {}, None):
+            row = re.search(rf"^\| `{key}` \| ([^|]*)\|", readme, re.MULTILINE)
+            assert row and f"`{value}`" in row.group(1), (
+                f"README says {key} defaults to {value!r}: ...{context}..."
+            )
+        else:
+            assert value == shown_default(default), (
+                f"README says {key} defaults to {value!r}, the code to {default!r}: ...{context}..."
+            )
+
+
+def readme_yaml(marker: str) -> dict:
+    """The YAML block the README marks with `<!-- marker -->`."""
+    found = re.search(rf"<!-- {marker} -->\n```yaml\n(.+?)\n```", (ROOT / "README.md").read_text(), re.DOTALL)
+    assert found, f"README marks a block with <!-- {marker} -->"
+    return yaml.safe_load(found.group(1))
+
+
+def deploy_readme_stack(marker: str) -> dict:
+    """The README's stack block on top of the live stack, under the mock engine: slot 0's container."""
+    keys = {name.partition(":")[2]: value for name, value in readme_yaml(marker)["config"].items()}
+    config = cli_config("live", wandbApiKey="local-" + "k" * 40, **keys)
+    run = run_program("live", config, secret_keys=("wandbApiKey",))
+    return run.named("sweep-agent-0").inputs["spec"]["template"]["spec"]
+
+
+def test_readme_multi_gpu_stack_gives_each_run_a_block_of_two_gpus() -> None:
+    spec = deploy_readme_stack("multi-gpu-stack")
+    container = spec["containers"][0]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert (env["GPUS_PER_POD"], env["GPUS_PER_RUN"], env["AGENTS_PER_POD"]) == ("4", "2", "2")
+    assert container["resources"]["limits"] == {"cpu": "32", "memory": "256Gi", "nvidia.com/gpu": "4"}
+
+
+def test_readme_sizing_stack_sets_lower_requests_and_half_of_memory_for_shm() -> None:
+    spec = deploy_readme_stack("sizing-stack")
+    assert spec["containers"][0]["resources"] == {
+        "requests": {"cpu": "8", "memory": "96Gi"},
+        "limits": {"cpu": "16", "memory": "128Gi", "nvidia.com/gpu": "1"},
+    }
+    # The live stack sets shmSize: 16Gi; auto would be half of memory: see test_pod_options.
+    assert spec["volumes"][0]["emptyDir"] == {"medium": "Memory", "sizeLimit": "16Gi"}
+
+
+def test_readme_multi_gpu_sweep_files_pass_wandbs_checks() -> None:
+    """The accelerate file, and the same with the torchrun `command:`, pass every check the
+    sweep file gets (W&B's schema included); the flow-list form the README warns about
+    does not even parse."""
+    from wandb_sweeps.sweep_file import schema_problem
+
+    accelerate = readme_yaml("multi-gpu-sweep-accelerate")
+    torchrun = {**accelerate, "command": readme_yaml("multi-gpu-sweep-torchrun")["command"]}
+    for config in (accelerate, torchrun):
+        assert config["command"][0] == "${env}" and config["command"][-2:] == ["${program}", "${args}"]
+        assert schema_problem(yaml.safe_dump(config), "'sweep.yaml'") is None
+    try:
+        yaml.safe_load("command: [${env}, accelerate, launch, ${program}, ${args}]")
+    except yaml.YAMLError:
+        pass
+    else:
+        raise AssertionError("a flow list with ${env} parsed; the README says it does not")
 
 
 def test_readme_test_command_is_what_ci_runs() -> None:

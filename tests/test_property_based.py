@@ -565,12 +565,15 @@ PLAUSIBLE_TEXT = {
     "sweepConfig": [*SWEEP_FILES, "nope.yaml", ".", "sweep.yaml/x", "a\x00b"],
     "sweepId": ["abcd1234", "team/proj/abcd1234"],
     "baseUrl": ["https://wandb.example.com", "ftp://x", "http://[::1", "http://\uff41\uff0f"],
+    "caCertificate": ["ca.pem", "sweep.yaml", "nope.pem", "/etc/passwd", ".", "a\x00b"],
     "onDestroy": ["finish", "cancel", "keep", "delete"],
     "image": ["ghcr.io/acme/trainer:1.0", "my image:1"],
     "namespace": ["sweeps", "My_Sweeps"],
     "gpuResource": ["nvidia.com/gpu", "amd.com/gpu", "nvidia gpu"],
     "cpu": ["4", "500m", "two", "\u0664"],
+    "cpuRequest": ["2", "500m", "8", "two"],
     "memory": ["16Gi", "10GB", "16Gi\n"],
+    "memoryRequest": ["8Gi", "32Gi", "8GB"],
     "shmSize": ["auto", "off", "8Gi", "8GB"],
     "priorityClassName": ["low", "Low Priority"],
     "serviceAccountName": ["trainer"],
@@ -601,6 +604,7 @@ VALID = {  # what a stack file may hold, as the CLI passes it (a test checks it 
     "sweepId": "abcd1234",
     "wandbApiKey": "local-" + API_SENTINEL + "k" * 30,
     "baseUrl": "https://wandb.example.com",
+    "caCertificate": "ca.pem",
     "wandbRequestTimeoutSeconds": "10",
     "wandbCallTimeoutSeconds": "60",
     "onDestroy": "keep",
@@ -615,9 +619,12 @@ VALID = {  # what a stack file may hold, as the CLI passes it (a test checks it 
     "agentPerGpu": "false",
     "runsPerAgent": "3",
     "gpusPerPod": "2",
+    "gpusPerRun": "1",
     "gpuResource": "amd.com/gpu",
     "cpu": "4",
+    "cpuRequest": "2",
     "memory": "16Gi",
+    "memoryRequest": "8Gi",
     "shmSize": "8Gi",
     "gpuToleration": "false",
     "nodeSelector": '{"zone": "a"}',
@@ -698,6 +705,9 @@ def project_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("project")
     for name, text in SWEEP_FILES.items():
         (root / name).write_text(text, encoding="utf-8")
+    (root / "ca.pem").write_text(
+        (Path(__file__).parent / "data" / "test-ca.pem").read_text(), encoding="utf-8"
+    )
     return root
 
 
@@ -752,6 +762,9 @@ PROVIDER_VALUES = {
     "api_key": around(API_KEYS),
     "request_timeout": around(numbers),
     "call_timeout": around(numbers),
+    "ca_certificate": around(
+        st.sampled_from(["", (Path(__file__).parent / "data" / "test-ca.pem").read_text(), "-----BEGIN "])
+    ),
     "sweep_id": around(st.just("abcd1234")),
     "sweep_entity": around(st.sampled_from(["team", ""])),
     "sweep_project": around(st.just("proj")),

@@ -79,6 +79,11 @@ Every non-``/graphql`` path (wandb-core posts OpenTelemetry metrics to
 
 ``inject(status=30x, location=URL)`` answers with a redirect, as a proxy or a
 moved server would (tests check that the key never follows one).
+
+``WandbServer(ssl_context=...)`` serves HTTPS instead (``base_url`` is then
+``https://127.0.0.1:<port>``), with the certificate loaded into that server-side
+context: a self-managed W&B behind a private CA (tests/test_private_ca.py). Loading
+another certificate into the same context later changes what new connections get.
 """
 
 from __future__ import annotations
@@ -90,6 +95,7 @@ import itertools
 import json
 import re
 import secrets
+import ssl
 import string
 import threading
 import time
@@ -403,13 +409,19 @@ class _NotFoundError(graphql.GraphQLError):
 
 
 class WandbServer:
-    """A local W&B GraphQL server on 127.0.0.1 with a random free port.
+    """A local W&B GraphQL server on 127.0.0.1 with a random free port (HTTPS with `ssl_context`).
 
     All state lives in memory and is guarded by one lock; requests are handled
     on threads but executed one at a time, which keeps writes atomic.
     """
 
-    def __init__(self, api_keys: dict[str, str] | None = None, *, sweep_creator: str = "user") -> None:
+    def __init__(
+        self,
+        api_keys: dict[str, str] | None = None,
+        *,
+        sweep_creator: str = "user",
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
         if api_keys is None:
             api_keys = {DEFAULT_KEY: DEFAULT_ENTITY}
         if sweep_creator not in SWEEP_CREATOR_READINGS:
@@ -418,6 +430,8 @@ class WandbServer:
         """API key -> entity (user) name; may be changed to revoke a key."""
         self.sweep_creator = sweep_creator
         """How ``Sweep.user`` is answered: ``"user"``, ``"null"`` or ``"absent"`` (module docstring)."""
+        self.ssl_context = ssl_context
+        """Serve HTTPS with this server-side context; None: plain HTTP."""
         self.base_url = ""
         self.sweeps: list[SweepRecord] = []
         """Sweeps that exist, in creation order (deleted ones are removed)."""
@@ -445,8 +459,13 @@ class WandbServer:
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True
+        if self.ssl_context is not None:
+            # The handshake runs in accept(); a client that refuses the certificate
+            # makes it raise, which the server loop ignores (socketserver catches OSError).
+            self._httpd.socket = self.ssl_context.wrap_socket(self._httpd.socket, server_side=True)
         port = self._httpd.server_address[1]
-        self.base_url = f"http://127.0.0.1:{port}"
+        scheme = "https" if self.ssl_context is not None else "http"
+        self.base_url = f"{scheme}://127.0.0.1:{port}"
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, name=f"wandb-server-{port}", daemon=True
         )

@@ -1,0 +1,246 @@
+"""`caCertificate`: a private CA that the deploy-time W&B calls and the agent pods trust.
+
+A self-managed W&B often sits behind a certificate from a company CA that neither the
+deploying machine's Python nor the image's trust stores know. One stack key, a PEM
+file in the project folder, serves both sides, always IN ADDITION to the public roots
+(W&B's object storage and pip keep using public CAs):
+
+- deploy time (`wandb_api`): the default SSL context plus `load_verify_locations(
+  cadata=...)`. `ssl.create_default_context(cafile=...)` alone would trust ONLY that
+  file, and `SSL_CERT_FILE` replaces OpenSSL's default file (research B1);
+- agent pods: a ConfigMap `<name>-wandb-ca-<digest>` holding the certificates,
+  mounted read-only, and a small writable emptyDir where the launcher writes ONE
+  bundle, the image's public roots followed by the CA, and points `SSL_CERT_FILE`
+  (wandb-core is Go: crypto/x509 reads it; Python's ssl too) and `REQUESTS_CA_BUNDLE`
+  (Python requests, which uses a bundle INSTEAD of certifi: artifact downloads) at it.
+  wandb has no CA setting of its own (research B2, B3).
+
+Why the ConfigMap's name carries a digest of the certificates: pulumi-kubernetes
+replaces a ConfigMap whose data changes (provider/pkg/provider/diff.go,
+`forceNewProperties`, unless the provider option enableConfigMapMutable is set) and
+deletes a fixed-name object BEFORE creating its replacement. A new name instead is
+created first; the Jobs refer to it by name, so their pod template, and with it their
+name digest, changes: new Jobs (whose pods build their bundle from the new CA) are
+created before the old ones are deleted, and the old ConfigMap goes last, after the
+old Jobs (dependents first). No pod ever sees a missing ConfigMap, nothing is
+deleted and re-created under one name, and every pod after the `up` trusts the new CA.
+
+The file is checked before anything is registered: inside the project folder
+(symlinks resolved), at most MAX_CA_BYTES, and nothing but PEM CERTIFICATE blocks
+that OpenSSL parses (text between blocks, such as `openssl x509 -text` output, is
+allowed and dropped). Messages never quote the file: a file that is not a
+certificate may be a private key.
+"""
+
+from __future__ import annotations
+
+import binascii
+import hashlib
+import re
+import ssl
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .checks import file_in_project
+from .errors import ConfigError
+
+CA_KEY = "caCertificate"
+MAX_CA_BYTES = 64 * 1024
+"""A CA certificate is 1-2 KB of PEM; a chain or a company bundle a few dozen. More is
+not a CA file (and every agent pod mounts it)."""
+CA_ENTRY = "ca.crt"
+"""The ConfigMap's one key, and the file name in the pod."""
+CA_VOLUME = "wandb-sweeps-ca"
+CA_MOUNT_DIR = "/etc/wandb-sweeps/ca"
+TRUST_VOLUME = "wandb-sweeps-trust"
+TRUST_MOUNT_DIR = "/etc/wandb-sweeps/trust"
+"""A writable emptyDir: the launcher writes the bundle here, whatever the image's user
+may write elsewhere (and with a read-only root filesystem too)."""
+TRUST_SIZE_LIMIT = "16Mi"
+"""The bundle is the image's public roots (about 200 KB) plus the CA."""
+CA_FILE_ENV = "WANDB_SWEEPS_CA_FILE"
+TRUST_DIR_ENV = "WANDB_SWEEPS_TRUST_DIR"
+TRUST_ENV = ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE")
+"""What the launcher exports to the agents and their runs when a CA is given."""
+
+_BLOCK = re.compile(r"-----BEGIN ([A-Z0-9 ]{1,64})-----(.*?)-----END \1-----", re.DOTALL)
+_BEGIN = re.compile(r"-----BEGIN ")
+
+
+@dataclass(frozen=True)
+class CaCertificate:
+    """The certificates of `caCertificate`, as canonical PEM (comments and layout dropped)."""
+
+    pem: str
+    """The CERTIFICATE blocks, each re-encoded as OpenSSL writes it: the same
+    certificates give the same text (and ConfigMap name) however the file is laid out."""
+    count: int
+    source: str = field(default="", compare=False)
+    """How the user named the file (`'certs/ca.pem'`), for messages."""
+
+    @property
+    def digest(self) -> str:
+        return hashlib.sha256(self.pem.encode()).hexdigest()[:10]
+
+
+def config_map_name(name: str, ca: CaCertificate) -> str:
+    """`<name>-wandb-ca-<digest>`: a new CA is a new ConfigMap (module docstring)."""
+    return f"{name}-wandb-ca-{ca.digest}"
+
+
+def load_ca_file(project_root: Path, relative_path: str) -> CaCertificate:
+    """The certificates of the PEM file `relative_path` (relative to `project_root`, or
+    absolute), which must lie inside `project_root` once every symlink is resolved, as
+    `sweepConfig` must: the deploying machine's other files are no CA, and a message
+    about them could show what they hold. Raises ConfigError naming caCertificate."""
+    named = repr(relative_path) if isinstance(relative_path, str) and len(relative_path) <= 300 else None
+    path, where = file_in_project(project_root, relative_path, CA_KEY, "the CA certificate")
+    problem, ca = parse_ca(_read(path, where))
+    if ca is None:
+        raise ConfigError([f"{where} {problem}"])
+    return CaCertificate(ca.pem, ca.count, source=named or "")
+
+
+def parse_ca(text: str) -> tuple[str, CaCertificate | None]:
+    """(why `text` is not a CA file, None) or ("", its certificates). Never raises, and
+    the reason quotes nothing of `text`."""
+    if not isinstance(text, str):
+        return "must be the text of a PEM file.", None
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_CA_BYTES:
+        return f"is larger than {MAX_CA_BYTES} bytes; a CA file holds a few certificates of 1-2 KB.", None
+    blocks = _BLOCK.findall(text)
+    if len(blocks) != len(_BEGIN.findall(text)):
+        return (
+            "has a PEM block without its matching -----END ...----- line, so nothing of it is shown; "
+            "give the CA's certificate(s) in PEM form."
+        ), None
+    if not blocks:
+        return (
+            "is not a PEM certificate file: it has no -----BEGIN CERTIFICATE----- block, so nothing of it "
+            "is shown. A DER file converts with `openssl x509 -inform der -in ca.der -out ca.pem`."
+        ), None
+    others = sorted({label for label, _ in blocks if label != "CERTIFICATE"})
+    if others:
+        kind = "a private key" if any("PRIVATE" in label for label in others) else ", ".join(others)
+        return (
+            f"holds {kind}, not only CERTIFICATE blocks, so nothing of it is shown. Give the CA's "
+            "certificate(s) only; a private key never belongs in the stack (keep it out of the project)."
+        ), None
+    certificates = []
+    for index, (_, body) in enumerate(blocks, start=1):
+        der = _der(body)
+        if der is None or not _parses(der):
+            return (
+                f"CERTIFICATE block {index} of {len(blocks)} is not an X.509 certificate OpenSSL can read "
+                "(damaged or cut short?), so nothing of it is shown."
+            ), None
+        certificates.append(ssl.DER_cert_to_PEM_cert(der))
+    return "", CaCertificate("".join(certificates), len(certificates))
+
+
+def ca_problem(text: Any) -> str | None:
+    """Why `text` (the PEM a sweep resource received) is not a CA file; None if it is."""
+    problem, _ = parse_ca(text)
+    return f"{CA_KEY}: the CA certificate {problem}" if problem else None
+
+
+def _der(body: str) -> bytes | None:
+    try:
+        return binascii.a2b_base64("".join(body.split()).encode("ascii"), strict_mode=True)
+    except (binascii.Error, UnicodeEncodeError, ValueError):
+        return None
+
+
+def _parses(der: bytes) -> bool:
+    """Whether OpenSSL reads `der` as one X.509 certificate (the store then holds one)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    try:
+        context.load_verify_locations(cadata=der)
+    except (ssl.SSLError, ValueError):
+        return False
+    return context.cert_store_stats()["x509"] == 1
+
+
+def _read(path: Path, where: str) -> str:
+    """The file's text; at most MAX_CA_BYTES are read, whatever its size."""
+    try:
+        if path.exists() and not path.is_file():
+            raise ConfigError([f"{where} is not a file; point {CA_KEY} at the CA's PEM file."])
+        with path.open("rb") as file:
+            data = file.read(MAX_CA_BYTES + 1)
+        if len(data) > MAX_CA_BYTES:
+            raise ConfigError(
+                [
+                    f"{where} is larger than {MAX_CA_BYTES} bytes; a CA file holds a few certificates of 1-2 KB."
+                ]
+            )
+        return data.decode("utf-8-sig")
+    except FileNotFoundError:
+        raise ConfigError([f"{where} does not exist; point {CA_KEY} at the CA's PEM file."]) from None
+    except UnicodeDecodeError:
+        raise ConfigError(
+            [
+                f"{where} is not a PEM text file (not UTF-8 text), so nothing of it is shown. "
+                "A DER file converts with `openssl x509 -inform der -in ca.der -out ca.pem`."
+            ]
+        ) from None
+    except (OSError, ValueError) as error:
+        reason = getattr(error, "strerror", None) or error
+        raise ConfigError([f"{where} cannot be read: {reason}."]) from None
+
+
+def _cut(text: str, limit: int = 400) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def pod_conflicts(
+    env_names: Iterable[Any], volumes: Iterable[Mapping[str, Any]], mounts: Iterable[Mapping[str, Any]]
+) -> list[str]:
+    """What of the user's `env`, `volumes` and `volumeMounts` would collide with what a CA
+    adds to the pods: the launcher's variables, the variables it exports (which it would
+    silently override), and the two volumes' names and mount paths."""
+    problems = []
+    taken = [n for n in env_names if n in (CA_FILE_ENV, TRUST_DIR_ENV, *TRUST_ENV)]
+    if taken:
+        problems.append(
+            f"env: {', '.join(dict.fromkeys(taken))} is set by wandb-sweeps when {CA_KEY} is set (the "
+            f"launcher points SSL_CERT_FILE and REQUESTS_CA_BUNDLE at the image's public roots plus "
+            f"{CA_KEY}); remove it from env."
+        )
+    names = [v.get("name") for v in volumes if isinstance(v, Mapping)]
+    for reserved in (CA_VOLUME, TRUST_VOLUME):
+        if reserved in names:
+            problems.append(
+                f"volumes: the name '{reserved}' is reserved for {CA_KEY} in the pods; rename the volume."
+            )
+    paths = {m.get("mountPath") for m in mounts if isinstance(m, Mapping)}
+    for reserved in (CA_MOUNT_DIR, TRUST_MOUNT_DIR):
+        if reserved in paths:
+            problems.append(
+                f"volumeMounts: the path '{reserved}' is where {CA_KEY} is mounted in the pods; mount "
+                "your volume elsewhere."
+            )
+    return problems
+
+
+def ca_pod_volumes(config_map: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(volumes, volume mounts) for the agent pods: the CA read-only, the bundle's directory."""
+    volumes = [
+        {"name": CA_VOLUME, "config_map": {"name": config_map}},
+        {"name": TRUST_VOLUME, "empty_dir": {"size_limit": TRUST_SIZE_LIMIT}},
+    ]
+    mounts = [
+        {"name": CA_VOLUME, "mount_path": CA_MOUNT_DIR, "read_only": True},
+        {"name": TRUST_VOLUME, "mount_path": TRUST_MOUNT_DIR},
+    ]
+    return volumes, mounts
+
+
+def ca_pod_env() -> list[dict[str, str]]:
+    """The launcher's inputs: where the CA is, and where to write the bundle."""
+    return [
+        {"name": CA_FILE_ENV, "value": f"{CA_MOUNT_DIR}/{CA_ENTRY}"},
+        {"name": TRUST_DIR_ENV, "value": TRUST_MOUNT_DIR},
+    ]
