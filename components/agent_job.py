@@ -210,8 +210,9 @@ def agent_env(job: AgentJobInputs) -> list[EnvVarArgsDict]:
         env.append({"name": "RUNS_PER_AGENT", "value": str(pods.runs_per_agent)})
     if job.ca_config_map:
         env.extend(ca_pod_env())  # type: ignore[arg-type]  # the launcher builds the CA bundle
-    if pods.gpus_per_run is not None:  # only when set: the pods of stacks without it stay as they were
-        env.append({"name": "GPUS_PER_RUN", "value": str(pods.gpus_per_run)})
+    # gpusPerRun needs no variable of its own: AGENTS_PER_POD is GPUS_PER_POD / gpusPerRun, and
+    # the launcher's equal split gives each agent that block. So setting gpusPerRun to the
+    # split already in effect changes no Job (a GPUS_PER_RUN variable would replace them all).
     env.extend(job.runtime.env)  # type: ignore[arg-type]  # user EnvVar objects, camelCase
     env.extend(
         {"name": name, "value_from": {"secret_key_ref": {"name": env_secret_name(job.name), "key": name}}}

@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .checks import file_in_project
+from .checks import file_in_project, read_project_file
 from .errors import ConfigError
 
 CA_KEY = "caCertificate"
@@ -97,7 +97,19 @@ def load_ca_file(project_root: Path, relative_path: str) -> CaCertificate:
     about them could show what they hold. Raises ConfigError naming caCertificate."""
     named = repr(relative_path) if isinstance(relative_path, str) and len(relative_path) <= 300 else None
     path, where = file_in_project(project_root, relative_path, CA_KEY, "the CA certificate")
-    problem, ca = parse_ca(_read(path, where))
+    text = read_project_file(
+        path,
+        where,
+        max_bytes=MAX_CA_BYTES,
+        point_at=f"point {CA_KEY} at the CA's PEM file",
+        size_hint="a CA file holds a few certificates of 1-2 KB",
+        encoding="utf-8-sig",
+        not_text=(
+            "is not a PEM text file (not UTF-8 text), so nothing of it is shown. "
+            "A DER file converts with `openssl x509 -inform der -in ca.der -out ca.pem`."
+        ),
+    )
+    problem, ca = parse_ca(text)
     if ca is None:
         raise ConfigError([f"{where} {problem}"])
     return CaCertificate(ca.pem, ca.count, source=named or "")
@@ -161,38 +173,6 @@ def _parses(der: bytes) -> bool:
     except (ssl.SSLError, ValueError):
         return False
     return context.cert_store_stats()["x509"] == 1
-
-
-def _read(path: Path, where: str) -> str:
-    """The file's text; at most MAX_CA_BYTES are read, whatever its size."""
-    try:
-        if path.exists() and not path.is_file():
-            raise ConfigError([f"{where} is not a file; point {CA_KEY} at the CA's PEM file."])
-        with path.open("rb") as file:
-            data = file.read(MAX_CA_BYTES + 1)
-        if len(data) > MAX_CA_BYTES:
-            raise ConfigError(
-                [
-                    f"{where} is larger than {MAX_CA_BYTES} bytes; a CA file holds a few certificates of 1-2 KB."
-                ]
-            )
-        return data.decode("utf-8-sig")
-    except FileNotFoundError:
-        raise ConfigError([f"{where} does not exist; point {CA_KEY} at the CA's PEM file."]) from None
-    except UnicodeDecodeError:
-        raise ConfigError(
-            [
-                f"{where} is not a PEM text file (not UTF-8 text), so nothing of it is shown. "
-                "A DER file converts with `openssl x509 -inform der -in ca.der -out ca.pem`."
-            ]
-        ) from None
-    except (OSError, ValueError) as error:
-        reason = getattr(error, "strerror", None) or error
-        raise ConfigError([f"{where} cannot be read: {reason}."]) from None
-
-
-def _cut(text: str, limit: int = 400) -> str:
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def pod_conflicts(

@@ -214,5 +214,40 @@ def file_in_project(project_root: Path, relative_path: object, key: str, what: s
     return path, f"{where} ({_clipped(str(path))})"
 
 
+def read_project_file(
+    path: Path,
+    where: str,
+    *,
+    max_bytes: int,
+    point_at: str,
+    size_hint: str,
+    encoding: str = "utf-8",
+    not_text: str | None = None,
+    unreadable: str = "cannot be read",
+) -> str:
+    """The text of the file `file_in_project` found; at most `max_bytes` are read, whatever
+    its size. Every failure is a ConfigError that starts with `where`: not a file or
+    missing ("...; <point_at>"), too large ("...; <size_hint>"), not text (`not_text`, a
+    message that quotes nothing of the file, else as unreadable), unreadable
+    ("... <unreadable>: <reason>")."""
+    try:
+        if path.exists() and not path.is_file():
+            raise ConfigError([f"{where} is not a file; {point_at}."])
+        with path.open("rb") as file:
+            data = file.read(max_bytes + 1)
+        if len(data) > max_bytes:
+            raise ConfigError([f"{where} is larger than {max_bytes} bytes; {size_hint}."])
+        return data.decode(encoding)
+    except FileNotFoundError:
+        raise ConfigError([f"{where} does not exist; {point_at}."]) from None
+    except UnicodeDecodeError as error:
+        raise ConfigError(
+            [f"{where} {not_text}" if not_text else f"{where} {unreadable}: {error}."]
+        ) from None
+    except (OSError, ValueError) as error:
+        reason = getattr(error, "strerror", None) or error
+        raise ConfigError([f"{where} {unreadable}: {reason}."]) from None
+
+
 def _clipped(text: str, limit: int = 400) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -44,7 +44,7 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from .checks import file_in_project, shown, type_name
+from .checks import file_in_project, read_project_file, shown, type_name
 from .errors import ConfigError
 
 MAX_DEPTH = 64
@@ -196,7 +196,14 @@ def load_sweep_file(project_root: Path, relative_path: str) -> SweepFile:
     resolved: the deploying machine's other files (a kubeconfig, ~/.ssh) are no
     sweep config, and a message about them could show what they hold."""
     path, where = file_in_project(project_root, relative_path, "sweepConfig", "the sweep config")
-    text = _read(path, where)
+    text = read_project_file(
+        path,
+        where,
+        max_bytes=MAX_FILE_BYTES,
+        point_at="point sweepConfig at your W&B sweep YAML",
+        size_hint="a sweep config is a few KB",
+        unreadable="cannot be read as a UTF-8 text file",
+    )
     try:
         config = parse_sweep_config(text)
     except SweepTooLarge as error:
@@ -272,23 +279,6 @@ def _not_a_sweep_config() -> str:
 def _looks_like_sweep(text: str) -> bool:
     """Whether unparsable `text` has a `method:` key somewhere, like a sweep config."""
     return re.search(rf"(^|[{{,])\s*['\"]?{SWEEP_MARKER}['\"]?\s*:", text, re.MULTILINE) is not None
-
-
-def _read(path: Path, where: str) -> str:
-    """The file's text; at most MAX_FILE_BYTES are read, whatever its size."""
-    try:
-        if path.exists() and not path.is_file():
-            raise ConfigError([f"{where} is not a file; point sweepConfig at your W&B sweep YAML."])
-        with path.open("rb") as file:
-            data = file.read(MAX_FILE_BYTES + 1)
-        if len(data) > MAX_FILE_BYTES:
-            raise ConfigError([f"{where} is larger than {MAX_FILE_BYTES} bytes; a sweep config is a few KB."])
-        return data.decode("utf-8")
-    except FileNotFoundError:
-        raise ConfigError([f"{where} does not exist; point sweepConfig at your W&B sweep YAML."]) from None
-    except (OSError, UnicodeDecodeError, ValueError) as error:
-        reason = getattr(error, "strerror", None) or error
-        raise ConfigError([f"{where} cannot be read as a UTF-8 text file: {reason}."]) from None
 
 
 def _listed(problems: list[str]) -> str:

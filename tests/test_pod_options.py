@@ -278,14 +278,37 @@ def test_agent_per_gpu_starts_one_agent_per_gpu() -> None:
 
 
 def test_gpus_per_run_starts_one_agent_per_block_of_gpus() -> None:
-    """4 GPUs, 2 per run: 2 agents, and the launcher gets the block size to pin them by."""
+    """4 GPUs, 2 per run: 2 agents; the launcher's equal split gives each a block of 2
+    (test_agent_launcher), so the pod needs no GPUS_PER_RUN of its own."""
     run = deploy_variant("gpus-per-run")
     assert env(run)["AGENTS_PER_POD"] == "2"
     assert env(run)["GPUS_PER_POD"] == "4"
-    assert env(run)["GPUS_PER_RUN"] == "2"
+    assert "GPUS_PER_RUN" not in env(run)
     assert container(run)["resources"]["limits"]["nvidia.com/gpu"] == "4"
-    # Unset, GPUS_PER_RUN is not in the pod at all: the Jobs of existing stacks keep their spec.
     assert "GPUS_PER_RUN" not in env(deploy())
+
+
+@pytest.mark.parametrize(
+    ("stack", "split", "per_run"),
+    [
+        ("live", {}, {"gpusPerRun": "1"}),
+        ("live", {"gpusPerPod": "4", "agentsPerPod": "2"}, {"gpusPerPod": "4", "gpusPerRun": "2"}),
+    ],
+    ids=["1-gpu-1-agent", "4-gpus-2-agents"],
+)
+def test_gpus_per_run_set_to_the_split_in_effect_changes_no_job(
+    stack: str, split: dict[str, str], per_run: dict[str, str]
+) -> None:
+    """Day 2: a key set to the value already in effect. Every Job keeps its exact inputs
+    (and so its name), so no running pod is replaced."""
+
+    def jobs(overrides: dict[str, str]) -> dict[str, Any]:
+        deployed = run_program(
+            stack, cli_config(stack, wandbApiKey=API_KEY, **overrides), secret_keys=("wandbApiKey",)
+        )
+        return {r.name: r.inputs for r in deployed.registrations if r.typ == "kubernetes:batch/v1:Job"}
+
+    assert jobs(per_run) == jobs(split)
 
 
 @pytest.mark.parametrize(("overrides", "expected"), list(RESOURCE_CASES.values()), ids=list(RESOURCE_CASES))

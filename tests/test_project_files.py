@@ -148,7 +148,8 @@ def test_readme_multi_gpu_stack_gives_each_run_a_block_of_two_gpus() -> None:
     spec = deploy_readme_stack("multi-gpu-stack")
     container = spec["containers"][0]
     env = {e["name"]: e.get("value") for e in container["env"]}
-    assert (env["GPUS_PER_POD"], env["GPUS_PER_RUN"], env["AGENTS_PER_POD"]) == ("4", "2", "2")
+    assert (env["GPUS_PER_POD"], env["AGENTS_PER_POD"]) == ("4", "2")
+    assert "GPUS_PER_RUN" not in env  # the launcher's equal split makes the blocks of 2
     assert container["resources"]["limits"] == {"cpu": "32", "memory": "256Gi", "nvidia.com/gpu": "4"}
 
 

@@ -302,6 +302,15 @@ API_KEY = "local-" + "k" * 40
 PASSWORD = "pw-" + "q" * 12
 
 
+def config_with_url(monkeypatch: pytest.MonkeyPatch, source: str, url: str) -> dict[str, str]:
+    """The dev stack's config with the server `url` given as `source` says: the baseUrl
+    key, or the deploying shell's WANDB_BASE_URL."""
+    if source == "baseUrl":
+        return cli_config("dev", wandbApiKey=API_KEY, baseUrl=url)
+    monkeypatch.setenv("WANDB_BASE_URL", url)
+    return cli_config("dev", wandbApiKey=API_KEY)
+
+
 @pytest.mark.parametrize(
     ("url", "fragments"),
     [
@@ -318,14 +327,9 @@ PASSWORD = "pw-" + "q" * 12
 def test_the_program_refuses_an_unsafe_server_url_before_registering_anything(
     monkeypatch: pytest.MonkeyPatch, source: str, url: str, fragments: list[str]
 ) -> None:
-    overrides = {"wandbApiKey": API_KEY}
-    if source == "baseUrl":
-        overrides["baseUrl"] = url
-    else:
-        monkeypatch.setenv("WANDB_BASE_URL", url)
     run = ProgramRun()
     with pytest.raises(ConfigError) as raised:
-        run_program("dev", cli_config("dev", **overrides), secret_keys=("wandbApiKey",), run=run)
+        run_program("dev", config_with_url(monkeypatch, source, url), secret_keys=("wandbApiKey",), run=run)
     (problem,) = raised.value.problems
     assert problem.startswith(f"{source}: ")
     for fragment in fragments:
@@ -348,12 +352,7 @@ def test_the_program_refuses_an_unsafe_server_url_before_registering_anything(
 def test_plain_http_to_a_server_on_this_machine_is_accepted(
     monkeypatch: pytest.MonkeyPatch, source: str, url: str
 ) -> None:
-    overrides = {"wandbApiKey": API_KEY}
-    if source == "baseUrl":
-        overrides["baseUrl"] = url
-    else:
-        monkeypatch.setenv("WANDB_BASE_URL", url)
-    run = run_program("dev", cli_config("dev", **overrides), secret_keys=("wandbApiKey",))
+    run = run_program("dev", config_with_url(monkeypatch, source, url), secret_keys=("wandbApiKey",))
     sweep = run.one(SWEEP_TYPE).inputs
     resolved = sweep["base_url"] if source == "baseUrl" else sweep["default_base_url"]
     assert resolved == url.lower()
