@@ -223,7 +223,7 @@ while :; do sleep 1 & wait $!; done
 
 def launcher_start(agents: int, runs: int, workdir: Path) -> Figure:
     """Seconds from the launcher's start to the last of `agents` stub agents started."""
-    from wandb_sweeps.agent_job import LAUNCHER_SCRIPT
+    from wandb_sweeps.kubernetes.agent_job import LAUNCHER_SCRIPT
 
     values = []
     for run in range(runs):

@@ -22,10 +22,11 @@ Modules, from the outside in:
 from importlib.metadata import PackageNotFoundError, version
 
 from .args import WandbSweepArgs
+from .config.from_args import validate_args
+from .config.from_stack import args_from_stack_config, load_stack_config, read_pulumi_config
+from .config.settings import SweepSettings
 from .errors import ConfigError
-from .settings import OnDestroy, SweepSettings
-from .stack_config import args_from_stack_config, load_stack_config, read_pulumi_config
-from .validation import validate_args
+from .wandb.server import OnDestroy
 from .wandb_sweep import WandbSweep
 
 try:

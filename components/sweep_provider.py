@@ -1,4 +1,4 @@
-"""The W&B sweep as two Pulumi resources (dynamic providers over `wandb_api`).
+"""The W&B sweep as two Pulumi resources (dynamic providers over `wandb/`).
 
 Pulumi pickles both provider classes BY REFERENCE into every stack's state: at
 `pulumi up` and at `pulumi destroy`, months later, the engine imports this module
@@ -39,25 +39,15 @@ that names the input and asks W&B nothing unless the inputs it needs are well fo
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import pulumi
 import pulumi.dynamic as dynamic
 
 from .checks import shown, type_name
-from .settings import SWEEP_ID, OnDestroy, base_url_problem, normalize_base_url
-from .sweep_file import parse_sweep_config
+from .wandb.server import SWEEP_ID, OnDestroy, base_url_problem, normalize_base_url
+from .wandb.sweep_file import parse_sweep_config
 
-_IDENTITY_OUTPUTS = (
-    "sweep_id",
-    "sweep_entity",
-    "sweep_project",
-    "sweep_base_url",
-    "sweep_path",
-    "sweep_url",
-    "sweep_state",
-)
 _SWEEP_INPUTS = (
     "project",
     "entity",
@@ -71,6 +61,8 @@ _SWEEP_INPUTS = (
     "request_timeout",
     "call_timeout",
 )
+
+
 _LIFECYCLE_UPDATABLE = (
     "base_url",
     "api_key",
@@ -81,49 +73,9 @@ _LIFECYCLE_UPDATABLE = (
 )
 
 
-@dataclass(frozen=True)
-class SweepInputs:
-    project: pulumi.Input[str]
-    api_key: pulumi.Input[str]
-    creation_key: pulumi.Input[str]
-    """project/stack/resource: names the sweep so that a retried create finds it."""
-    entity: pulumi.Input[str] = ""
-    """Empty: the API key's default entity, resolved at create and pinned."""
-    base_url: pulumi.Input[str] = ""
-    """The configured W&B server; empty: `default_base_url`, resolved at create and pinned."""
-    default_base_url: pulumi.Input[str] = ""
-    """The server to use when `base_url` is empty (the deploying shell's
-    WANDB_BASE_URL, else the hosted W&B). Read only when the sweep is created."""
-    config_yaml: pulumi.Input[str] = ""
-    """The sweep config as the user wrote it; empty when attaching."""
-    config_source: pulumi.Input[str] = ""
-    """How the user named the file (`'sweep.yaml'`), for the messages of `check`."""
-    existing_sweep_id: pulumi.Input[str] = ""
-    """Attach to this sweep instead of creating one."""
-    request_timeout: pulumi.Input[float] = 20
-    call_timeout: pulumi.Input[float] = 30
-    ca_certificate: pulumi.Input[str] = ""
-    """`caCertificate`'s PEM, trusted besides the public roots. Not identity: like the
-    timeouts, a new CA changes how W&B is reached, not which sweep this is."""
-
-
-@dataclass(frozen=True)
-class LifecycleInputs:
-    sweep_path: pulumi.Input[str]
-    """entity/project/id of the sweep: the lifecycle resource's identity."""
-    base_url: pulumi.Input[str]
-    api_key: pulumi.Input[str]
-    on_destroy: pulumi.Input[str]
-    attached: pulumi.Input[bool] = False
-    """An attached sweep (`sweepId`) belongs to someone else: never stopped."""
-    request_timeout: pulumi.Input[float] = 20
-    call_timeout: pulumi.Input[float] = 30
-    ca_certificate: pulumi.Input[str] = ""
-    """Updated in place, like the key: destroy stops the sweep with the CA in effect."""
-
-
 def _access(props: dict[str, Any], base_url: str) -> Any:
-    from .wandb_api import DEFAULT_CALL_TIMEOUT, DEFAULT_REQUEST_TIMEOUT, WandbAccess
+    from .wandb.server import DEFAULT_CALL_TIMEOUT, DEFAULT_REQUEST_TIMEOUT
+    from .wandb.transport import WandbAccess
 
     return WandbAccess(
         base_url=base_url,
@@ -135,7 +87,7 @@ def _access(props: dict[str, Any], base_url: str) -> Any:
 
 
 def _default_base_url(props: dict[str, Any]) -> str:
-    from .settings import DEFAULT_BASE_URL
+    from .wandb.server import DEFAULT_BASE_URL
 
     return normalize_base_url(props.get("base_url") or props.get("default_base_url") or DEFAULT_BASE_URL)
 
@@ -196,7 +148,9 @@ class SweepProvider(dynamic.ResourceProvider):
     """The sweep's identity: created once, replaced when it must change, never updated."""
 
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.CheckResult:
-        from .wandb_api import SweepPath, WandbError, default_entity, sweep_state
+        from .wandb.operations import default_entity, sweep_state
+        from .wandb.server import SweepPath
+        from .wandb.transport import WandbError
 
         if not isinstance(news, dict):
             return dynamic.CheckResult(
@@ -234,14 +188,10 @@ class SweepProvider(dynamic.ResourceProvider):
         )
 
     def create(self, props: dict[str, Any]) -> dynamic.CreateResult:
-        from .wandb_api import (
-            SweepPath,
-            WandbError,
-            create_sweep,
-            default_entity,
-            sweep_display_name,
-            sweep_state,
-        )
+        from .wandb.adoption import sweep_display_name
+        from .wandb.operations import create_sweep, default_entity, sweep_state
+        from .wandb.server import SweepPath
+        from .wandb.transport import WandbError
 
         base_url = _default_base_url(props)
         access = _access(props, base_url)
@@ -271,7 +221,9 @@ class SweepProvider(dynamic.ResourceProvider):
     def read(self, id_: str, props: dict[str, Any]) -> dynamic.ReadResult:
         """`pulumi refresh`: a sweep deleted on W&B leaves the state (the next `up` makes
         a new one); a sweep stopped outside Pulumi shows in `sweep_state`."""
-        from .wandb_api import SweepPath, WandbAuthError, WandbUntrustedError, sweep_state
+        from .wandb.operations import sweep_state
+        from .wandb.server import SweepPath
+        from .wandb.transport import WandbAuthError, WandbUntrustedError
 
         path = SweepPath(props["sweep_entity"], props["sweep_project"], props["sweep_id"])
         base_url = props.get("sweep_base_url") or _default_base_url(props)
@@ -317,7 +269,8 @@ class SweepLifecycleProvider(dynamic.ResourceProvider):
         return dynamic.UpdateResult(outs=dict(news))
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
-        from .wandb_api import stop_sweep, sweep_path_from_text
+        from .wandb.operations import stop_sweep
+        from .wandb.server import sweep_path_from_text
 
         if props.get("attached"):
             return
@@ -334,7 +287,7 @@ def _config_failures(olds: dict[str, Any], news: dict[str, Any]) -> list[dynamic
     costs every program run about half a second. A preview runs it, so a bad config
     still stops `pulumi up` before anything is created.
     """
-    from .sweep_file import schema_problem
+    from .wandb.schema import schema_problem
 
     config = news.get("config_yaml")
     if not isinstance(config, str) or not config.strip() or config == rpc_unknown():
@@ -381,7 +334,7 @@ def _url_failures(props: dict[str, Any]) -> list[dynamic.CheckFailure]:
     The program checks the same (baseUrl, WANDB_BASE_URL) before registering anything;
     this holds for a program that builds the resource itself, or feeds it an Output.
     """
-    from .settings import DEFAULT_BASE_URL
+    from .wandb.server import DEFAULT_BASE_URL
 
     url_key = "base_url" if props.get("base_url") else "default_base_url"
     url = props.get(url_key) or DEFAULT_BASE_URL
@@ -395,7 +348,7 @@ def _ca_failures(props: dict[str, Any]) -> list[dynamic.CheckFailure]:
     """Why `ca_certificate` is not PEM certificates, if so. No property name: the engine
     would print the property's value (`issueCheckFailures`), and a file given by
     mistake may be a private key; the reason names caCertificate and quotes nothing."""
-    from .ca_certificate import ca_problem
+    from .config.ca_file import ca_problem
 
     ca = props.get("ca_certificate")
     if not ca or ca == rpc_unknown():
@@ -457,7 +410,7 @@ def _missing_sweep(path: Any, base_url: str) -> str:
 
 
 def _sweep_outputs(inputs: dict[str, Any], path: Any, base_url: str, state: str) -> dict[str, Any]:
-    from .wandb_api import sweep_url
+    from .wandb.server import sweep_url
 
     outs = {name: inputs.get(name, "") for name in _SWEEP_INPUTS}
     outs.update(
@@ -472,66 +425,3 @@ def _sweep_outputs(inputs: dict[str, Any], path: Any, base_url: str, state: str)
     if inputs.get("ca_certificate"):
         outs["ca_certificate"] = inputs["ca_certificate"]  # for refresh
     return outs
-
-
-def _ca_input(ca_certificate: pulumi.Input[str]) -> dict[str, Any]:
-    """The `ca_certificate` input, only when a CA is given: a stack without one keeps
-    exactly the inputs (and the state) it had before the key existed."""
-    return {"ca_certificate": ca_certificate} if ca_certificate else {}
-
-
-class WandbSweepResource(dynamic.Resource, module="wandb", name="Sweep"):
-    """A W&B sweep's identity. Type token `pulumi-python:dynamic/wandb:Sweep`: keep it, state refers to it."""
-
-    sweep_id: pulumi.Output[str]
-    sweep_entity: pulumi.Output[str]
-    sweep_project: pulumi.Output[str]
-    sweep_base_url: pulumi.Output[str]
-    sweep_path: pulumi.Output[str]
-    sweep_url: pulumi.Output[str]
-    sweep_state: pulumi.Output[str]
-
-    def __init__(self, name: str, inputs: SweepInputs, opts: pulumi.ResourceOptions | None = None) -> None:
-        props: dict[str, Any] = {
-            "project": inputs.project,
-            "entity": inputs.entity,
-            "base_url": inputs.base_url,
-            "default_base_url": inputs.default_base_url,
-            "api_key": pulumi.Output.secret(inputs.api_key),
-            "config_yaml": inputs.config_yaml,
-            "config_source": inputs.config_source,
-            "existing_sweep_id": inputs.existing_sweep_id,
-            "creation_key": inputs.creation_key,
-            "request_timeout": inputs.request_timeout,
-            "call_timeout": inputs.call_timeout,
-            **_ca_input(inputs.ca_certificate),
-            **dict.fromkeys(_IDENTITY_OUTPUTS),
-        }
-        opts = pulumi.ResourceOptions.merge(
-            opts, pulumi.ResourceOptions(additional_secret_outputs=["api_key"])
-        )
-        super().__init__(SweepProvider(), name, props, opts)
-
-
-class SweepLifecycleResource(dynamic.Resource, module="wandb", name="SweepLifecycle"):
-    """Type token `pulumi-python:dynamic/wandb:SweepLifecycle`: keep it, state refers to it."""
-
-    sweep_path: pulumi.Output[str]
-
-    def __init__(
-        self, name: str, inputs: LifecycleInputs, opts: pulumi.ResourceOptions | None = None
-    ) -> None:
-        props: dict[str, Any] = {
-            "sweep_path": inputs.sweep_path,
-            "base_url": inputs.base_url,
-            "api_key": pulumi.Output.secret(inputs.api_key),
-            "on_destroy": inputs.on_destroy,
-            "attached": inputs.attached,
-            "request_timeout": inputs.request_timeout,
-            "call_timeout": inputs.call_timeout,
-            **_ca_input(inputs.ca_certificate),
-        }
-        opts = pulumi.ResourceOptions.merge(
-            opts, pulumi.ResourceOptions(additional_secret_outputs=["api_key"])
-        )
-        super().__init__(SweepLifecycleProvider(), name, props, opts)

@@ -9,7 +9,11 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from .agent_job import (
+from .args import WandbSweepArgs
+from .config.from_args import validate_args
+from .config.settings import SweepSettings
+from .errors import ConfigError
+from .kubernetes.agent_job import (
     API_KEY_ENTRY,
     AgentJobInputs,
     SweepRef,
@@ -20,12 +24,8 @@ from .agent_job import (
     env_secret_name,
     namespace_labels,
 )
-from .args import WandbSweepArgs
-from .ca_certificate import CA_ENTRY, config_map_name
-from .errors import ConfigError
-from .settings import SweepSettings
-from .sweep_provider import LifecycleInputs, SweepInputs, SweepLifecycleResource, WandbSweepResource
-from .validation import validate_args
+from .kubernetes.ca_bundle import CA_ENTRY, config_map_name
+from .sweep_resources import LifecycleInputs, SweepInputs, SweepLifecycleResource, WandbSweepResource
 
 
 class WandbSweep(pulumi.ComponentResource):
@@ -120,7 +120,7 @@ class WandbSweep(pulumi.ComponentResource):
             self.ca_config_map = k8s.core.v1.ConfigMap(
                 f"{name}-ca",
                 metadata={
-                    "name": config_map_name(name, ca),
+                    "name": config_map_name(name, ca.digest),
                     "namespace": namespace,
                     "labels": common_labels(name),
                 },
@@ -185,7 +185,7 @@ class WandbSweep(pulumi.ComponentResource):
             name=settings.name,
             metadata=settings.metadata,
             secret_env_names=tuple(settings.secret_env),
-            ca_config_map=config_map_name(settings.name, ca) if ca is not None else None,
+            ca_config_map=config_map_name(settings.name, ca.digest) if ca is not None else None,
         )
         secrets = [s for s in (self.api_key_secret, self.env_secret, self.ca_config_map) if s is not None]
         jobs = []

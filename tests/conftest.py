@@ -51,10 +51,7 @@ def clean_wandb_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> 
     if "WANDB_SERVICE" in os.environ and "wandb" in sys.modules:
         import wandb
 
-        from wandb_sweeps import wandb_api
-
         wandb.teardown()
-        wandb_api._configured_request_timeout = None  # set up afresh on next use
     os.environ.pop("WANDB_SERVICE", None)
 
 

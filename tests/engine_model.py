@@ -50,7 +50,7 @@ from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
 from wandb_sweeps import sweep_provider
-from wandb_sweeps.wandb_api import SweepPath
+from wandb_sweeps.wandb.server import SweepPath
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET_SIG = "4dabf18193072939515e22adb298388d"
@@ -165,7 +165,7 @@ class FakeWandb:
 
     def delete(self, provider: Any, id_: str, props: dict[str, Any]) -> None:
         if isinstance(provider, sweep_provider.SweepLifecycleProvider):
-            from wandb_sweeps.settings import OnDestroy
+            from wandb_sweeps.wandb.server import OnDestroy
 
             state = OnDestroy(props["on_destroy"]).wandb_state
             if state and not props.get("attached"):

@@ -2,7 +2,7 @@
 
 test_agent_launcher.py checks the launcher's own logic with a stub `wandb`; this
 module checks that the same script, byte for byte what the pods run
-(`wandb_sweeps.agent_job.LAUNCHER_SCRIPT` under `/bin/sh -c`), works with the real
+(`wandb_sweeps.kubernetes.agent_job.LAUNCHER_SCRIPT` under `/bin/sh -c`), works with the real
 CLI: the agents register, receive runs, forward SIGTERM to them, and exit when
 their run count is reached or the sweep is finished; and that the launcher's
 judgement of an agent that exits 0 (done, or gave up early?) is right with the
@@ -72,7 +72,7 @@ from typing import Any
 import pytest
 from wandb_server import DEFAULT_KEY, SweepRecord, WandbServer
 
-from wandb_sweeps.agent_job import LAUNCHER_SCRIPT
+from wandb_sweeps.kubernetes.agent_job import LAUNCHER_SCRIPT
 
 LAUNCHER_SHELL = os.environ.get("LAUNCHER_SHELL", "/bin/sh").split()
 """The shell the launcher runs under: /bin/sh as in pods (dash here), or e.g.

@@ -34,7 +34,7 @@ from pathlib import Path
 import pytest
 from wandb_server import DEFAULT_KEY, WandbServer
 
-from wandb_sweeps.agent_job import LAUNCHER_SCRIPT
+from wandb_sweeps.kubernetes.agent_job import LAUNCHER_SCRIPT
 
 LAUNCHER_SHELL = os.environ.get("LAUNCHER_SHELL", "/bin/sh").split()
 """The shell the launcher runs under: /bin/sh as in pods (dash here), or e.g.

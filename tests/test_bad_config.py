@@ -1261,8 +1261,8 @@ def test_an_alias_bomb_is_refused_within_a_second_and_100_mb(
 
     import yaml
 
-    from wandb_sweeps.stack_config import load_stack_config
-    from wandb_sweeps.sweep_file import schema_problem
+    from wandb_sweeps.config.from_stack import load_stack_config
+    from wandb_sweeps.wandb.schema import schema_problem
 
     monkeypatch.setattr(yaml.constructor.SafeConstructor, "flatten_mapping", _flatten_mapping_pyyaml_6_0_3)
     text = BOMBS[bomb]
@@ -1300,7 +1300,7 @@ def test_an_alias_bomb_is_refused_within_a_second_and_100_mb(
 
 def test_a_sweep_file_that_shares_settings_through_aliases_is_accepted(project_tmp_path: Path) -> None:
     """The bound counts what aliases expand to; ordinary use of anchors stays fine."""
-    from wandb_sweeps.stack_config import load_stack_config
+    from wandb_sweeps.config.from_stack import load_stack_config
 
     (project_tmp_path / "shared.yaml").write_text(
         "program: train.py\nmethod: random\n"
@@ -1343,7 +1343,7 @@ CAPS = {
 
 
 def test_every_bounded_key_is_in_the_caps_table() -> None:
-    from wandb_sweeps.config_keys import CONFIG_KEYS
+    from wandb_sweeps.config.keys import CONFIG_KEYS
 
     assert {k.name: k.maximum for k in CONFIG_KEYS if k.maximum is not None} == {
         name: int(at) if isinstance(at, int) else at for name, (at, _) in CAPS.items()
@@ -1353,9 +1353,9 @@ def test_every_bounded_key_is_in_the_caps_table() -> None:
 @pytest.mark.parametrize("key", list(CAPS))
 def test_every_cap_holds_for_the_component_args_too(project_tmp_path: Path, key: str) -> None:
     """The same bound, with the same message, when a program passes the value as an arg."""
-    from wandb_sweeps.config_keys import KEYS_BY_NAME
-    from wandb_sweeps.stack_config import snake
-    from wandb_sweeps.validation import validate_args
+    from wandb_sweeps.config.from_args import validate_args
+    from wandb_sweeps.config.from_stack import snake
+    from wandb_sweeps.config.keys import KEYS_BY_NAME
 
     at, over = CAPS[key]
     base: dict[str, Any] = {
@@ -1393,8 +1393,8 @@ GPUS_PER_RUN_ROWS = [
 def test_gpu_and_request_rules_hold_for_the_component_args_too(project_tmp_path: Path, case: str) -> None:
     """A program passing `gpus_per_run=2, agent_per_gpu=True` gets the stack's message: one
     validation path. The args start from the dev stack's values, as its rows do."""
-    from wandb_sweeps.stack_config import snake
-    from wandb_sweeps.validation import validate_args
+    from wandb_sweeps.config.from_args import validate_args
+    from wandb_sweeps.config.from_stack import snake
 
     overrides, _, fragments = next(c[1:] for c in CASES if c[0] == case)
     dev = {"agentsPerPod": 2, "gpusPerPod": 1, "cpu": "4", "memory": "16Gi"}
@@ -1428,7 +1428,7 @@ def test_gpu_and_request_rules_hold_for_the_component_args_too(project_tmp_path:
 )
 def test_an_unknown_key_names_at_most_three_likely_keys(unknown: str, named: list[str]) -> None:
     """Not the whole list of keys: the close ones, best first, or none."""
-    from wandb_sweeps.config_keys import CONFIG_KEYS
+    from wandb_sweeps.config.keys import CONFIG_KEYS
 
     config = cli_config("dev", **{"wandbApiKey": API_KEY, unknown: "1"})
     with pytest.raises(ConfigError) as raised:
@@ -1572,13 +1572,13 @@ CHECK_CASES = [
 
 @pytest.fixture
 def no_wandb(monkeypatch: pytest.MonkeyPatch) -> None:
-    from wandb_sweeps import wandb_api
+    from wandb_sweeps.wandb import operations
 
     def refuse(*_args: object, **_kwargs: object) -> None:
         raise AssertionError("the provider called W&B")
 
     for name in ("default_entity", "sweep_state"):
-        monkeypatch.setattr(wandb_api, name, refuse)
+        monkeypatch.setattr(operations, name, refuse)
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@ import pytest
 from pulumi.provider.experimental.analyzer import Analyzer
 
 from wandb_sweeps import WandbSweep, WandbSweepArgs
-from wandb_sweeps.config_keys import ARGS_ONLY_DEFAULTS, CONFIG_KEYS, camel
+from wandb_sweeps.config.keys import ARGS_ONLY_DEFAULTS, CONFIG_KEYS, camel
 
 INPUTS = {
     "project": "string",

@@ -19,7 +19,7 @@ from engine_model import JOB_TYPE, LIFECYCLE_TYPE, SWEEP_TYPE, Deployment, deplo
 from kubernetes_validate.utils import latest_version
 
 from wandb_sweeps import ConfigError, WandbSweep, WandbSweepArgs
-from wandb_sweeps.k8s_fragments import MIN_KUBERNETES
+from wandb_sweeps.kubernetes.schema import MIN_KUBERNETES
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "local-" + "k" * 40

@@ -15,7 +15,7 @@ from engine_model import plain  # the manifest as Kubernetes gets it: secrets un
 from kubernetes_validate.utils import latest_version
 from pulumi_harness import cli_config, run_program
 
-from wandb_sweeps.k8s_fragments import MIN_KUBERNETES
+from wandb_sweeps.kubernetes.schema import MIN_KUBERNETES
 
 VERSIONS = [MIN_KUBERNETES, latest_version()]
 API_KEY = "local-" + "k" * 40

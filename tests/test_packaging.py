@@ -35,10 +35,18 @@ pytestmark = pytest.mark.slow
 
 API_KEY = "local-" + "k" * 40
 PROVIDER_MODULE = "wandb_sweeps.sweep_provider"
-BUILD_IGNORE = shutil.ignore_patterns(
-    ".git", "venv", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".*_cache", ".hypothesis", "wandb"
+_IGNORED = shutil.ignore_patterns(
+    ".git", "venv", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".*_cache", ".hypothesis"
 )
-"""What is not copied to the build directory: VCS data, venvs, earlier builds, caches."""
+
+
+def build_ignore(directory: str, names: list[str]) -> set[str]:
+    """What is not copied to the build directory: VCS data, venvs, earlier builds, caches,
+    and the top-level `wandb/` that runs write (not components/wandb/, the package's W&B side)."""
+    ignored = set(_IGNORED(directory, names))
+    if Path(directory) == ROOT and "wandb" in names:
+        ignored.add("wandb")
+    return ignored
 
 
 @dataclass(frozen=True)
@@ -89,7 +97,7 @@ def _make_fresh_venv(root: Path) -> FreshVenv:
 
     start = time.monotonic()
     source = root / "source"
-    shutil.copytree(ROOT, source, ignore=BUILD_IGNORE)
+    shutil.copytree(ROOT, source, ignore=build_ignore)
     dist = root / "dist"
     _run([*pip, "wheel", "--no-deps", "-w", str(dist), str(source)], env=env, cwd=root, timeout=600)
     (wheel,) = dist.glob("wandb_sweeps-*.whl")
@@ -189,7 +197,7 @@ report = {
 }
 try:
     import wandb_sweeps
-    from wandb_sweeps import agent_job
+    from wandb_sweeps.kubernetes import agent_job
 
     report["import_error"] = None
     report["launcher_script"] = agent_job.LAUNCHER_SCRIPT
@@ -208,7 +216,7 @@ hooks = [getattr(f, "__module__", None) or type(f).__module__ for f in sys.meta_
 report["import_hooks"] = [str(h) for h in hooks]
 report["editable_modules"] = sorted(m for m in sys.modules if m.startswith("__editable__"))
 report["modules"] = {n: m.__file__ for n, m in list(sys.modules.items()) if n.split(".")[0] == "wandb_sweeps"}
-launcher = package / "agent_launcher.sh"
+launcher = package / "kubernetes" / "agent_launcher.sh"
 report["launcher_file"] = launcher.read_text() if launcher.exists() else None
 print(json.dumps(report))
 """
@@ -291,7 +299,7 @@ def test_every_module_and_the_package_data_are_installed(
         for p in built_from.rglob("*")
         if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"
     }
-    assert {"py.typed", "agent_launcher.sh", "__init__.py", "sweep_provider.py"} <= expected
+    assert {"py.typed", "kubernetes/agent_launcher.sh", "__init__.py", "sweep_provider.py"} <= expected
     assert set(installed["package_files"]) == expected
 
 
@@ -463,7 +471,7 @@ def test_the_example_runs_two_sweeps_in_a_namespace_it_does_not_create(example_r
     import kubernetes_validate
     from kubernetes_validate.utils import latest_version
 
-    from wandb_sweeps.k8s_fragments import MIN_KUBERNETES
+    from wandb_sweeps.kubernetes.schema import MIN_KUBERNETES
 
     components = example_run.by_type("wandb-sweeps:index:WandbSweep")
     assert [c["name"] for c in components] == ["resnet", "vit"]

@@ -507,7 +507,7 @@ def test_the_rules_cover_the_restricted_and_baseline_checks_of_pod_security_admi
 
 
 def test_the_restricted_volume_list_is_the_one_the_program_enforces() -> None:
-    from wandb_sweeps.pod_settings import RESTRICTED_VOLUME_SOURCES
+    from wandb_sweeps.kubernetes.pod_security import RESTRICTED_VOLUME_SOURCES
 
     assert set(RESTRICTED_VOLUME_SOURCES) == RESTRICTED_VOLUMES
 

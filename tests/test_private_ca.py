@@ -50,16 +50,16 @@ from test_pod_security import broken_rules, pods
 from test_sweep_provider import inputs, lifecycle_inputs
 from wandb_server import DEFAULT_KEY, WandbServer
 
-from wandb_sweeps.agent_job import LAUNCHER_SCRIPT
-from wandb_sweeps.ca_certificate import (
+from wandb_sweeps.config.ca_file import load_ca_file
+from wandb_sweeps.errors import ConfigError
+from wandb_sweeps.kubernetes.agent_job import LAUNCHER_SCRIPT
+from wandb_sweeps.kubernetes.ca_bundle import (
     CA_MOUNT_DIR,
     CA_VOLUME,
     TRUST_MOUNT_DIR,
     TRUST_VOLUME,
-    load_ca_file,
 )
-from wandb_sweeps.errors import ConfigError
-from wandb_sweeps.k8s_fragments import MIN_KUBERNETES
+from wandb_sweeps.kubernetes.schema import MIN_KUBERNETES
 
 CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
 API_KEY = "local-" + "k" * 40

@@ -23,7 +23,7 @@ from pulumi_harness import (
     unwrap_secret,
 )
 
-from wandb_sweeps.agent_job import LAUNCHER_SCRIPT
+from wandb_sweeps.kubernetes.agent_job import LAUNCHER_SCRIPT
 
 API_KEY = "local-" + "k" * 40
 NS_LABELS = {

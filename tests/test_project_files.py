@@ -14,7 +14,7 @@ import tomllib
 import yaml
 from pulumi_harness import ROOT, cli_config, run_program
 
-from wandb_sweeps.stack_config import CONFIG_KEYS, KEYS_BY_NAME
+from wandb_sweeps.config.from_stack import CONFIG_KEYS, KEYS_BY_NAME
 
 
 def project_file() -> dict:
@@ -167,7 +167,7 @@ def test_readme_multi_gpu_sweep_files_pass_wandbs_checks() -> None:
     """The accelerate file, and the same with the torchrun `command:`, pass every check the
     sweep file gets (W&B's schema included); the flow-list form the README warns about
     does not even parse."""
-    from wandb_sweeps.sweep_file import schema_problem
+    from wandb_sweeps.wandb.schema import schema_problem
 
     accelerate = readme_yaml("multi-gpu-sweep-accelerate")
     torchrun = {**accelerate, "command": readme_yaml("multi-gpu-sweep-torchrun")["command"]}

@@ -34,11 +34,12 @@ from hypothesis import strategies as st
 
 from wandb_sweeps import sweep_provider
 from wandb_sweeps.checks import shown
+from wandb_sweeps.config.from_stack import CONFIG_KEYS, KEYS_BY_NAME, PROJECT, load_stack_config
+from wandb_sweeps.config.settings import SweepSettings
 from wandb_sweeps.errors import ConfigError
-from wandb_sweeps.settings import SWEEP_ID, SweepSettings
-from wandb_sweeps.stack_config import CONFIG_KEYS, KEYS_BY_NAME, PROJECT, load_stack_config
-from wandb_sweeps.sweep_file import load_sweep_file
 from wandb_sweeps.sweep_provider import SweepLifecycleProvider, SweepProvider
+from wandb_sweeps.wandb.server import SWEEP_ID
+from wandb_sweeps.wandb.sweep_file import load_sweep_file
 
 # The ci profile's examples per property (see conftest.py); the other profiles scale it.
 PROPERTY = settings(suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
@@ -395,8 +396,8 @@ def test_any_sweep_file_gives_a_sweep_or_a_named_error(sweep_dir: Path, text: st
         return
     # Accepted by the program: the sweep provider's check (W&B's schema, at preview) gives
     # a named problem or nothing; and then what the sweep's create does must work too.
-    from wandb_sweeps.sweep_file import schema_problem
-    from wandb_sweeps.wandb_api import sweep_config_text, sweep_display_name
+    from wandb_sweeps.wandb.adoption import sweep_display_name
+    from wandb_sweeps.wandb.schema import schema_problem, sweep_config_text
 
     assert isinstance(sweep.config, dict)
     problem = schema_problem(sweep.text, "'sweep.yaml'")
@@ -790,10 +791,10 @@ def no_wandb() -> Iterator[None]:
         raise AssertionError("the provider called W&B")
 
     with pytest.MonkeyPatch.context() as patch:
-        from wandb_sweeps import wandb_api
+        from wandb_sweeps.wandb import operations
 
         for name in ("default_entity", "sweep_state", "find_sweep", "create_sweep", "stop_sweep"):
-            patch.setattr(wandb_api, name, refuse)
+            patch.setattr(operations, name, refuse)
         yield
 
 

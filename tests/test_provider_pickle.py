@@ -374,7 +374,7 @@ def write_golden() -> Path:
     (see the module docstring), never by a test."""
     from importlib.metadata import version as installed_version
 
-    from wandb_sweeps.wandb_api import SweepPath
+    from wandb_sweeps.wandb.server import SweepPath
 
     version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
     target = DATA / f"provider-pickles-{version}.json"

@@ -17,7 +17,7 @@ from engine_driver import Engine, ProviderFailure
 from test_sweep_provider import SWEEP_YAML, inputs, lifecycle_inputs
 from wandb_server import WandbServer
 
-from wandb_sweeps.wandb_api import sweep_display_name
+from wandb_sweeps.wandb.adoption import sweep_display_name
 
 REQUEST_TIMEOUT = 2
 CALL_TIMEOUT = 10

@@ -36,7 +36,8 @@ from test_sweep_provider import SWEEP_YAML, inputs
 from wandb_server import DEFAULT_ENTITY, DEFAULT_KEY, SWEEP_CREATOR_READINGS, WandbServer
 
 from wandb_sweeps.errors import ConfigError
-from wandb_sweeps.wandb_api import sweep_config_text, sweep_display_name
+from wandb_sweeps.wandb.adoption import sweep_display_name
+from wandb_sweeps.wandb.schema import sweep_config_text
 
 CREATION_KEY = "wandb-sweeps/test/sweep"  # test_sweep_provider.inputs
 OUR_NAME = sweep_display_name(SWEEP_YAML, CREATION_KEY)

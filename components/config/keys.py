@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from .pod_settings import DEFAULT_GPU_RESOURCE, DEFAULT_GRACE_SECONDS, DEFAULT_RETRIES_PER_POD
-from .settings import DEFAULT_BASE_URL, DEFAULT_CALL_TIMEOUT, DEFAULT_REQUEST_TIMEOUT, OnDestroy
+from ..kubernetes.pods import DEFAULT_GPU_RESOURCE, DEFAULT_GRACE_SECONDS, DEFAULT_RETRIES_PER_POD
+from ..wandb.server import DEFAULT_BASE_URL, DEFAULT_CALL_TIMEOUT, DEFAULT_REQUEST_TIMEOUT, OnDestroy
 
 PROJECT = "wandb-sweeps"
 YEAR_SECONDS = 365 * 86_400

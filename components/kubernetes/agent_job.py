@@ -49,8 +49,8 @@ from pulumi_kubernetes.core.v1 import (
 )
 from pulumi_kubernetes.meta.v1 import ObjectMetaArgsDict
 
-from .ca_certificate import ca_pod_env, ca_pod_volumes
-from .pod_settings import (
+from .ca_bundle import ca_pod_env, ca_pod_volumes
+from .pods import (
     KUEUE_QUEUE_LABEL,
     SHM_VOLUME,
     AgentPods,

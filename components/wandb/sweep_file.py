@@ -35,8 +35,6 @@ from __future__ import annotations
 
 import math
 import re
-import warnings
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,34 +42,48 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from .checks import file_in_project, read_project_file, shown, type_name
-from .errors import ConfigError
+from ..checks import file_in_project, read_project_file, shown, type_name
+from ..errors import ConfigError
 
 MAX_DEPTH = 64
 """Sweep configs are a few levels deep; past this, something generated the file wrong."""
+
+
 MAX_FILE_BYTES = 32 * 1024
 """A sweep config is a few hundred bytes to a few KB. PyYAML's parser (pure Python)
 takes about 0.35 s for 32 KiB of the densest YAML (`[1,1,1,...]`), and both the
 program and the sweep provider parse the file."""
+
+
 MAX_VALUES = 10_000
 """Keys and values once YAML aliases and merge keys are expanded (W&B stores the
 config expanded, as JSON); a real sweep config has a few dozen. Counted before
 construction: a 500-byte file of nested aliases or merges ("billion laughs") stands
 for billions, and PyYAML up to 6.0.3 builds every merged entry (exponential time)."""
+
+
 MAX_PARAMETERS = 100
 """Parameters, nested ones included, once aliases are expanded; a sweep searches a
 few dozen at most. W&B's schema check costs about 1.7 ms per parameter (2,400 took
 4 s), the one cost that grows with the config faster than the file does."""
+
+
 MAX_EXPANDED_CHARS = 1_000_000
 """Characters of text once aliases are expanded: one long string referred to
 thousands of times is one value in the file and megabytes in every message,
 schema check and request built from it."""
+
+
 SWEEP_MARKER = "method"
 """The key every W&B sweep config has (W&B's schema requires it). A file without it
 is not one, and messages about it quote nothing of it: it may be anything a
 misconfigured sweepConfig points at (a kubeconfig, a key file)."""
+
+
 MAX_LISTED = 5
 """Problems listed per file; the rest are counted."""
+
+
 _PLAIN_KEY = re.compile(r"[A-Za-z0-9_-]+")
 
 
@@ -213,7 +225,7 @@ def load_sweep_file(project_root: Path, relative_path: str) -> SweepFile:
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(error, "problem", None) or str(error)
         if not _looks_like_sweep(text):  # PyYAML's words may quote a token of it: an alias, a tag
-            problem = _not_a_sweep_config()
+            problem = not_a_sweep_config()
         raise ConfigError([f"{where} is not valid YAML{at}: {problem}."]) from None
     except RecursionError:
         raise ConfigError([f"{where} is nested too deeply to be read as YAML."]) from None
@@ -221,9 +233,9 @@ def load_sweep_file(project_root: Path, relative_path: str) -> SweepFile:
         if "4300 digits" in str(error):  # int() refuses longer numbers
             reason = "a number in it has more than 4300 digits"
         elif not _looks_like_sweep(text):  # the error may quote a value: show none of a file like that
-            reason = f"a date, number or !!tag in it is not valid; {_not_a_sweep_config()}"
+            reason = f"a date, number or !!tag in it is not valid; {not_a_sweep_config()}"
         else:  # 2024-02-30, !!float abc, !!bool maybe
-            reason = f"a date, number or !!tag in it is not valid ({_cut(str(error), 100)})"
+            reason = f"a date, number or !!tag in it is not valid ({cut(str(error), 100)})"
         raise ConfigError([f"{where} cannot be read as YAML: {reason}."]) from None
     if not isinstance(config, dict):
         raise ConfigError(
@@ -233,42 +245,14 @@ def load_sweep_file(project_root: Path, relative_path: str) -> SweepFile:
             ]
         )
     if SWEEP_MARKER not in config:
-        raise ConfigError([f"{where} {_not_a_sweep_config()}."])
+        raise ConfigError([f"{where} {not_a_sweep_config()}."])
     shape = shape_problems(config)
     if shape:
-        raise ConfigError([f"{where} cannot be sent to W&B: {_listed(shape)}."])
+        raise ConfigError([f"{where} cannot be sent to W&B: {listed(shape)}."])
     return SweepFile(path=path, text=text, config=config)
 
 
-def schema_problem(text: str, source: str) -> str | None:
-    """Why W&B would refuse the sweep config `text` (layers 3-5), as one message that
-    names `source` (the file, as the user wrote it); None if it would not.
-
-    Runs in the sweep provider's `check`, at preview and up, not in the program: W&B's
-    `sweeps` package drags in its search code (scipy, scikit-learn), about half a
-    second that every program run would pay. `text` has passed `load_sweep_file`.
-    """
-    where = f"sweepConfig: {source}"
-    try:
-        config = parse_sweep_config(text)
-    except SweepTooLarge as error:
-        return f"{where} cannot be sent to W&B: {error}."
-    except Exception:  # noqa: BLE001 - the program checked it; an odd input is still no traceback
-        return f"{where} cannot be read as YAML."
-    if not isinstance(config, dict):
-        return f"{where} must be a YAML mapping with method, metric and parameters, got {type_name(config)}."
-    if SWEEP_MARKER not in config:
-        return f"{where} {_not_a_sweep_config()}."
-    shape = shape_problems(config)
-    if shape:
-        return f"{where} cannot be sent to W&B: {_listed(shape)}."
-    violations = sweep_config_violations(config) or _client_violations(text)
-    if violations:
-        return f"{where} is rejected by W&B's sweep schema: {_listed(violations)}."
-    return None
-
-
-def _not_a_sweep_config() -> str:
+def not_a_sweep_config() -> str:
     return (
         f"does not look like a W&B sweep config: it has no `{SWEEP_MARKER}` (grid, random or bayes), "
         "which W&B requires, so nothing of it is shown; point sweepConfig at your sweep YAML, or add "
@@ -281,19 +265,19 @@ def _looks_like_sweep(text: str) -> bool:
     return re.search(rf"(^|[{{,])\s*['\"]?{SWEEP_MARKER}['\"]?\s*:", text, re.MULTILINE) is not None
 
 
-def _listed(problems: list[str]) -> str:
-    text = _cut("; ".join(_cut(p) for p in problems[:MAX_LISTED]), 1200)
+def listed(problems: list[str]) -> str:
+    text = cut("; ".join(cut(p) for p in problems[:MAX_LISTED]), 1200)
     more = len(problems) - MAX_LISTED
     return text + (f"; and {more} more" if more > 0 else "")
 
 
-def _cut(problem: str, limit: int = 400) -> str:
+def cut(problem: str, limit: int = 400) -> str:
     if problem.endswith(".") and not problem.endswith("..."):
         problem = problem[:-1]  # the sentence goes on after it
     return problem if len(problem) <= limit else problem[: limit - 3] + "..."
 
 
-def _at(path: Any) -> str:
+def at_path(path: Any) -> str:
     """`parameters.lr.distribution`, `command[1]`: a path inside the config."""
     text = ""
     for part in path:
@@ -306,11 +290,8 @@ def _at(path: Any) -> str:
     return text
 
 
-def _located(path: Any, problem: str) -> str:
-    return f"{_at(path)}: {problem}" if _at(path) else problem
-
-
-# --- 2. a shape W&B can keep ---------------------------------------------------------
+def located(path: Any, problem: str) -> str:
+    return f"{at_path(path)}: {problem}" if at_path(path) else problem
 
 
 def shape_problems(config: dict[str, Any]) -> list[str]:
@@ -328,10 +309,10 @@ def shape_problems(config: dict[str, Any]) -> list[str]:
         if not isinstance(node, dict | list | tuple | set | frozenset):
             return 1
         if id(node) in ancestors:
-            problems.append(_located(path, "refers to itself through a YAML alias; write the value out"))
+            problems.append(located(path, "refers to itself through a YAML alias; write the value out"))
             return 1
         if len(ancestors) >= MAX_DEPTH:
-            problems.append(_located(path, f"is nested more than {MAX_DEPTH} levels deep"))
+            problems.append(located(path, f"is nested more than {MAX_DEPTH} levels deep"))
             return 1
         if id(node) in sizes:  # an alias to a node checked already
             return sizes[id(node)]
@@ -341,14 +322,14 @@ def shape_problems(config: dict[str, Any]) -> list[str]:
             for key, value in node.items():
                 if not isinstance(key, str):
                     problems.append(
-                        _located(path, f"the key {shown(key)} is {type_name(key)}, not text; quote it")
+                        located(path, f"the key {shown(key)} is {type_name(key)}, not text; quote it")
                     )
                 total += size(value, inner, (*path, key))
         elif isinstance(node, list):
             for index, value in enumerate(node):
                 total += size(value, inner, (*path, index))
         else:
-            problems.append(_located(path, f"{_yaml_kind(node)} is not JSON; use a plain list or mapping"))
+            problems.append(located(path, f"{_yaml_kind(node)} is not JSON; use a plain list or mapping"))
         sizes[id(node)] = total
         return total
 
@@ -361,10 +342,10 @@ def shape_problems(config: dict[str, Any]) -> list[str]:
             for key, value in items:
                 scalars(value, (*path, key), seen)
         elif isinstance(node, float) and not math.isfinite(node):
-            problems.append(_located(path, f"must be a finite number, got {node}"))
+            problems.append(located(path, f"must be a finite number, got {node}"))
         elif node is not None and not isinstance(node, str | int | float):
             hint = f"quote it if it is text: '{node}'" if hasattr(node, "isoformat") else "write it as text"
-            problems.append(_located(path, f"{_yaml_kind(node)} is not JSON; {hint}"))
+            problems.append(located(path, f"{_yaml_kind(node)} is not JSON; {hint}"))
 
     if size(config, (), ()) > MAX_VALUES:
         problems.append(f"has more than {MAX_VALUES} values once YAML aliases are expanded")
@@ -398,270 +379,3 @@ def _yaml_kind(node: Any) -> str:
     if isinstance(node, set | frozenset):
         return "a set (!!set)"
     return names.get(type(node).__name__, f"a {type(node).__name__}")
-
-
-# --- 3. and 4. W&B's schema and the checks of the sweeps package ---------------------
-
-
-def sweep_config_violations(config: dict[str, Any]) -> list[str]:
-    """What W&B's sweep-config schema (the `sweeps` package) and its agent reject.
-
-    `config` must have passed `shape_problems`.
-    """
-    with warnings.catch_warnings():
-        # sweeps imports pydantic v1-style settings; the warning means nothing to users.
-        warnings.simplefilter("ignore")
-        from sweeps import schema_violations_from_proposed_config
-        from sweeps.bayes_search import bayes_baseline_validate_and_fill
-        from sweeps.config.schema import validator
-
-    raw: list[str] = []
-    found = _guarded(lambda: _schema_errors(validator, config, [], raw))
-    if not _sweeps_code_problems(config):
-        # sweeps repeats the schema's messages (without paths) before its own, and
-        # adds "invalid hyperparameter configuration: lr" for what is reported above.
-        extra = _guarded(lambda: list(schema_violations_from_proposed_config(config)))
-        found += [v for v in extra if v not in raw and not v.startswith(_VAGUE)]
-    if config.get("method") == "bayes" and not found:
-        found += _guarded(lambda: _bayes_problems(bayes_baseline_validate_and_fill, config))
-    if "program" not in config and "command" not in config:
-        found.append("'program' (the training script the agent runs) or 'command' is required")
-    return list(dict.fromkeys(found))
-
-
-_VAGUE = "invalid hyperparameter configuration:"
-
-
-def _guarded(check: Callable[[], list[str]]) -> list[str]:
-    """A third-party check's findings; its crash, should it crash, as one more finding."""
-    try:
-        return check()
-    except Exception as error:  # noqa: BLE001 - the user gets a named error, not a traceback
-        return [
-            f"could not be checked by W&B's sweeps package ({type(error).__name__}: {shown(str(error))}); "
-            "check its shape against https://docs.wandb.ai/guides/sweeps/define-sweep-configuration"
-        ]
-
-
-def _bayes_problems(fill: Callable[[dict[str, Any]], Any], config: dict[str, Any]) -> list[str]:
-    try:
-        fill(config)
-    except (ValueError, KeyError) as error:
-        return [str(error).strip("'\"")]
-    return []
-
-
-_TYPE_WORDS = {
-    "object": "a mapping",
-    "array": "a list",
-    "string": "text",
-    "integer": "a whole number",
-    "number": "a number",
-    "boolean": "true or false",
-}
-
-
-def _schema_errors(validator: Any, instance: Any, prefix: list[Any], raw: list[str]) -> list[str]:
-    """The schema's errors with their paths; `raw` gets the messages as jsonschema words them."""
-    found: list[str] = []
-    reported: set[str] = set()
-    for error in validator.iter_errors(instance):
-        raw.append(error.message)
-        path = [*prefix, *error.absolute_path]
-        if _at(path) in reported:  # one problem per place: `[]` is "not text" and "not one of"
-            continue
-        reported.add(_at(path))
-        if error.validator == "anyOf" and _is_parameter(path):
-            found += _parameter_problems(path, error.instance, raw)
-        elif error.validator == "type" and _is_parameters(path):
-            found.append(
-                f"{_at(path)}: must be a mapping of each parameter's name to its settings, "
-                f"e.g. `lr: {{values: [0.1, 0.01]}}`, got {type_name(error.instance)}"
-            )
-        else:
-            found.append(_located(path, _worded(error)))
-    return found
-
-
-def _is_parameters(path: list[Any]) -> bool:
-    """parameters, or parameters.<name>.parameters (nested parameters)."""
-    return len(path) % 2 == 1 and all(p == "parameters" for p in path[::2])
-
-
-def _is_parameter(path: list[Any]) -> bool:
-    """parameters.<name>, or parameters.<name>.parameters.<name>."""
-    return bool(path) and _is_parameters(path[:-1])
-
-
-def _worded(error: Any) -> str:
-    wants_float = (error.validator == "type" and error.validator_value == "number") or (
-        error.validator == "format" and error.validator_value == "float"
-    )
-    hint = yaml11_float_hint(error.instance) if wants_float else ""
-    if error.validator == "type" and isinstance(error.validator_value, str):
-        expected = _TYPE_WORDS.get(error.validator_value, error.validator_value)
-        return f"must be {expected}, got {type_name(error.instance)}{hint}"
-    if hint:
-        return f"must be a number, got text{hint}"
-    if error.validator in ("anyOf", "oneOf") and error.context:
-        branches: dict[Any, list[Any]] = {}
-        for inner in error.context:
-            branches.setdefault(inner.relative_schema_path[0], []).append(inner)
-        if len(branches) > 1 and all(e.validator == "required" for es in branches.values() for e in es):
-            # e.g. hyperband: min_iter, or max_iter and s
-            options = [
-                " and ".join(dict.fromkeys(k for e in es for k in _missing(e))) for es in branches.values()
-            ]
-            return f"needs {', or '.join(options)}"
-        # The most telling error: a plain one (not another "none of"), then the deepest.
-        best = max(
-            error.context,
-            key=lambda e: (e.validator not in ("anyOf", "oneOf"), len(e.relative_path)),
-        )
-        inner_path = list(best.relative_path)
-        return f"{_at(inner_path) + ': ' if inner_path else ''}{_worded(best)}"
-    return error.message
-
-
-_EXPONENT_NUMBER = re.compile(r"([-+]?)([0-9]+)(?:\.([0-9]*))?[eE]([-+]?)([0-9]+)", re.ASCII)
-
-
-def yaml11_float_hint(value: object) -> str:
-    """Why `value`, text that reads as a number, is text: the hint W&B's own message lacks.
-
-    PyYAML, which wandb and W&B's `sweeps` package read sweep configs with, follows
-    YAML 1.1, where a number with an exponent is a float only with a dot in it and a
-    sign on the exponent: `1e-5` and `1.0e5` are text, `1.0e-5` and `1.0e+5` are floats.
-    Empty unless `value` is such text; the rewritten number is checked to load as a float.
-    """
-    found = _EXPONENT_NUMBER.fullmatch(value.strip()) if isinstance(value, str) else None
-    if not found:
-        return ""
-    sign, whole, fraction, exponent_sign, exponent = found.groups()
-    written = f"{sign}{whole}.{fraction or '0'}e{exponent_sign or '+'}{exponent}"
-    if not isinstance(yaml.safe_load(written), float):
-        return ""
-    return (
-        f" {shown(value)}: YAML 1.1, which wandb reads sweep files with, takes a number with an exponent as "
-        f"text unless it has a dot and a signed exponent; write {written}"
-    )
-
-
-def _missing(error: Any) -> list[str]:
-    """The properties a 'required' error finds missing."""
-    present = error.instance if isinstance(error.instance, dict) else {}
-    return [str(k) for k in error.validator_value if k not in present]
-
-
-def _parameter_forms() -> list[dict[str, Any]]:
-    """Every form a parameter may take in W&B's schema (categorical, int_uniform, ...)."""
-    from sweeps.config.schema import dereferenced_sweep_config_jsonschema, sweep_config_jsonschema
-
-    forms = []
-    for ref in sweep_config_jsonschema["definitions"]["parameter"]["anyOf"]:
-        definition = dereferenced_sweep_config_jsonschema["definitions"][ref["$ref"].rsplit("/", 1)[-1]]
-        forms += definition.get("anyOf", [definition])
-    return forms
-
-
-def _parameter_problems(path: list[Any], spec: Any, raw: list[str]) -> list[str]:
-    """Why one parameter fits none of W&B's forms, at the paths inside it.
-
-    The schema's own message ("... is not valid under any of the given schemas")
-    names neither what is wrong nor where, so the parameter is checked against
-    the forms that its `distribution` (or, without one, its keys) point to, and the
-    errors of the closest form are reported.
-    """
-    where = _at(path)
-    if not isinstance(spec, dict):
-        return [
-            f"{where}: must be a mapping of settings, e.g. `{{values: [1, 2]}}`, `{{value: 1}}` "
-            f"or `{{min: 0.0, max: 1.0}}`, got {type_name(spec)}"
-        ]
-    if not spec:
-        return [f"{where}: has no settings; give values, value, or min and max"]
-    # The validator class and format checker sweeps validates with (jsonschema's
-    # Draft7Validator, imported through sweeps: it is not a requirement of ours).
-    from sweeps.config.schema import Draft7Validator, dereferenced_sweep_config_jsonschema, format_checker
-
-    if "parameters" in spec:
-        if len(spec) > 1:
-            others = ", ".join(sorted(map(str, spec.keys() - {"parameters"})))
-            return [f"{where}: nested parameters take no other settings, got {others}"]
-        nested = Draft7Validator(
-            dereferenced_sweep_config_jsonschema["definitions"]["parameters"], format_checker=format_checker
-        )
-        return _schema_errors(nested, spec["parameters"], [*path, "parameters"], raw)
-    forms = _parameter_forms()
-    distributions = sorted({d for form in forms for d in _distributions(form)})
-    if "distribution" in spec:
-        if not isinstance(spec["distribution"], str) or spec["distribution"] not in distributions:
-            return [
-                f"{where}.distribution: must be one of {', '.join(distributions)}, "
-                f"got {shown(spec['distribution'])}"
-            ]
-        forms = [f for f in forms if spec["distribution"] in _distributions(f)]
-    else:
-        forms = [f for f in forms if "distribution" not in f.get("required", [])]
-    # The closest form: one that knows every key given, then the fewest errors.
-    closest = min(
-        (list(Draft7Validator(form, format_checker=format_checker).iter_errors(spec)) for form in forms),
-        key=lambda errors: (any(e.validator == "additionalProperties" for e in errors), len(errors)),
-        default=[],
-    )
-    return [_located([*path, *error.absolute_path], _worded(error)) for error in closest] or [
-        f"{where}: fits none of W&B's parameter forms"
-    ]
-
-
-def _distributions(form: dict[str, Any]) -> list[str]:
-    return form.get("properties", {}).get("distribution", {}).get("enum", [])
-
-
-def _sweeps_code_problems(config: dict[str, Any]) -> list[str]:
-    """Shapes that `schema_violations_from_proposed_config` assumes without checking.
-
-    It runs the schema, then goes on in plain code: `parameters.items()`, each
-    parameter a dict, `len()` and `sum()` of `probabilities`, `controller["type"]`
-    and `scheduler.engine` looked up in a dict. On any other shape it crashes;
-    the schema errors say what is wrong then, so it is not called.
-    """
-    problems = []
-    parameters = config.get("parameters")
-    if "parameters" in config and not (
-        isinstance(parameters, dict) and all(isinstance(p, dict) for p in parameters.values())
-    ):
-        problems.append("parameters")
-    for name, spec in parameters.items() if isinstance(parameters, dict) else ():
-        if isinstance(spec, dict) and "values" in spec and "probabilities" in spec:
-            values, probabilities = spec["values"], spec["probabilities"]
-            if not (
-                isinstance(values, list)
-                and isinstance(probabilities, list)
-                and all(isinstance(p, int | float) for p in probabilities)
-            ):
-                problems.append(f"parameters.{name}")
-    if config.get("scheduler") is not None:
-        controller, scheduler = config.get("controller", {}), config["scheduler"]
-        if not (isinstance(controller, dict) and "type" in controller):
-            problems.append("controller")
-        if isinstance(scheduler, dict) and not isinstance(scheduler.get("engine"), str | None):
-            problems.append("scheduler.engine")
-    return problems
-
-
-# --- 5. what the sweep's create does with the text ----------------------------------
-
-
-def _client_violations(text: str) -> list[str]:
-    """What the wandb client's filling-in (applied when the sweep is created) rejects,
-    e.g. `min: 1, max: 2.5` (neither int_uniform nor uniform)."""
-    from .wandb_api import sweep_config_text
-
-    try:
-        sweep_config_text(text)
-    except ValueError as error:  # "Parameter lr is ambiguous, please specify bounds as both floats ..."
-        return [str(error)]
-    except Exception as error:  # noqa: BLE001 - the user gets a named error, not a traceback
-        return [f"could not be checked by the wandb client ({type(error).__name__}: {shown(str(error))})"]
-    return []

@@ -15,16 +15,6 @@ file in the project folder, serves both sides, always IN ADDITION to the public 
   (Python requests, which uses a bundle INSTEAD of certifi: artifact downloads) at it.
   wandb has no CA setting of its own (research B2, B3).
 
-Why the ConfigMap's name carries a digest of the certificates: pulumi-kubernetes
-replaces a ConfigMap whose data changes (provider/pkg/provider/diff.go,
-`forceNewProperties`, unless the provider option enableConfigMapMutable is set) and
-deletes a fixed-name object BEFORE creating its replacement. A new name instead is
-created first; the Jobs refer to it by name, so their pod template, and with it their
-name digest, changes: new Jobs (whose pods build their bundle from the new CA) are
-created before the old ones are deleted, and the old ConfigMap goes last, after the
-old Jobs (dependents first). No pod ever sees a missing ConfigMap, nothing is
-deleted and re-created under one name, and every pod after the `up` trusts the new CA.
-
 The file is checked before anything is registered: inside the project folder
 (symlinks resolved), at most MAX_CA_BYTES, and nothing but PEM CERTIFICATE blocks
 that OpenSSL parses (text between blocks, such as `openssl x509 -text` output, is
@@ -38,34 +28,24 @@ import binascii
 import hashlib
 import re
 import ssl
-from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .checks import file_in_project, read_project_file
-from .errors import ConfigError
+from ..checks import file_in_project, read_project_file
+from ..errors import ConfigError
 
 CA_KEY = "caCertificate"
+
+
 MAX_CA_BYTES = 64 * 1024
 """A CA certificate is 1-2 KB of PEM; a chain or a company bundle a few dozen. More is
 not a CA file (and every agent pod mounts it)."""
-CA_ENTRY = "ca.crt"
-"""The ConfigMap's one key, and the file name in the pod."""
-CA_VOLUME = "wandb-sweeps-ca"
-CA_MOUNT_DIR = "/etc/wandb-sweeps/ca"
-TRUST_VOLUME = "wandb-sweeps-trust"
-TRUST_MOUNT_DIR = "/etc/wandb-sweeps/trust"
-"""A writable emptyDir: the launcher writes the bundle here, whatever the image's user
-may write elsewhere (and with a read-only root filesystem too)."""
-TRUST_SIZE_LIMIT = "16Mi"
-"""The bundle is the image's public roots (about 200 KB) plus the CA."""
-CA_FILE_ENV = "WANDB_SWEEPS_CA_FILE"
-TRUST_DIR_ENV = "WANDB_SWEEPS_TRUST_DIR"
-TRUST_ENV = ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE")
-"""What the launcher exports to the agents and their runs when a CA is given."""
+
 
 _BLOCK = re.compile(r"-----BEGIN ([A-Z0-9 ]{1,64})-----(.*?)-----END \1-----", re.DOTALL)
+
+
 _BEGIN = re.compile(r"-----BEGIN ")
 
 
@@ -83,11 +63,6 @@ class CaCertificate:
     @property
     def digest(self) -> str:
         return hashlib.sha256(self.pem.encode()).hexdigest()[:10]
-
-
-def config_map_name(name: str, ca: CaCertificate) -> str:
-    """`<name>-wandb-ca-<digest>`: a new CA is a new ConfigMap (module docstring)."""
-    return f"{name}-wandb-ca-{ca.digest}"
 
 
 def load_ca_file(project_root: Path, relative_path: str) -> CaCertificate:
@@ -173,54 +148,3 @@ def _parses(der: bytes) -> bool:
     except (ssl.SSLError, ValueError):
         return False
     return context.cert_store_stats()["x509"] == 1
-
-
-def pod_conflicts(
-    env_names: Iterable[Any], volumes: Iterable[Mapping[str, Any]], mounts: Iterable[Mapping[str, Any]]
-) -> list[str]:
-    """What of the user's `env`, `volumes` and `volumeMounts` would collide with what a CA
-    adds to the pods: the launcher's variables, the variables it exports (which it would
-    silently override), and the two volumes' names and mount paths."""
-    problems = []
-    taken = [n for n in env_names if n in (CA_FILE_ENV, TRUST_DIR_ENV, *TRUST_ENV)]
-    if taken:
-        problems.append(
-            f"env: {', '.join(dict.fromkeys(taken))} is set by wandb-sweeps when {CA_KEY} is set (the "
-            f"launcher points SSL_CERT_FILE and REQUESTS_CA_BUNDLE at the image's public roots plus "
-            f"{CA_KEY}); remove it from env."
-        )
-    names = [v.get("name") for v in volumes if isinstance(v, Mapping)]
-    for reserved in (CA_VOLUME, TRUST_VOLUME):
-        if reserved in names:
-            problems.append(
-                f"volumes: the name '{reserved}' is reserved for {CA_KEY} in the pods; rename the volume."
-            )
-    paths = {m.get("mountPath") for m in mounts if isinstance(m, Mapping)}
-    for reserved in (CA_MOUNT_DIR, TRUST_MOUNT_DIR):
-        if reserved in paths:
-            problems.append(
-                f"volumeMounts: the path '{reserved}' is where {CA_KEY} is mounted in the pods; mount "
-                "your volume elsewhere."
-            )
-    return problems
-
-
-def ca_pod_volumes(config_map: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(volumes, volume mounts) for the agent pods: the CA read-only, the bundle's directory."""
-    volumes = [
-        {"name": CA_VOLUME, "config_map": {"name": config_map}},
-        {"name": TRUST_VOLUME, "empty_dir": {"size_limit": TRUST_SIZE_LIMIT}},
-    ]
-    mounts = [
-        {"name": CA_VOLUME, "mount_path": CA_MOUNT_DIR, "read_only": True},
-        {"name": TRUST_VOLUME, "mount_path": TRUST_MOUNT_DIR},
-    ]
-    return volumes, mounts
-
-
-def ca_pod_env() -> list[dict[str, str]]:
-    """The launcher's inputs: where the CA is, and where to write the bundle."""
-    return [
-        {"name": CA_FILE_ENV, "value": f"{CA_MOUNT_DIR}/{CA_ENTRY}"},
-        {"name": TRUST_DIR_ENV, "value": TRUST_MOUNT_DIR},
-    ]

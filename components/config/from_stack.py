@@ -16,13 +16,14 @@ from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any, cast
 
-from .args import WandbSweepArgs
-from .checks import shown, type_name
-from .config_keys import CONFIG_KEYS, KEYS_BY_NAME, PROJECT, SECRET_CAPABLE_KEYS, ConfigKey
-from .errors import ConfigError, ProblemList
-from .k8s_fragments import fragment_problems
+from ..args import WandbSweepArgs
+from ..checks import shown, type_name
+from ..errors import ConfigError, ProblemList
+from ..kubernetes.schema import fragment_problems
+from .from_args import default_namespace, validate_args
+from .keys import CONFIG_KEYS, KEYS_BY_NAME, PROJECT, SECRET_CAPABLE_KEYS, ConfigKey
+from .reader import Reader, env_text
 from .settings import SweepSettings
-from .validation import _Reader, default_namespace, env_text, validate_args
 
 __all__ = [
     "CONFIG_KEYS",
@@ -190,7 +191,7 @@ def _load(
     unkeepable = sorted(secret - set(SECRET_CAPABLE_KEYS))
     for name in unkeepable:
         problems.add(_unkeepable_secret_problem(name))
-    read = _Reader(raw, problems, secret)
+    read = Reader(raw, problems, secret)
     args: dict[str, Any] = {}
     for key in CONFIG_KEYS:
         if key.name in raw and key.name not in ("env", "wandbApiKey"):
@@ -211,7 +212,7 @@ def _load(
     return cast(WandbSweepArgs, args), settings
 
 
-def _typed(read: _Reader, key: ConfigKey) -> Any:
+def _typed(read: Reader, key: ConfigKey) -> Any:
     """The value of `key` as the Python type its arg has (the CLI passes text)."""
     if key.kind == "integer":
         return read.integer(key.name)
