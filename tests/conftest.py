@@ -11,7 +11,7 @@ import pytest
 from hypothesis import settings
 
 ROOT = Path(__file__).resolve().parent.parent
-for path in (str(ROOT), str(ROOT / "tests")):
+for path in (str(ROOT), str(ROOT / "tests" / "harness")):
     if path not in sys.path:
         sys.path.insert(0, path)
 
@@ -26,7 +26,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # sweeps' pydantic v1-style settings; nothing to see
     import sweeps  # noqa: F401
     import wandb.apis.public.sweeps  # noqa: F401
-from wandb_server import WandbServer  # noqa: E402 - needs tests/ on sys.path
+from wandb_server import WandbServer  # noqa: E402 - needs tests/harness/ on sys.path
 
 
 @pytest.fixture(autouse=True)

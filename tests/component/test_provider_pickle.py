@@ -44,8 +44,8 @@ from wandb_server import DEFAULT_KEY, WandbServer
 
 from wandb_sweeps import sweep_provider
 
-ROOT = Path(__file__).resolve().parent.parent
-DATA = Path(__file__).resolve().parent / "data"
+ROOT = Path(__file__).resolve().parents[2]
+DATA = Path(__file__).resolve().parents[1] / "data"
 MODULE = "wandb_sweeps.sweep_provider"
 PROVIDERS = ("SweepProvider", "SweepLifecycleProvider")
 SWEEP_TYPE = "pulumi-python:dynamic/wandb:Sweep"

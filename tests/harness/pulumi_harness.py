@@ -31,7 +31,7 @@ from pulumi.runtime.mocks import MockMonitor
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 __all__ = ["MOCK_ENTITY", "MOCK_SWEEP_ID", "SECRET_SIG", "SWEEP_TYPE"]
 
 

@@ -33,7 +33,7 @@ import sysconfig
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SOURCE_PACKAGE = ROOT / "components"
 NOT_INSTALLED = 3
 """Exit status of the script when `wandb_sweeps` is not the installed package."""

@@ -707,7 +707,7 @@ def project_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for name, text in SWEEP_FILES.items():
         (root / name).write_text(text, encoding="utf-8")
     (root / "ca.pem").write_text(
-        (Path(__file__).parent / "data" / "test-ca.pem").read_text(), encoding="utf-8"
+        (Path(__file__).resolve().parents[1] / "data" / "test-ca.pem").read_text(), encoding="utf-8"
     )
     return root
 
@@ -764,7 +764,7 @@ PROVIDER_VALUES = {
     "request_timeout": around(numbers),
     "call_timeout": around(numbers),
     "ca_certificate": around(
-        st.sampled_from(["", (Path(__file__).parent / "data" / "test-ca.pem").read_text(), "-----BEGIN "])
+        st.sampled_from(["", (Path(__file__).resolve().parents[1] / "data" / "test-ca.pem").read_text(), "-----BEGIN "])
     ),
     "sweep_id": around(st.just("abcd1234")),
     "sweep_entity": around(st.sampled_from(["team", ""])),

@@ -21,7 +21,7 @@ from kubernetes_validate.utils import latest_version
 from wandb_sweeps import ConfigError, WandbSweep, WandbSweepArgs
 from wandb_sweeps.kubernetes.schema import MIN_KUBERNETES
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 KEY = "local-" + "k" * 40
 SECRET = "kubernetes:core/v1:Secret"
 NAMESPACE = "kubernetes:core/v1:Namespace"

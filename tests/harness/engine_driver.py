@@ -24,7 +24,7 @@ from pulumi.runtime.proto import provider_pb2, provider_pb2_grpc
 
 from wandb_sweeps.sweep_provider import SweepLifecycleProvider, SweepProvider
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PROVIDER_KEY = "__provider"
 URN = "urn:pulumi:dev::wandb-sweeps::wandb-sweeps:index:WandbSweep$pulumi-python:dynamic/wandb:Sweep::sweep-sweep"
 LIFECYCLE_URN = (

@@ -52,7 +52,7 @@ from pulumi.runtime.sync_await import _sync_await
 from wandb_sweeps import sweep_provider
 from wandb_sweeps.wandb.server import SweepPath
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SECRET_SIG = "4dabf18193072939515e22adb298388d"
 SWEEP_TYPE = "pulumi-python:dynamic/wandb:Sweep"
 LIFECYCLE_TYPE = "pulumi-python:dynamic/wandb:SweepLifecycle"

@@ -17,7 +17,7 @@ import yaml
 from engine_driver import Engine, ProviderFailure, changed
 from wandb_server import DEFAULT_KEY, WandbServer
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SWEEP_YAML = """\
 # batch_size must reach W&B (and train.py) as integers
 program: train.py

@@ -362,7 +362,7 @@ def test_two_gpus_for_two_agents_are_disjoint(server: WandbServer, start: Start,
     assert sorted(r["cuda"] for r in records.values()) == ["0", "1"]
 
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 LAUNCH_STUB = """#!{python}
 \"\"\"Stand-in for accelerate / torchrun: record how the agent started us, then exit 0.\"\"\"
 import json, os, sys
