@@ -1,7 +1,8 @@
 """wandb-sweeps: read the stack config, deploy one WandbSweep, export what users need.
 
 The program uses the installed `wandb_sweeps` package (requirements.txt: `-e .`)
-exactly as any other Pulumi program would.
+exactly as any other Pulumi program would. The stack config is read and checked
+once (`load_stack_config`), and the component is built from that checked result.
 """
 
 import os
@@ -9,17 +10,17 @@ from pathlib import Path
 
 import pulumi
 
-from wandb_sweeps import WandbSweep, args_from_stack_config, read_pulumi_config
+from wandb_sweeps import WandbSweep, load_stack_config, read_pulumi_config
 
 values, secret_keys = read_pulumi_config()
-args = args_from_stack_config(
+settings = load_stack_config(
     values,
     secret_keys=secret_keys,
     environ=os.environ,
     stack=pulumi.get_stack(),
     project_root=Path(__file__).parent,
 )
-sweep = WandbSweep("sweep", args)
+sweep = WandbSweep.from_settings(settings)
 
 pulumi.export("sweepId", sweep.sweep_id)
 pulumi.export("sweepPath", sweep.sweep_path)

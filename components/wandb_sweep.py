@@ -62,7 +62,18 @@ class WandbSweep(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: WandbSweepArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         # Checked before anything is registered, the component itself included.
-        settings = validate_args(name, args, stack=pulumi.get_stack())
+        self._deploy(validate_args(name, args, stack=pulumi.get_stack()), opts)
+
+    @classmethod
+    def from_settings(cls, settings: SweepSettings, opts: pulumi.ResourceOptions | None = None) -> "WandbSweep":
+        """A WandbSweep from settings already checked (`load_stack_config`), named
+        `settings.name`: the program reads and checks each file once, not twice."""
+        sweep = cls.__new__(cls)
+        sweep._deploy(settings, opts)
+        return sweep
+
+    def _deploy(self, settings: SweepSettings, opts: pulumi.ResourceOptions | None) -> None:
+        name = settings.name
         _claim_namespace(settings)
         super().__init__("wandb-sweeps:index:WandbSweep", name, None, opts)
         self.settings = settings
