@@ -16,7 +16,7 @@ outputs `create` wrote next to it: a state as that version left it. The tests re
 the class path from the file, not from this module: an old state names what it names.
 They are never edited or regenerated; a new release adds its own file:
 
-    venv/bin/python tests/test_provider_pickle.py --write-golden
+    PYTHONPATH=tests/harness venv/bin/python tests/component/test_provider_pickle.py --write-golden
 
 (writes the file for the version in pyproject.toml; refuses to overwrite one).
 """
@@ -234,7 +234,7 @@ def test_the_sdk_still_writes_what_every_released_version_wrote(entry: dict[str,
 def test_there_is_a_golden_file_for_the_current_version() -> None:
     version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
     assert (DATA / f"provider-pickles-{version}.json").exists(), (
-        f"no golden pickles for {version}: run `venv/bin/python tests/test_provider_pickle.py --write-golden`"
+        f"no golden pickles for {version}: run `PYTHONPATH=tests/harness venv/bin/python tests/component/test_provider_pickle.py --write-golden`"
     )
 
 
@@ -412,7 +412,7 @@ def write_golden() -> Path:
             f"The dynamic providers as wandb-sweeps {version} pickles them into a stack's state "
             "(`__provider`), with the inputs its program registers and the outputs its create writes. "
             "States out there hold these bytes: never edit or regenerate this file "
-            "(tests/test_provider_pickle.py)."
+            "(tests/component/test_provider_pickle.py)."
         ),
         "wandb_sweeps": version,
         "written_with": {
