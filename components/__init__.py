@@ -3,20 +3,15 @@
     from wandb_sweeps import WandbSweep
     WandbSweep("resnet", {"project": "vision", "image": image.ref, "pods": 2, "gpus_per_pod": 1})
 
-Modules, from the outside in:
-- `wandb_sweep`     the WandbSweep ComponentResource (resource registration only)
-- `args`            its args, a documented TypedDict (the component's public schema)
-- `validation`      args -> checked `SweepSettings`, before anything is registered
-- `stack_config`    stack config -> args (this repo's program; `config_keys` lists the keys)
-- `settings`, `pod_settings` the typed, self-validating settings
-- `checks`, `errors` small shared validators; the ConfigError users see
-- `k8s_fragments`   user-written pod pieces checked against the Kubernetes schema
-- `sweep_file`      reading the sweep YAML and checking it with W&B's schema
-- `agent_job`       pure builders of the agent Job / pod specs
-- `agent_launcher.sh` the POSIX sh command each agent pod runs
-- `sweep_provider`  the sweep's identity and lifecycle as dynamic resources
-                    (pickled by reference as `wandb_sweeps.sweep_provider`: don't move)
-- `wandb_api`       the W&B calls: reads through the wandb client, create as one POST
+The folders are the architecture (docs/architecture.md), from the outside in:
+- the Pulumi face: `wandb_sweep` (the WandbSweep ComponentResource), `args` (its
+  documented TypedDict args), `sweep_resources` and `sweep_provider` (the sweep's
+  identity and lifecycle as dynamic resources; pickled by reference as
+  `wandb_sweeps.sweep_provider` into every stack's state: never move it)
+- `config/`      stack config and args -> one checked `SweepSettings`, before anything is registered
+- `wandb/`       the W&B side: sweep file, W&B's schema, transport, operations, adoption
+- `kubernetes/`  the Kubernetes side: pod settings and rules, Job builders, the launcher
+- `errors`, `checks`  the ConfigError users see; small validators every side shares
 """
 
 from importlib.metadata import PackageNotFoundError, version
