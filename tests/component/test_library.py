@@ -7,7 +7,6 @@ engine model (the mock engine plus provider rules), as a user's `__main__.py` wo
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +16,20 @@ import pulumi_kubernetes as k8s
 import pytest
 from engine_model import JOB_TYPE, LIFECYCLE_TYPE, SWEEP_TYPE, Deployment, deploy
 from kubernetes_validate.utils import latest_version
+from library_programs import (
+    base,
+    env_from_outputs,
+    existing_namespace,
+    image_and_namespace_from_outputs,
+    labels_and_annotations,
+    multi_gpu_runs_right_sized,
+    two_sweeps_in_a_shared_namespace,
+)
 
-from wandb_sweeps import ConfigError, WandbSweep, WandbSweepArgs
+from wandb_sweeps import ConfigError, WandbSweep
 from wandb_sweeps.kubernetes.schema import MIN_KUBERNETES
 
 ROOT = Path(__file__).resolve().parents[2]
-KEY = "local-" + "k" * 40
 SECRET = "kubernetes:core/v1:Secret"
 NAMESPACE = "kubernetes:core/v1:Namespace"
 
@@ -31,95 +38,8 @@ def run(program: Any, stack: str = "dev") -> Deployment:
     return deploy(stack, {}, program=program)
 
 
-def base(**fields: Any) -> WandbSweepArgs:
-    args: dict[str, Any] = {
-        "project": "vision",
-        "image": "ghcr.io/acme/trainer:1.0",
-        "sweep_config": str(ROOT / "sweep.yaml"),
-        "wandb_api_key": KEY,
-    }
-    args.update(fields)
-    return args  # type: ignore[return-value]
-
-
 def kubernetes_objects(deployment: Deployment) -> list[dict[str, Any]]:
     return [r.inputs for r in deployment.state.values() if r.typ.startswith("kubernetes:")]
-
-
-# --- the programs: what users write (test_pod_security renders each too) -------------
-
-
-def two_sweeps_in_a_shared_namespace() -> None:
-    for model in ("resnet", "vit"):
-        WandbSweep(
-            model,
-            base(
-                namespace="team-vision",
-                create_namespace=False,
-                queue_name="team-vision-gpus",
-                pods=2,
-                gpus_per_pod=1,
-            ),
-        )
-
-
-def image_and_namespace_from_outputs() -> None:
-    namespace = k8s.core.v1.Namespace("team", metadata={"name": "team-nlp"})
-    release = k8s.core.v1.ConfigMap("release", data={"image": "ghcr.io/acme/trainer@sha256:" + "a" * 64})
-    WandbSweep(
-        "bert",
-        base(
-            image=release.data.apply(lambda d: d["image"]),
-            namespace=namespace.metadata.apply(lambda m: m.name),
-            create_namespace=False,
-        ),
-    )
-
-
-def labels_and_annotations() -> None:
-    WandbSweep(
-        "bert", base(labels={"team": "nlp"}, annotations={"example.com/owner": "alice"}, queue_name="nlp")
-    )
-
-
-def env_from_outputs() -> None:
-    bucket = k8s.core.v1.ConfigMap("bucket", data={"url": "s3://datasets/imagenet"})
-    token = k8s.core.v1.ConfigMap("token", data={"value": "hf_" + "t" * 20})
-    WandbSweep(
-        "bert",
-        base(
-            env={"DATA_URL": bucket.data.apply(lambda d: d["url"]), "HF_HOME": "/data/hf"},
-            secret_env={"HF_TOKEN": token.data.apply(lambda d: d["value"])},
-        ),
-    )
-
-
-def existing_namespace() -> None:
-    WandbSweep("bert", base(namespace="team-vision", create_namespace=False))
-
-
-def multi_gpu_runs_right_sized() -> None:
-    WandbSweep(
-        "llm",
-        base(
-            gpus_per_pod=4,
-            gpus_per_run=2,
-            cpu="16",
-            cpu_request="8",
-            memory="128Gi",
-            memory_request="96Gi",
-        ),
-    )
-
-
-LIBRARY_PROGRAMS: dict[str, Callable[[], None]] = {
-    "two-sweeps-shared-namespace": two_sweeps_in_a_shared_namespace,
-    "image-and-namespace-from-outputs": image_and_namespace_from_outputs,
-    "labels-and-annotations": labels_and_annotations,
-    "env-from-outputs": env_from_outputs,
-    "existing-namespace": existing_namespace,
-    "multi-gpu-runs-right-sized": multi_gpu_runs_right_sized,
-}
 
 
 def test_two_sweeps_share_an_existing_namespace_without_colliding() -> None:

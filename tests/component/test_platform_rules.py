@@ -19,39 +19,11 @@ from platform_rules import (
     kubernetes_diff,
     skips_delete_wait,
 )
-from pulumi_harness import ROOT, cli_config
-from test_day2 import ROTATED_KEY
+from pulumi_harness import cli_config
+from stacks import CHANGES
 
 API_KEY = "local-" + "k" * 40
 SECRET_TYPE = "kubernetes:core/v1:Secret"
-
-CHANGES: dict[str, dict[str, Any]] = {
-    "as-is": {},
-    "image": {"image": "ghcr.io/example/wandb-sweeps-trainer:0.2.0"},
-    "rotated-key": {"wandbApiKey": ROTATED_KEY},
-    "more-pods": {"pods": "5"},
-    "no-pods": {"pods": "0"},
-    "agents": {"agentsPerPod": "3"},
-    "gpus": {"gpusPerPod": "2", "agentsPerPod": "2"},
-    "cpu-memory": {"cpu": "6", "memory": "24Gi"},
-    "requests": {"cpuRequest": "2", "memoryRequest": "8Gi"},
-    "gpus-per-run": {"gpusPerPod": "4", "gpusPerRun": "2"},
-    "runs-per-agent": {"runsPerAgent": "4"},
-    "retries": {"retriesPerPod": "7"},
-    "deadline-ttl": {"activeDeadlineSeconds": "3600", "ttlSecondsAfterFinished": "60"},
-    "grace": {"terminationGracePeriodSeconds": "30"},
-    "spot": {"tolerations": [{"key": "spot", "operator": "Exists", "effect": "NoSchedule"}]},
-    "env": {"env": {"HF_HOME": "/data/hf"}},
-    "secret-env": {"env": {"HF_TOKEN": "hf_x"}, "__secret__": ("env",)},
-    "entity": {"entity": "mock-entity"},
-    "other-entity": {"entity": "team-b"},
-    "base-url": {"baseUrl": "https://api.wandb.ai/"},
-    "on-destroy": {"onDestroy": "keep"},
-    "timeouts": {"wandbRequestTimeoutSeconds": "10", "wandbCallTimeoutSeconds": "60"},
-    "sweep-file": {"sweepConfig": str(ROOT / "tests" / "data" / "sweep-v2.yaml")},
-    "ca": {"caCertificate": str(ROOT / "tests" / "data" / "test-ca.pem")},
-    "other-ca": {"caCertificate": str(ROOT / "tests" / "data" / "test-ca-2.pem")},
-}
 
 
 def render(stack: str, change: dict[str, Any]) -> dict[str, Resource]:

@@ -20,7 +20,7 @@ from typing import Any
 import dill
 from engine_driver import Engine, ProviderFailure
 from pulumi_harness import SECRET_SIG, cli_config, run_program, unwrap_secret
-from test_sweep_provider import inputs, lifecycle_inputs
+from sweep_inputs import inputs, lifecycle_inputs
 from wandb_server import DEFAULT_KEY, WandbServer
 
 OTHER_KEY = "local-" + "r" * 40  # the rotated key, also known to the server

@@ -17,9 +17,9 @@ import kubernetes_validate
 import pytest
 import yaml
 from engine_model import JOB_TYPE, Deployment, deploy, plain
+from manifest_variants import VERSIONS
+from pod_rules import broken_rules, pods
 from pulumi_harness import ROOT, cli_config
-from test_manifests import VERSIONS
-from test_pod_security import broken_rules, pods
 
 EXAMPLE = ROOT / "examples" / "fine-tune"
 API_KEY = "local-" + "k" * 40

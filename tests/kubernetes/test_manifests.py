@@ -12,59 +12,12 @@ from typing import Any
 import kubernetes_validate
 import pytest
 from engine_model import plain  # the manifest as Kubernetes gets it: secrets unwrapped
-from kubernetes_validate.utils import latest_version
+from manifest_variants import VARIANTS, VERSIONS
 from pulumi_harness import cli_config, run_program
 
 from wandb_sweeps.kubernetes.schema import MIN_KUBERNETES
 
-VERSIONS = [MIN_KUBERNETES, latest_version()]
 API_KEY = "local-" + "k" * 40
-
-VARIANTS = {
-    "dev": ("dev", {}),
-    "live": ("live", {}),
-    "no-gpu-no-resources": ("dev", {"gpusPerPod": "0", "cpu": "", "memory": "", "runsPerAgent": "3"}),
-    "amd-gpus": ("live", {"gpuResource": "amd.com/gpu", "gpusPerPod": "8", "agentsPerPod": "4"}),
-    "multi-gpu-runs-right-sized": (
-        "live",
-        {"gpusPerPod": "4", "gpusPerRun": "2", "cpuRequest": "4", "memoryRequest": "48Gi", "shmSize": "auto"},
-    ),
-    "every-pod-option": (
-        "live",
-        {
-            "agentPerGpu": "true",
-            "gpusPerPod": "2",
-            "nodeSelector": {"gpu_pool": "a100"},
-            "tolerations": [{"key": "spot", "operator": "Exists", "effect": "NoSchedule"}],
-            "affinity": {
-                "podAntiAffinity": {
-                    "preferredDuringSchedulingIgnoredDuringExecution": [
-                        {
-                            "weight": 50,
-                            "podAffinityTerm": {
-                                "topologyKey": "kubernetes.io/hostname",
-                                "labelSelector": {
-                                    "matchLabels": {"app.kubernetes.io/component": "sweep-agent"}
-                                },
-                            },
-                        }
-                    ]
-                }
-            },
-            "priorityClassName": "sweeps-low",
-            "env": {"HF_HOME": "/data/hf"},
-            "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": "ds"}}],
-            "volumeMounts": [{"name": "data", "mountPath": "/data"}],
-            "imagePullSecrets": ["regcred"],
-            "serviceAccountName": "sweeps",
-            "runAsNonRoot": "true",
-            "runAsUser": "1000",
-            "retriesPerPod": "5",
-            "activeDeadlineSeconds": "86400",
-            "ttlSecondsAfterFinished": "600",
-        },
-    ),
-}
 
 
 def rendered_objects(stack: str, overrides: dict[str, Any]) -> list[dict[str, Any]]:

@@ -2,9 +2,10 @@
 
 The standard is kubernetes/website `content/en/docs/concepts/security/pod-security-standards.md`;
 what the API server enforces is its reference implementation, kubernetes/pod-security-admission
-(read at 8f84a87c7f61, 2026-07-01), one check per file in `policy/`. Each rule below is one of
-those checks, with its ID and file, written against the pod as the program renders it (the
-Job's pod template in the wire form pulumi-kubernetes sends). The checks a later one
+(read at 8f84a87c7f61, 2026-07-01), one check per file in `policy/`. Each rule (in
+harness/pod_rules.py) is one of those checks, with its ID and file, written against the
+pod as the program renders it (the Job's pod template in the wire form pulumi-kubernetes
+sends). The checks a later one
 overrides (capabilities_baseline, hostPathVolumes, seccompProfile_baseline) are covered by
 the stricter one. Not applicable: seccompProfile_baseline's annotations (Kubernetes < 1.19),
 the user-namespace relaxations of 1.35 (`hostUsers: false`, which the pods never set, so
@@ -15,256 +16,30 @@ of every taint, no system-* PriorityClass; and the API token is never mounted.
 
 Rendered variants: both example stacks; every config variant of test_platform_rules and
 test_manifests; every pod option of test_pod_options; the library programs of
-test_library and examples/shared-cluster. A variant that sets allowPrivilegedPods must
-break exactly the rules it opted out of, and its Namespace enforces nothing.
+test_library and examples/shared-cluster (all but the last from the harness: stacks,
+manifest_variants, pod_option_variants, library_programs). A variant that sets
+allowPrivilegedPods must break exactly the rules it opted out of, and its Namespace
+enforces nothing.
 """
 
 from __future__ import annotations
 
 import copy
 import runpy
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import library_programs
+import manifest_variants
+import pod_option_variants
 import pytest
-import test_library
-import test_manifests
-import test_platform_rules
-import test_pod_options
-from engine_model import JOB_TYPE, Deployment, deploy
+import stacks
+from engine_model import Deployment, deploy
+from pod_rules import BY_CHECK, RESTRICTED_VOLUMES, RULES, Pod, broken_rules, pods
 from pulumi_harness import ROOT, cli_config
 
 API_KEY = "local-" + "k" * 40
-PSA = "kubernetes/pod-security-admission policy/"
-Pod = tuple[Mapping[str, Any], Mapping[str, Any]]
-"""(metadata, spec) of one pod template."""
-
-
-def _containers(spec: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
-    """Every container PSA visits (`visitContainers` in policy/visitor.go)."""
-    for kind in ("initContainers", "containers", "ephemeralContainers"):
-        yield from spec.get(kind) or []
-
-
-def _security(holder: Mapping[str, Any]) -> Mapping[str, Any]:
-    return holder.get("securityContext") or {}
-
-
-# --- the rules ------------------------------------------------------------------------
-
-
-def host_namespaces(_: Mapping[str, Any], spec: Mapping[str, Any]) -> list[str]:
-    return [f"spec.{field}" for field in ("hostNetwork", "hostPID", "hostIPC") if spec.get(field)]
-
-
-def privileged(_: Mapping[str, Any], spec: Mapping[str, Any]) -> list[str]:
-    return [c["name"] for c in _containers(spec) if _security(c).get("privileged")]
-
-
-def host_ports(_: Mapping[str, Any], spec: Mapping[str, Any]) -> list[str]:
-    return [c["name"] for c in _containers(spec) for port in c.get("ports") or [] if port.get("hostPort")]
-
-
-def app_armor(metadata: Mapping[str, Any], spec: Mapping[str, Any]) -> list[str]:
-    bad = [
-        key
-        for key, value in (metadata.get("annotations") or {}).items()
-        if key.startswith("container.apparmor.security.beta.kubernetes.io/")
-        and not (value in ("", "runtime/default") or value.startswith("localhost/"))
-    ]
-    holders = [("pod", spec), *((c["name"], c) for c in _containers(spec))]
-    return bad + [
-        name
-        for name, holder in holders
-        if _security(holder).get("appArmorProfile", {}).get("type")
-        not in (None, "RuntimeDefault", "Localhost")
-    ]
-
-
-SELINUX_TYPES = {"", "container_t", "container_init_t", "container_kvm_t", "container_engine_t"}
-"""`selinuxAllowedTypes1_31` (the 1.0 list plus container_engine_t, which 1.31 added)."""
-
-
-def se_linux(_: Mapping[str, Any], spec: Mapping[str, Any]) -> list[str]:
-    holders = [("pod", spec), *((c["name"], c) for c in _containers(spec))]
-    bad = []
-    for name, holder in holders:
-        options = _security(holder).get("seLinuxOptions")
-        if options is not None and (
-            options.get("type", "") not in SELINUX_TYPES or options.get("user") or options.get("role")
-        ):
-            bad.append(name)
-    return bad
-
-
-def proc_mount(_: Mapping[str, Any], spec: Mapping[str, Any]) -> list[str]:
-    return [c["name"] for c in _containers(spec) if _security(c).get("procMount", "Default") != "Default"]
-
-
-SAFE_SYSCTLS = {
-    "kernel.shm_rmid_forced",
-    "net.ipv4.ip_local_port_range",
-    "net.ipv4.tcp_syncookies",
-    "net.ipv4.ping_group_range",
-    "net.ipv4.ip_unprivileged_port_start",
-    "net.ipv4.ip_local_reserved_ports",
-    "net.ipv4.tcp_keepalive_time",
-    "net.ipv4.tcp_fin_timeout",
-    "net.ipv4.tcp_keepalive_intvl",
-    "net.ipv4.tcp_keepalive_probes",
-}
-"""`sysctlsAllowedV1Dot29`, the list in force on 1.31 (later versions only add names)."""
-
-
-def sysctls(_: Mapping[str, Any], spec: Mapping[str, Any]) -> list[str]:
-    return [s["name"] for s in _security(spec).get("sysctls") or [] if s["name"] not in SAFE_SYSCTLS]
-
-
-def windows_host_process(_: Mapping[str, Any], spec: Mapping[str, Any]) -> list[str]:
-    holders = [("pod", spec), *((c["name"], c) for c in _containers(spec))]
-    return [n for n, h in holders if _security(h).get("windowsOptions", {}).get("hostProcess")]
-
-
-def host_probes(_: Mapping[str, Any], spec: Mapping[str, Any]) -> list[str]:
-    bad = []
-    for container in _containers(spec):
-        handlers = [container.get(p) or {} for p in ("livenessProbe", "readinessProbe", "startupProbe")]
-        handlers += [(container.get("lifecycle") or {}).get(h) or {} for h in ("postStart", "preStop")]
-        for handler in handlers:
-            if any((handler.get(kind) or {}).get("host") for kind in ("httpGet", "tcpSocket")):
-                bad.append(container["name"])
-    return bad
-
-
-RESTRICTED_VOLUMES = {
-    "configMap",
-    "csi",
-    "downwardAPI",
-    "emptyDir",
-    "ephemeral",
-    "persistentVolumeClaim",
-    "projected",
-    "secret",
-}
-"""`restrictedVolumes_1_0`; it also allows `image` since pod-security-admission ca569ec
-(Kubernetes 1.33), which a 1.31 API server refuses, so it is not here."""
-
-
-def restricted_volumes(_: Mapping[str, Any], spec: Mapping[str, Any]) -> list[str]:
-    return [v["name"] for v in spec.get("volumes") or [] if not set(v) - {"name"} <= RESTRICTED_VOLUMES]
-
-
-def allow_privilege_escalation(_: Mapping[str, Any], spec: Mapping[str, Any]) -> list[str]:
-    return [c["name"] for c in _containers(spec) if _security(c).get("allowPrivilegeEscalation") is not False]
-
-
-def run_as_non_root(_: Mapping[str, Any], spec: Mapping[str, Any]) -> list[str]:
-    pod = _security(spec).get("runAsNonRoot")
-    bad = ["pod"] if pod is False else []
-    for container in _containers(spec):
-        own = _security(container).get("runAsNonRoot")
-        if own is False or (own is None and pod is not True):
-            bad.append(container["name"])
-    return bad
-
-
-def run_as_user(_: Mapping[str, Any], spec: Mapping[str, Any]) -> list[str]:
-    holders = [("pod", spec), *((c["name"], c) for c in _containers(spec))]
-    return [n for n, h in holders if _security(h).get("runAsUser") == 0]
-
-
-def seccomp(_: Mapping[str, Any], spec: Mapping[str, Any]) -> list[str]:
-    allowed = ("RuntimeDefault", "Localhost")
-    pod = _security(spec).get("seccompProfile", {}).get("type")
-    bad = ["pod"] if pod is not None and pod not in allowed else []
-    for container in _containers(spec):
-        own = _security(container).get("seccompProfile", {}).get("type")
-        if (own is not None and own not in allowed) or (own is None and pod not in allowed):
-            bad.append(container["name"])
-    return bad
-
-
-def capabilities(_: Mapping[str, Any], spec: Mapping[str, Any]) -> list[str]:
-    bad = []
-    for container in _containers(spec):
-        caps = _security(container).get("capabilities") or {}
-        if "ALL" not in (caps.get("drop") or []) or set(caps.get("add") or []) - {"NET_BIND_SERVICE"}:
-            bad.append(container["name"])
-    return bad
-
-
-def tolerate_everything(_: Mapping[str, Any], spec: Mapping[str, Any]) -> list[str]:
-    return [
-        f"tolerations[{i}]"
-        for i, t in enumerate(spec.get("tolerations") or [])
-        if t.get("operator") == "Exists" and not t.get("key")
-    ]
-
-
-def system_priority(_: Mapping[str, Any], spec: Mapping[str, Any]) -> list[str]:
-    name = spec.get("priorityClassName") or ""
-    return [name] if name.startswith("system-") else []
-
-
-def mounts_api_token(_: Mapping[str, Any], spec: Mapping[str, Any]) -> list[str]:
-    return [] if spec.get("automountServiceAccountToken") is False else ["automountServiceAccountToken"]
-
-
-@dataclass(frozen=True)
-class Rule:
-    check: str
-    """The check's ID in pod-security-admission, or wandb-sweeps' own name for it."""
-    level: str
-    source: str
-    violations: Callable[[Mapping[str, Any], Mapping[str, Any]], list[str]]
-
-
-RULES = [
-    # Baseline (Restricted includes it)
-    Rule("hostNamespaces", "Baseline", PSA + "check_hostNamespaces.go", host_namespaces),
-    Rule("privileged", "Baseline", PSA + "check_privileged.go", privileged),
-    Rule("hostPorts", "Baseline", PSA + "check_hostPorts.go", host_ports),
-    Rule("appArmorProfile", "Baseline", PSA + "check_appArmorProfile.go", app_armor),
-    Rule("seLinuxOptions", "Baseline", PSA + "check_seLinuxOptions.go", se_linux),
-    Rule(
-        "procMount",
-        "Baseline",
-        PSA + "check_procMount_baseline.go (and procMount_restricted, 1.35)",
-        proc_mount,
-    ),
-    Rule("sysctls", "Baseline", PSA + "check_sysctls.go", sysctls),
-    Rule("windowsHostProcess", "Baseline", PSA + "check_windowsHostProcess.go", windows_host_process),
-    Rule("hostProbesAndHostLifecycle", "Baseline", PSA + "check_hostProbesAndhostLifecycle.go", host_probes),
-    # Restricted
-    Rule(
-        "restrictedVolumes",
-        "Restricted",
-        PSA + "check_restrictedVolumes.go (overrides hostPathVolumes)",
-        restricted_volumes,
-    ),
-    Rule(
-        "allowPrivilegeEscalation",
-        "Restricted",
-        PSA + "check_allowPrivilegeEscalation.go",
-        allow_privilege_escalation,
-    ),
-    Rule("runAsNonRoot", "Restricted", PSA + "check_runAsNonRoot.go", run_as_non_root),
-    Rule("runAsUser", "Restricted", PSA + "check_runAsUser.go", run_as_user),
-    Rule("seccompProfile_restricted", "Restricted", PSA + "check_seccompProfile_restricted.go", seccomp),
-    Rule("capabilities_restricted", "Restricted", PSA + "check_capabilities_restricted.go", capabilities),
-    # wandb-sweeps' own
-    Rule("tolerateEverything", "wandb-sweeps", "pod_settings._toleration_problems", tolerate_everything),
-    Rule("systemPriorityClass", "wandb-sweeps", "pod_settings.SYSTEM_PRIORITY_PREFIX", system_priority),
-    Rule("noApiToken", "wandb-sweeps", "agent_job.agent_pod_spec", mounts_api_token),
-]
-BY_CHECK = {rule.check: rule for rule in RULES}
-
-
-def broken_rules(pod: Pod) -> dict[str, list[str]]:
-    found = {rule.check: rule.violations(*pod) for rule in RULES}
-    return {check: where for check, where in found.items() if where}
 
 
 # --- the variants -------------------------------------------------------------------
@@ -304,24 +79,20 @@ VARIANTS: dict[str, Callable[[], Deployment]] = {
     **{
         f"platform-{stack}-{name}": stack_variant(stack, change)
         for stack in ("dev", "live")
-        for name, change in test_platform_rules.CHANGES.items()
+        for name, change in stacks.CHANGES.items()
     },
-    **{f"manifests-{name}": stack_variant(*variant) for name, variant in test_manifests.VARIANTS.items()},
-    **{f"pod-options-{name}": stack_variant(*variant) for name, variant in test_pod_options.VARIANTS.items()},
+    **{f"manifests-{name}": stack_variant(*variant) for name, variant in manifest_variants.VARIANTS.items()},
     **{
-        f"library-{name}": library_variant(program) for name, program in test_library.LIBRARY_PROGRAMS.items()
+        f"pod-options-{name}": stack_variant(*variant)
+        for name, variant in pod_option_variants.VARIANTS.items()
+    },
+    **{
+        f"library-{name}": library_variant(program)
+        for name, program in library_programs.LIBRARY_PROGRAMS.items()
     },
 }
 OPTED_OUT = {"pod-options-root-opted-out": {"runAsNonRoot"}}
 """Variants with allowPrivilegedPods, and the rules each breaks on purpose."""
-
-
-def pods(deployment: Deployment) -> dict[str, Pod]:
-    found = {}
-    for job in deployment.by_type(JOB_TYPE):
-        template = job.inputs["spec"]["template"]
-        found[job.name] = (template.get("metadata") or {}, template["spec"])
-    return found
 
 
 def namespaces(deployment: Deployment) -> dict[str, Mapping[str, str]]:
@@ -411,7 +182,7 @@ def test_with_allow_privileged_pods_the_namespace_enforces_nothing_and_still_war
 
 
 def test_an_existing_namespace_is_left_as_the_platform_team_labelled_it() -> None:
-    deployment = library_variant(test_library.existing_namespace)()
+    deployment = library_variant(library_programs.existing_namespace)()
     assert deployment.by_type("kubernetes:core/v1:Namespace") == []
 
 

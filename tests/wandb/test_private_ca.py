@@ -43,11 +43,11 @@ import pytest
 from engine_driver import Engine, ProviderFailure
 from engine_model import JOB_TYPE, LIFECYCLE_TYPE, SWEEP_TYPE, ServerWandb, deploy, destroy, plain
 from kubernetes_validate.utils import latest_version
+from pod_rules import broken_rules, pods
 from private_ca import PrivateCA, make_ca
 from pulumi_harness import ROOT, ProgramRun, cli_config, run_program
-from test_day2 import Stack, env_of, ops_by_kind
-from test_pod_security import broken_rules, pods
-from test_sweep_provider import inputs, lifecycle_inputs
+from stacks import Stack, env_of, ops_by_kind
+from sweep_inputs import inputs, lifecycle_inputs
 from wandb_server import DEFAULT_KEY, WandbServer
 
 from wandb_sweeps.config.ca_file import load_ca_file

@@ -15,20 +15,10 @@ from pathlib import Path
 import pytest
 import yaml
 from engine_driver import Engine, ProviderFailure, changed
+from sweep_inputs import SWEEP_YAML, inputs, lifecycle_inputs
 from wandb_server import DEFAULT_KEY, WandbServer
 
 ROOT = Path(__file__).resolve().parents[2]
-SWEEP_YAML = """\
-# batch_size must reach W&B (and train.py) as integers
-program: train.py
-method: grid
-metric: {name: val_loss, goal: minimize}
-parameters:
-  batch_size:
-    values: [16, 32]
-  lr:
-    values: [0.01, 0.1]
-"""
 
 
 @pytest.fixture
@@ -36,39 +26,6 @@ def engine() -> Iterator[Engine]:
     running = Engine()
     yield running
     running.close()
-
-
-def inputs(server: WandbServer, **overrides: object) -> dict[str, object]:
-    """The sweep identity's inputs as the program registers them."""
-    values: dict[str, object] = {
-        "project": "proj",
-        "entity": "",
-        "base_url": server.base_url,
-        "default_base_url": "https://api.wandb.ai",
-        "api_key": DEFAULT_KEY,
-        "config_yaml": SWEEP_YAML,
-        "existing_sweep_id": "",
-        "creation_key": "wandb-sweeps/test/sweep",
-        "request_timeout": 5,
-        "call_timeout": 15,
-    }
-    values.update(overrides)
-    return values
-
-
-def lifecycle_inputs(sweep: dict[str, object], **overrides: object) -> dict[str, object]:
-    """The lifecycle's inputs as the program registers them, from the identity's outputs."""
-    values: dict[str, object] = {
-        "sweep_path": sweep["sweep_path"],
-        "base_url": sweep["sweep_base_url"],
-        "api_key": DEFAULT_KEY,
-        "on_destroy": "finish",
-        "attached": bool(sweep.get("existing_sweep_id")),
-        "request_timeout": sweep.get("request_timeout", 5),
-        "call_timeout": sweep.get("call_timeout", 15),
-    }
-    values.update(overrides)
-    return values
 
 
 def destroy(engine: Engine, sweep: dict[str, object], **lifecycle: object) -> None:

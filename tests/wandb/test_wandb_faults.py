@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pytest
 import yaml
 from engine_driver import Engine, ProviderFailure
-from test_sweep_provider import SWEEP_YAML, inputs, lifecycle_inputs
+from sweep_inputs import SWEEP_YAML, inputs, lifecycle_inputs
 from wandb_server import WandbServer
 
 from wandb_sweeps.wandb.adoption import sweep_display_name

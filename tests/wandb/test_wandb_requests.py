@@ -39,8 +39,8 @@ import pytest
 import yaml
 from engine_driver import Engine, changed
 from engine_model import ServerWandb, destroy
-from test_day2 import Stack, write_new_sweep_file
-from test_sweep_provider import SWEEP_YAML, inputs, lifecycle_inputs
+from stacks import Stack, write_new_sweep_file
+from sweep_inputs import SWEEP_YAML, inputs, lifecycle_inputs
 from wandb_server import DEFAULT_ENTITY, DEFAULT_KEY, WandbServer
 
 CREATE_RESOLVING_ENTITY = {"GetDefaultEntity": 1, "GetSweeps": 1, "UpsertSweep": 1}

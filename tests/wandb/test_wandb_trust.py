@@ -32,7 +32,7 @@ import pytest
 import yaml
 from engine_driver import Engine, ProviderFailure
 from pulumi_harness import SWEEP_TYPE, ProgramRun, cli_config, run_program
-from test_sweep_provider import SWEEP_YAML, inputs
+from sweep_inputs import SWEEP_YAML, inputs
 from wandb_server import DEFAULT_ENTITY, DEFAULT_KEY, SWEEP_CREATOR_READINGS, WandbServer
 
 from wandb_sweeps.errors import ConfigError
