@@ -764,7 +764,9 @@ PROVIDER_VALUES = {
     "request_timeout": around(numbers),
     "call_timeout": around(numbers),
     "ca_certificate": around(
-        st.sampled_from(["", (Path(__file__).resolve().parents[1] / "data" / "test-ca.pem").read_text(), "-----BEGIN "])
+        st.sampled_from(
+            ["", (Path(__file__).resolve().parents[1] / "data" / "test-ca.pem").read_text(), "-----BEGIN "]
+        )
     ),
     "sweep_id": around(st.just("abcd1234")),
     "sweep_entity": around(st.sampled_from(["team", ""])),
