@@ -44,6 +44,17 @@ Behaviours copied from the real server:
   ``PENDING`` fails with "cannot reconfigure sweep which has already started".
 * A project or sweep that does not exist resolves to ``null``.
 * A write to an entity other than the caller's fails ("permission denied").
+* ``createAgent`` on a sweep that is no longer running (``FINISHED``, ``CANCELED``,
+  ``FAILED``, ``CRASHED``) is refused with HTTP 400 and the message
+  ``Sweep ENTITY/PROJECT/ID is not running``, and registers nothing: the real
+  server's answer, as wandb's own tests fake it since wandb/wandb#12456 (commit
+  7eb0d531fc, ``tests/unit_tests/test_wandb_agent/conftest.py``,
+  ``sweep_not_running_api_error``: "the 400 error `createAgent` returns for a
+  terminal-state sweep"); ``wandb agent`` then exits 1
+  (``test_cli_agent_fails_fast_on_terminal_sweep_state``: no retry, no heartbeat).
+  Whether a ``PAUSED`` sweep counts as running there is unverified, so both readings
+  can be chosen with ``WandbServer(paused_agents=...)``: ``"accepted"`` (the default)
+  or ``"refused"``.
 * ``createAgent`` registers an agent for a sweep (looked up by its 8-character
   name in ``entityName``/``projectName``) and returns its opaque id; each
   ``agentHeartbeat`` returns ``commands``, a JSON string holding a list of
@@ -408,6 +419,15 @@ class _NotFoundError(graphql.GraphQLError):
     """A resolver error that makes the whole reply HTTP 404 (see ``_execute``)."""
 
 
+class _BadRequestError(graphql.GraphQLError):
+    """A resolver error that makes the whole reply HTTP 400 (see ``_execute``)."""
+
+
+TERMINAL_STATES = frozenset({"FINISHED", "CANCELED", "FAILED", "CRASHED"})
+"""States in which the server refuses a new agent (module docstring)."""
+PAUSED_AGENT_READINGS = ("accepted", "refused")
+
+
 class WandbServer:
     """A local W&B GraphQL server on 127.0.0.1 with a random free port (HTTPS with `ssl_context`).
 
@@ -421,11 +441,16 @@ class WandbServer:
         *,
         sweep_creator: str = "user",
         ssl_context: ssl.SSLContext | None = None,
+        paused_agents: str = "accepted",
     ) -> None:
         if api_keys is None:
             api_keys = {DEFAULT_KEY: DEFAULT_ENTITY}
         if sweep_creator not in SWEEP_CREATOR_READINGS:
             raise ValueError(f"sweep_creator must be one of {SWEEP_CREATOR_READINGS}, got {sweep_creator!r}")
+        if paused_agents not in PAUSED_AGENT_READINGS:
+            raise ValueError(f"paused_agents must be one of {PAUSED_AGENT_READINGS}, got {paused_agents!r}")
+        self.paused_agents = paused_agents
+        """Whether ``createAgent`` on a PAUSED sweep is accepted or refused (module docstring)."""
         self.api_keys: dict[str, str] = dict(api_keys)
         """API key -> entity (user) name; may be changed to revoke a key."""
         self.sweep_creator = sweep_creator
@@ -628,6 +653,8 @@ class WandbServer:
         for error in result.errors or ():
             if isinstance(error, _NotFoundError) or isinstance(error.original_error, _NotFoundError):
                 return 404, {"errors": [{"message": error.message}]}
+            if isinstance(error, _BadRequestError) or isinstance(error.original_error, _BadRequestError):
+                return 400, {"errors": [{"message": error.message}]}
         return (400 if result.data is None else 200), result.formatted
 
     def _sweeps_in(self, entity: str, project: str) -> list[SweepRecord]:
@@ -687,6 +714,9 @@ class WandbServer:
         sweep = self.find_sweep(entity, project, values["sweep"])
         if sweep is None:
             raise graphql.GraphQLError(f"sweep {entity}/{project}/{values['sweep']} not found")
+        refused = TERMINAL_STATES | ({"PAUSED"} if self.paused_agents == "refused" else set())
+        if sweep.state in refused:
+            raise _BadRequestError(f"Sweep {entity}/{project}/{sweep.name} is not running")
         agent = AgentRecord(
             gql_id=_opaque_id("Agent", str(len(self.agents) + 1)),
             name=_random_sweep_id(),

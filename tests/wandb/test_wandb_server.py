@@ -306,6 +306,37 @@ def test_client_refuses_some_state_changes_without_writing(
     assert len(server.writes()) == writes
 
 
+@pytest.mark.parametrize("state", ["FINISHED", "CANCELED", "FAILED", "CRASHED"])
+def test_an_agent_is_refused_on_a_sweep_that_is_over(server: WandbServer, state: str) -> None:
+    """As the real server answers (wandb/wandb#12456): HTTP 400, "Sweep E/P/ID is not
+    running", which the client raises at once, and no agent is registered."""
+    api = connect(server)
+    name = create_sweep(api)
+    server.set_sweep_state("alice", "proj", name, state)
+    with pytest.raises(CommError, match=rf"Sweep alice/proj/{name} is not running"):
+        wandb_sweeps._register_agent(api, "host", sweep_id=name, entity="alice", project="proj")
+    (refused,) = [r for r in server.requests if r.operation_name == "CreateAgent"]
+    assert refused.status == 400
+    assert server.agents == []
+
+
+@pytest.mark.parametrize(("reading", "accepted"), [("accepted", True), ("refused", False)])
+def test_a_paused_sweep_takes_agents_under_one_reading(reading: str, accepted: bool) -> None:
+    with WandbServer(paused_agents=reading) as server:
+        api = connect(server)
+        name = create_sweep(api)
+        for state in ("PENDING", "RUNNING"):
+            server.set_sweep_state("alice", "proj", name, state)
+            wandb_sweeps._register_agent(api, "host", sweep_id=name, entity="alice", project="proj")
+        server.set_sweep_state("alice", "proj", name, "PAUSED")
+        if accepted:
+            wandb_sweeps._register_agent(api, "host", sweep_id=name, entity="alice", project="proj")
+        else:
+            with pytest.raises(CommError, match="is not running"):
+                wandb_sweeps._register_agent(api, "host", sweep_id=name, entity="alice", project="proj")
+        assert len(server.agents) == 2 + accepted
+
+
 def test_reconfigure(server: WandbServer) -> None:
     api = connect(server)
     name = create_sweep(api)
