@@ -1,6 +1,6 @@
 """`venv/bin/python -m bench [--runs N] [--quick]`: what a deploy costs, measured.
 
-Prints one Markdown table (the README's "Performance" section is a copy of it):
+Prints one Markdown table (docs/performance.md holds a copy of it):
 
 - **program vs floor**: wall time of the program process under the mock engine
   (`bench/program_run.py`: interpreter start, imports, config, validation,
@@ -42,7 +42,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 RUNNER = ROOT / "bench" / "program_run.py"
 KEY = "local-" + "k" * 40
-sys.path[:0] = [str(ROOT / "tests")]
+sys.path[:0] = [str(ROOT / "tests" / "harness")]  # pulumi_harness, wandb_server, ...
 
 
 @dataclass

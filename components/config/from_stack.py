@@ -109,7 +109,7 @@ def _unknown_key_problem(name: str) -> str:
         quoted = [f"'{hint}'" for hint in hints]
         advice = f"; did you mean {', '.join(quoted[:-1]) + ' or ' if len(quoted) > 1 else ''}{quoted[-1]}?"
     else:
-        advice = ". The keys are listed in the README's Configuration tables."
+        advice = ". The keys are listed in docs/configuration.md."
     if len(name) <= 100 and name.isprintable():
         return (
             f"{name}: not a wandb-sweeps config key{advice} "

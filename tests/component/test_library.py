@@ -14,6 +14,7 @@ import kubernetes_validate
 import pulumi
 import pulumi_kubernetes as k8s
 import pytest
+from docs_pages import marked_block, page
 from engine_model import JOB_TYPE, LIFECYCLE_TYPE, SWEEP_TYPE, Deployment, deploy
 from kubernetes_validate.utils import latest_version
 from library_programs import (
@@ -191,18 +192,15 @@ def test_stack_outputs_of_a_library_program_can_use_the_component_outputs() -> N
     assert deployment.outputs == {"path": "mock-entity/vision/mock1234", "namespace": "nlp"}
 
 
-def test_the_readmes_role_is_valid_and_covers_what_the_component_creates() -> None:
-    """A user without cluster-admin deploys with the Role the README gives: it must be a
-    valid Role, and allow every verb pulumi-kubernetes uses on every kind of object the
-    component creates in an existing namespace."""
-    import re
-
+def test_the_docs_role_is_valid_and_covers_what_the_component_creates() -> None:
+    """A user without cluster-admin deploys with the Role docs/shared-clusters.md gives: it
+    must be a valid Role, and allow every verb pulumi-kubernetes uses on every kind of
+    object the component creates in an existing namespace."""
     import yaml
 
-    readme = (ROOT / "README.md").read_text()
-    block = re.search(r"<!-- rbac-role -->\n```yaml\n(.+?)\n```", readme, re.DOTALL)
-    assert block, "README marks its Role with <!-- rbac-role -->"
-    documents = list(yaml.safe_load_all(block.group(1)))
+    block = marked_block(page("shared-clusters.md"), "rbac-role")
+    assert block, "docs/shared-clusters.md marks its Role with <!-- rbac-role -->"
+    documents = list(yaml.safe_load_all(block))
     assert [d["kind"] for d in documents] == ["Role", "RoleBinding"]
     for version in (MIN_KUBERNETES, latest_version()):
         for document in documents:

@@ -386,7 +386,7 @@ CASES = [
         "unknown key",
         {"colour": "blue"},
         SECRET,
-        ["colour: not a wandb-sweeps config key. The keys are listed in the README's Configuration tables."],
+        ["colour: not a wandb-sweeps config key. The keys are listed in docs/configuration.md."],
     ),
     (
         "typo close to two keys",

@@ -70,6 +70,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from docs_pages import marked_block, page
 from wandb_server import DEFAULT_KEY, SweepRecord, WandbServer
 
 from wandb_sweeps.kubernetes.agent_job import LAUNCHER_SCRIPT
@@ -362,7 +363,8 @@ def test_two_gpus_for_two_agents_are_disjoint(server: WandbServer, start: Start,
     assert sorted(r["cuda"] for r in records.values()) == ["0", "1"]
 
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+GPU_PAGE = "gpus-and-sizing.md"
+"""The docs page with the multi-GPU sweep files (docs/gpus-and-sizing.md)."""
 LAUNCH_STUB = """#!{python}
 \"\"\"Stand-in for accelerate / torchrun: record how the agent started us, then exit 0.\"\"\"
 import json, os, sys
@@ -379,26 +381,24 @@ record = {{
 (records / f"{{run_id}}.json.tmp").write_text(json.dumps(record))
 (records / f"{{run_id}}.json.tmp").replace(records / f"{{run_id}}.json")
 """
-README_COMMANDS = {
+DOC_COMMANDS = {
     "accelerate": ["accelerate", "launch", "--num_processes=2", "--main_process_port=0", "train.py"],
     "torchrun": ["torchrun", "--standalone", "--nproc_per_node=2", "train.py"],
 }
-"""What the README says the agent runs after `/usr/bin/env`, before the run's flags."""
+"""What docs/gpus-and-sizing.md says the agent runs after `/usr/bin/env`, before the run's flags."""
 
 
-def readme_sweep(launcher: str) -> dict[str, Any]:
-    """The README's multi-GPU sweep file with the `command:` given for `launcher`, as YAML
+def docs_sweep(launcher: str) -> dict[str, Any]:
+    """The docs' multi-GPU sweep file with the `command:` given for `launcher`, as YAML
     reads it; its search made a grid this test server can hand out."""
-    import re
-
     import yaml
 
-    text = README.read_text()
+    text = page(GPU_PAGE)
 
     def block(marker: str) -> Any:
-        found = re.search(rf"<!-- {marker} -->\n```yaml\n(.+?)\n```", text, re.DOTALL)
-        assert found, f"README marks a block with <!-- {marker} -->"
-        return yaml.safe_load(found.group(1))
+        found = marked_block(text, marker)
+        assert found, f"docs/{GPU_PAGE} marks a block with <!-- {marker} -->"
+        return yaml.safe_load(found)
 
     config = block("multi-gpu-sweep-accelerate")
     config["command"] = block(f"multi-gpu-sweep-{launcher}")["command"]
@@ -407,14 +407,14 @@ def readme_sweep(launcher: str) -> dict[str, Any]:
     return config
 
 
-@pytest.mark.parametrize("launcher_name", list(README_COMMANDS))
-def test_the_readmes_multi_gpu_sweeps_start_each_run_on_its_own_gpus(
+@pytest.mark.parametrize("launcher_name", list(DOC_COMMANDS))
+def test_the_docs_multi_gpu_sweeps_start_each_run_on_its_own_gpus(
     server: WandbServer, start: Start, tmp_path: Path, launcher_name: str
 ) -> None:
-    """The README's `command:` with ${env} ${program} ${args}, run by the real agent under
+    """The docs' `command:` with ${env} ${program} ${args}, run by the real agent under
     the launcher with 4 GPUs and 2 per run: each run is `accelerate launch ...` (or
     `torchrun ...`) with the program and the run's flags, on GPUs 0,1 or 2,3."""
-    sweep = server.create_sweep(readme_sweep(launcher_name), project="proj")
+    sweep = server.create_sweep(docs_sweep(launcher_name), project="proj")
     stub = tmp_path / "bin" / launcher_name
     stub.parent.mkdir()
     stub.write_text(LAUNCH_STUB.format(python=sys.executable))
@@ -433,8 +433,8 @@ def test_the_readmes_multi_gpu_sweeps_start_each_run_on_its_own_gpus(
     assert sorted(r["cuda"] for r in records.values()) == ["0,1", "2,3"], launcher.output()
     params = {run.name: run.params for run in server.runs}
     for record in records.values():
-        assert record["argv"] == [*README_COMMANDS[launcher_name], *flags(params[record["run_id"]])]
-    assert "/usr/bin/env " + " ".join(README_COMMANDS["accelerate"]) in " ".join(README.read_text().split())
+        assert record["argv"] == [*DOC_COMMANDS[launcher_name], *flags(params[record["run_id"]])]
+    assert "/usr/bin/env " + " ".join(DOC_COMMANDS["accelerate"]) in " ".join(page(GPU_PAGE).split())
 
 
 def test_runs_that_always_fail_make_the_agent_give_up_and_the_launcher_exit_4(

@@ -1,11 +1,12 @@
-"""The README's realistic scenario, as files a team would keep: examples/fine-tune/.
+"""The docs' realistic scenario, as files a team would keep: examples/fine-tune/.
 
 A self-managed W&B behind a private CA, a fine-tuning script launched with
 `accelerate launch` on 2 GPUs per run, 3 pods with 4 A100s each on GKE spot nodes,
 right-sized requests, a dataset and checkpoint PVC, a Hugging Face token as a secret.
 The stack file renders under the engine model, every object passes the official
 schemas of the oldest and newest supported Kubernetes, every pod meets the
-Restricted Pod Security Standard, and each README answer holds in what renders.
+Restricted Pod Security Standard, and each answer of the docs (docs/gpus-and-sizing.md,
+failures.md, self-managed-wandb.md) holds in what renders.
 """
 
 from __future__ import annotations

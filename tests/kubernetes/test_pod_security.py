@@ -27,7 +27,6 @@ from __future__ import annotations
 import copy
 import runpy
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
 
 import library_programs
@@ -35,6 +34,7 @@ import manifest_variants
 import pod_option_variants
 import pytest
 import stacks
+from docs_pages import page
 from engine_model import Deployment, deploy
 from pod_rules import BY_CHECK, RESTRICTED_VOLUMES, RULES, Pod, broken_rules, pods
 from pulumi_harness import ROOT, cli_config
@@ -283,10 +283,11 @@ def test_the_restricted_volume_list_is_the_one_the_program_enforces() -> None:
     assert set(RESTRICTED_VOLUME_SOURCES) == RESTRICTED_VOLUMES
 
 
-def test_the_readme_builds_the_example_image_as_a_numeric_non_root_user() -> None:
+def test_the_docs_build_the_example_image_as_a_numeric_non_root_user() -> None:
     """runAsNonRoot: the kubelet can verify only a numeric USER (a name would need the
-    image's /etc/passwd, which it does not read): CreateContainerConfigError otherwise."""
+    image's /etc/passwd, which it does not read): CreateContainerConfigError otherwise.
+    docs/security.md ("Build a non-root image") shows the Dockerfile's USER line."""
     dockerfile = (ROOT / "Dockerfile").read_text()
     users = [line.split()[1] for line in dockerfile.splitlines() if line.startswith("USER ")]
     assert users and users[-1].isdigit() and int(users[-1]) != 0, users
-    assert Path(ROOT / "README.md").read_text().count("USER 1000") >= 1
+    assert page("security.md").count("USER 1000") >= 1

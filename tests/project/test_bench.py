@@ -1,7 +1,7 @@
 """The benchmark starts and prints its table (its smallest case): `python -m bench --quick`.
 
-The benchmark itself is not a test (it measures; see the README's "Performance"
-section); this only keeps it from rotting. Its timed figures are not asserted here.
+The benchmark itself is not a test (it measures; see docs/performance.md); this
+only keeps it from rotting. Its timed figures are not asserted here.
 """
 
 from __future__ import annotations

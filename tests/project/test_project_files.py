@@ -1,4 +1,4 @@
-"""The project's own files agree with the code: Pulumi.yaml, the stacks, the README, train.py."""
+"""The project's own files agree with the code: Pulumi.yaml, the stacks, the README and docs/, train.py."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import time
 import tomllib
 
 import yaml
+from docs_pages import all_pages, marked_block, page
 from pulumi_harness import ROOT, cli_config, run_program
 
 from wandb_sweeps.config.from_stack import CONFIG_KEYS, KEYS_BY_NAME
@@ -53,47 +54,62 @@ def test_stack_files_use_only_known_keys() -> None:
         assert "wandb-sweeps:wandbApiKey" not in config, "the API key never goes in a committed file"
 
 
-def test_readme_documents_every_config_key_with_its_default_and_every_output() -> None:
-    readme = (ROOT / "README.md").read_text()
+def test_docs_document_every_config_key_with_its_default_and_the_readme_every_output() -> None:
+    """docs/configuration.md has a row for every key, with its default; the README's short
+    table of the most-used keys gives the same defaults; the README lists every output."""
+    reference = page("configuration.md")
+    readme = page("README.md")
+    shortlisted = 0
     for key in CONFIG_KEYS:
-        row = re.search(rf"^\| `{key.name}` \|(.*)$", readme, re.MULTILINE)
-        assert row, f"README has no table row for `{key.name}`"
+        row = re.search(rf"^\| `{key.name}` \|(.*)$", reference, re.MULTILINE)
+        assert row, f"docs/configuration.md has no table row for `{key.name}`"
+        short = re.search(rf"^\| `{key.name}` \|(.*)$", readme, re.MULTILINE)
+        shortlisted += short is not None
         if key.default not in (None, "", [], {}):
             default = str(key.default).lower() if isinstance(key.default, bool) else key.default
-            assert f"`{default}`" in row.group(1), f"README row of {key.name} lacks its default"
+            assert f"`{default}`" in row.group(1), (
+                f"docs/configuration.md row of {key.name} lacks its default"
+            )
+            assert short is None or f"`{default}`" in short.group(1), (
+                f"README row of {key.name} lacks its default"
+            )
+    assert shortlisted >= 5, "the README's table of the most-used keys"
     main = (ROOT / "__main__.py").read_text()
     for output in re.findall(r'pulumi\.export\("(\w+)"', main):
         assert re.search(rf"^\| `{output}` \|", readme, re.MULTILINE), f"README lacks output {output}"
 
 
-def test_readme_gives_the_upper_bound_of_every_bounded_key_in_its_row() -> None:
-    """The bound the program enforces (config_keys `maximum`) is the one users read."""
-    readme = (ROOT / "README.md").read_text()
+def test_docs_give_the_upper_bound_of_every_bounded_key_in_its_row() -> None:
+    """The bound the program enforces (config/keys.py `maximum`) is the one users read."""
+    reference = page("configuration.md")
     bounded = [key for key in CONFIG_KEYS if key.maximum is not None]
     assert len(bounded) >= 13
     for key in bounded:
-        row = re.search(rf"^\| `{key.name}` \|(.*)$", readme, re.MULTILINE)
-        assert row and re.search(rf"[Aa]t most `{key.maximum}`", row.group(1)), f"README row of {key.name}"
+        row = re.search(rf"^\| `{key.name}` \|(.*)$", reference, re.MULTILINE)
+        assert row and re.search(rf"[Aa]t most `{key.maximum}`", row.group(1)), (
+            f"docs/configuration.md row of {key.name}"
+        )
 
 
-def readme_prose() -> str:
-    """The README without its fenced code blocks (examples, not statements), and with each
-    run of whitespace one space, so that a sentence broken across lines reads as one."""
-    text = re.sub(r"```.*?```", "", (ROOT / "README.md").read_text(), flags=re.DOTALL)
+def docs_prose() -> str:
+    """The README and every docs/ page without their fenced code blocks (examples, not
+    statements), and with each run of whitespace one space, so that a sentence broken
+    across lines reads as one."""
+    text = "\n\n".join(re.sub(r"```.*?```", "", text, flags=re.DOTALL) for text in all_pages().values())
     return " ".join(text.split())
 
 
 def shown_default(value: object) -> str:
-    """A default as the README writes it: `true`, `120`, `auto`."""
+    """A default as the docs write it: `true`, `120`, `auto`."""
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def prose_default_claims() -> list[tuple[str, str, str]]:
-    """(key, value, the words around it) for every README sentence that presents a value
+    """(key, value, the words around it) for every sentence of the README or docs/ that presents a value
     of a known key as its default, in any of the forms it uses:
     `shmSize: auto` (the default), `key: value` by default, the default `key: value`,
     `key` defaults to `value`, `key` (default `value`), `key` is `value` by default."""
-    prose = readme_prose()
+    prose = docs_prose()
     keys = "|".join(sorted(map(re.escape, KEYS_BY_NAME), key=len, reverse=True))
     patterns = [
         rf"`({keys}): ([^`]+)`,? (?:\((?:the )?default\)|(?:the|by|is the) default\b)",
@@ -108,44 +124,44 @@ def prose_default_claims() -> list[tuple[str, str, str]]:
     ]
 
 
-def test_readme_prose_states_the_defaults_the_code_has() -> None:
+def test_docs_prose_states_the_defaults_the_code_has() -> None:
     """Not only the tables: a sentence such as "`shmSize: auto` (the default)" or
     "`runAsNonRoot` still defaults to `true`" must give the code's default. A key whose
     default is empty ("unset": the default is worked out, e.g. imagePullPolicy) may only
-    be said to default to a value its table row names."""
-    readme = (ROOT / "README.md").read_text()
+    be said to default to a value its table row (docs/configuration.md) names."""
+    reference = page("configuration.md")
     claims = prose_default_claims()
-    assert len(claims) >= 3, claims  # the patterns still find the README's statements
+    assert len(claims) >= 3, claims  # the patterns still find the docs' statements
     for key, value, context in claims:
         default = KEYS_BY_NAME[key].default
         if default in ("", 0, [], {}, None):
-            row = re.search(rf"^\| `{key}` \| ([^|]*)\|", readme, re.MULTILINE)
+            row = re.search(rf"^\| `{key}` \| ([^|]*)\|", reference, re.MULTILINE)
             assert row and f"`{value}`" in row.group(1), (
-                f"README says {key} defaults to {value!r}: ...{context}..."
+                f"the docs say {key} defaults to {value!r}: ...{context}..."
             )
         else:
             assert value == shown_default(default), (
-                f"README says {key} defaults to {value!r}, the code to {default!r}: ...{context}..."
+                f"the docs say {key} defaults to {value!r}, the code to {default!r}: ...{context}..."
             )
 
 
-def readme_yaml(marker: str) -> dict:
-    """The YAML block the README marks with `<!-- marker -->`."""
-    found = re.search(rf"<!-- {marker} -->\n```yaml\n(.+?)\n```", (ROOT / "README.md").read_text(), re.DOTALL)
-    assert found, f"README marks a block with <!-- {marker} -->"
-    return yaml.safe_load(found.group(1))
+def docs_yaml(marker: str) -> dict:
+    """The YAML block docs/gpus-and-sizing.md marks with `<!-- marker -->`."""
+    found = marked_block(page("gpus-and-sizing.md"), marker)
+    assert found, f"docs/gpus-and-sizing.md marks a block with <!-- {marker} -->"
+    return yaml.safe_load(found)
 
 
-def deploy_readme_stack(marker: str) -> dict:
-    """The README's stack block on top of the live stack, under the mock engine: slot 0's container."""
-    keys = {name.partition(":")[2]: value for name, value in readme_yaml(marker)["config"].items()}
+def deploy_docs_stack(marker: str) -> dict:
+    """The docs' stack block on top of the live stack, under the mock engine: slot 0's container."""
+    keys = {name.partition(":")[2]: value for name, value in docs_yaml(marker)["config"].items()}
     config = cli_config("live", wandbApiKey="local-" + "k" * 40, **keys)
     run = run_program("live", config, secret_keys=("wandbApiKey",))
     return run.named("sweep-agent-0").inputs["spec"]["template"]["spec"]
 
 
-def test_readme_multi_gpu_stack_gives_each_run_a_block_of_two_gpus() -> None:
-    spec = deploy_readme_stack("multi-gpu-stack")
+def test_docs_multi_gpu_stack_gives_each_run_a_block_of_two_gpus() -> None:
+    spec = deploy_docs_stack("multi-gpu-stack")
     container = spec["containers"][0]
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert (env["GPUS_PER_POD"], env["AGENTS_PER_POD"]) == ("4", "2")
@@ -153,8 +169,8 @@ def test_readme_multi_gpu_stack_gives_each_run_a_block_of_two_gpus() -> None:
     assert container["resources"]["limits"] == {"cpu": "32", "memory": "256Gi", "nvidia.com/gpu": "4"}
 
 
-def test_readme_sizing_stack_sets_lower_requests_and_half_of_memory_for_shm() -> None:
-    spec = deploy_readme_stack("sizing-stack")
+def test_docs_sizing_stack_sets_lower_requests_and_half_of_memory_for_shm() -> None:
+    spec = deploy_docs_stack("sizing-stack")
     assert spec["containers"][0]["resources"] == {
         "requests": {"cpu": "8", "memory": "96Gi"},
         "limits": {"cpu": "16", "memory": "128Gi", "nvidia.com/gpu": "1"},
@@ -163,14 +179,14 @@ def test_readme_sizing_stack_sets_lower_requests_and_half_of_memory_for_shm() ->
     assert spec["volumes"][0]["emptyDir"] == {"medium": "Memory", "sizeLimit": "16Gi"}
 
 
-def test_readme_multi_gpu_sweep_files_pass_wandbs_checks() -> None:
+def test_docs_multi_gpu_sweep_files_pass_wandbs_checks() -> None:
     """The accelerate file, and the same with the torchrun `command:`, pass every check the
-    sweep file gets (W&B's schema included); the flow-list form the README warns about
+    sweep file gets (W&B's schema included); the flow-list form the docs warn about
     does not even parse."""
     from wandb_sweeps.wandb.schema import schema_problem
 
-    accelerate = readme_yaml("multi-gpu-sweep-accelerate")
-    torchrun = {**accelerate, "command": readme_yaml("multi-gpu-sweep-torchrun")["command"]}
+    accelerate = docs_yaml("multi-gpu-sweep-accelerate")
+    torchrun = {**accelerate, "command": docs_yaml("multi-gpu-sweep-torchrun")["command"]}
     for config in (accelerate, torchrun):
         assert config["command"][0] == "${env}" and config["command"][-2:] == ["${program}", "${args}"]
         assert schema_problem(yaml.safe_dump(config), "'sweep.yaml'") is None
@@ -179,15 +195,14 @@ def test_readme_multi_gpu_sweep_files_pass_wandbs_checks() -> None:
     except yaml.YAMLError:
         pass
     else:
-        raise AssertionError("a flow list with ${env} parsed; the README says it does not")
+        raise AssertionError("a flow list with ${env} parsed; docs/gpus-and-sizing.md says it does not")
 
 
 def test_readme_test_command_is_what_ci_runs() -> None:
-    readme = (ROOT / "README.md").read_text()
     ci = (ROOT / ".ci" / "run").read_text()
-    command = re.search(r"<!-- test-command -->\n```sh\n(.+?)\n```", readme, re.DOTALL)
+    command = marked_block(page("README.md"), "test-command", "sh")
     assert command, "README marks its test command with <!-- test-command -->"
-    assert command.group(1).strip() in ci
+    assert command.strip() in ci
 
 
 def test_example_trainer_runs_a_sweep_style_command_line_offline(tmp_path) -> None:
