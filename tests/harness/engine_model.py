@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gc
 import itertools
 import json
 import logging
@@ -473,8 +474,8 @@ def deploy(
 
     try:
         _sync_await(run_pulumi_func(lambda: _sync_await(run().apply(collect).future())))
-    except BaseException:
-        drain_leftover_tasks()
+    except BaseException as failure:
+        drain_leftover_tasks(failure)
         raise
     engine.finish()
     engine.deployment.warnings = warnings.messages
@@ -489,9 +490,21 @@ def fresh_root() -> None:
     ROOT.set(None)
 
 
-def drain_leftover_tasks() -> None:
-    """A program that failed half-way leaves registrations running on the event loop,
-    which the mock engine shares between runs: they would fail the next program."""
+def drain_leftover_tasks(failure: BaseException) -> None:
+    """After a program failed with `failure` (which the caller re-raises): the leftovers.
+
+    It leaves registrations running on the event loop, which the mock engine shares
+    between runs: they would fail the next program.
+
+    It also leaves futures that nobody will ever await. The SDK fails a registration by
+    setting the exception on three futures per output property, its value, known and
+    secret (`do_resolve` in `pulumi.runtime.rpc.transfer_properties`, called by
+    `resolve_outputs_due_to_exception` from `register_resource`'s `do_register`), but the
+    property's Output awaits the value first and stops there: asyncio logs the other two,
+    "Future exception was never retrieved", whenever the garbage collector frees them,
+    in a later test or at exit (hundreds a run). Their exception is the program's failure
+    (or that of a registration gathered here), which the caller gets: retrieved here,
+    future by future, so asyncio still reports any other one."""
     from pulumi.runtime.settings import SETTINGS
 
     loop = asyncio.get_event_loop()
@@ -499,10 +512,17 @@ def drain_leftover_tasks() -> None:
         outputs = list(SETTINGS.outputs)
         SETTINGS.outputs.clear()
     pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
+    results: list[Any] = []
     if pending or outputs:  # let them fail now, into this gather, rather than into the next program
-        loop.run_until_complete(
+        results = loop.run_until_complete(
             asyncio.wait_for(asyncio.gather(*pending, *outputs, return_exceptions=True), 10)
         )
+    failures = {id(e): e for e in [failure, *results] if isinstance(e, BaseException)}
+    # A future failed with one of them holds it (and it holds the future, through its
+    # traceback's `do_register` frame): it is among its referrers.
+    for future in gc.get_referrers(*failures.values()):
+        if isinstance(future, asyncio.Future) and future.done() and not future.cancelled():
+            future.exception()  # retrieved: it is the failure the caller (or the gather) got
 
 
 def destroy(prior: Mapping[str, Resource], backend: Any = None) -> Deployment:

@@ -139,8 +139,8 @@ def run_program(
 
     try:
         _sync_await(run_pulumi_func(lambda: _sync_await(program().apply(collect).future())))
-    except BaseException:
-        drain_leftover_tasks()
+    except BaseException as failure:
+        drain_leftover_tasks(failure)
         raise
     return run
 
