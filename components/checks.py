@@ -12,6 +12,7 @@ import math
 import re
 from decimal import MAX_EMAX, MIN_EMIN, ROUND_FLOOR, Context, Decimal, localcontext
 from pathlib import Path
+from typing import TypeGuard
 
 from .errors import ConfigError, ProblemList
 
@@ -80,7 +81,7 @@ def check_int(
         problems.add(f"{key}: must be at most {maximum}, got {shown(value)}.")
 
 
-def _is_text(problems: ProblemList, key: str, value: object) -> bool:
+def _is_text(value: object, problems: ProblemList, key: str) -> TypeGuard[str]:
     if isinstance(value, str):
         return True
     problems.add(f"{key}: must be text, got {type_name(value)}.")
@@ -88,7 +89,7 @@ def _is_text(problems: ProblemList, key: str, value: object) -> bool:
 
 
 def check_quantity(problems: ProblemList, key: str, value: object, example: str) -> None:
-    if value is not None and _is_text(problems, key, value) and not QUANTITY.fullmatch(value):  # type: ignore[arg-type]
+    if value is not None and _is_text(value, problems, key) and not QUANTITY.fullmatch(value):
         problems.add(f"{key}: must be a Kubernetes quantity such as {example}, got {shown(value)}.")
 
 
@@ -136,7 +137,7 @@ def bytes_quantity(amount: Decimal) -> str:
 
 
 def check_dns_label(problems: ProblemList, key: str, value: object) -> None:
-    if _is_text(problems, key, value) and not DNS_LABEL.fullmatch(value):  # type: ignore[arg-type]
+    if _is_text(value, problems, key) and not DNS_LABEL.fullmatch(value):
         problems.add(
             f"{key}: must be a DNS label (at most 63 lowercase letters, digits and "
             f"'-', starting and ending with a letter or digit), got {shown(value)}."
@@ -144,7 +145,7 @@ def check_dns_label(problems: ProblemList, key: str, value: object) -> None:
 
 
 def check_dns_subdomain(problems: ProblemList, key: str, value: object) -> None:
-    if value is not None and _is_text(problems, key, value) and not DNS_SUBDOMAIN.fullmatch(value):  # type: ignore[arg-type]
+    if value is not None and _is_text(value, problems, key) and not DNS_SUBDOMAIN.fullmatch(value):
         problems.add(
             f"{key}: must be a Kubernetes object name (lowercase letters, digits, '-' "
             f"and '.'), got {shown(value)}."
@@ -200,7 +201,7 @@ def file_in_project(project_root: Path, relative_path: object, key: str, what: s
     where = f"{key}: {named or shown(relative_path)}"
     try:
         root = project_root.resolve()
-        path = (root / relative_path).resolve()  # type: ignore[operator]
+        path = (root / relative_path).resolve()  # type: ignore[operator]  # not text: the TypeError below
     except (OSError, ValueError, RuntimeError, TypeError) as error:  # a NUL byte, a symlink loop
         raise ConfigError([f"{where} is not a usable file path: {error}."]) from None
     if not path.is_relative_to(root):

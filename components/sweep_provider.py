@@ -99,7 +99,7 @@ def _same_sweep_config(old: Any, new: Any) -> bool:
             return True
         if not (isinstance(old, str) and isinstance(new, str)):
             return False
-        return parse_sweep_config(old or "") == parse_sweep_config(new or "")
+        return bool(parse_sweep_config(old or "") == parse_sweep_config(new or ""))
     except Exception:  # noqa: BLE001 - unparsable old state: treat as changed
         return False
 

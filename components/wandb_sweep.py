@@ -114,7 +114,8 @@ class WandbSweep(pulumi.ComponentResource):
                 },
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[self.sweep]),
             )
-            namespace = self.namespace_resource.metadata.apply(lambda m: m.name)
+            # The name given above (metadata.name is optional only in the type).
+            namespace = self.namespace_resource.metadata.apply(lambda m: m.name or settings.namespace)
 
         self.api_key_secret = self._secret(
             f"{name}-api-key", api_key_secret_name(name), {API_KEY_ENTRY: api_key}, namespace
@@ -245,11 +246,11 @@ class WandbSweep(pulumi.ComponentResource):
 
 def _claim_namespace(settings: SweepSettings) -> None:
     """Two WandbSweeps of one program must not both create the same namespace."""
-    if not settings.create_namespace or isinstance(settings.namespace, pulumi.Output):
-        return
+    if not settings.create_namespace or not isinstance(settings.namespace, str):
+        return  # an Output: resolved after this program run has registered everything
     # Kept on the program's root resource: one per program run.
     root = pulumi.runtime.get_root_resource()
-    claims: dict[str, str] = root.__dict__.setdefault("_wandb_sweeps_namespaces", {})  # type: ignore[union-attr]
+    claims: dict[str, str] = root.__dict__.setdefault("_wandb_sweeps_namespaces", {})
     owner = claims.setdefault(settings.namespace, settings.name)
     if owner != settings.name:
         raise ConfigError(

@@ -196,14 +196,20 @@ def _agent_pods(read: Reader) -> AgentPods:
     if runs < 0:
         read.problems.add(f"runsPerAgent: must be >= 1, or 0 for runs until the sweep ends, got {runs}.")
     image = read.required("image", "the agent image with your training code and wandb")
-    agents, gpus_per_run = _agents_per_pod(read)
+    agents, per_run = read.integer("agentsPerPod"), read.integer("gpusPerRun")
+    if per_run < 0:
+        read.problems.add(
+            f"gpusPerRun: must be >= 1, or 0 to split the GPUs between agentsPerPod agents, got {per_run}."
+        )
+    agent_per_gpu, gpus = read.boolean("agentPerGpu"), read.integer("gpusPerPod")
     return AgentPods(
         image=_checked(image, image_problem, ProblemList()) if isinstance(image, pulumi.Output) else image,
         pods=read.integer("pods"),
-        agents_per_pod=agents,
+        agents_per_pod=_agents_per_pod(agents, gpus, per_run, agent_per_gpu),
+        agent_per_gpu=agent_per_gpu,
         runs_per_agent=runs if runs > 0 else None,
-        gpus_per_pod=read.integer("gpusPerPod"),
-        gpus_per_run=gpus_per_run,
+        gpus_per_pod=gpus,
+        gpus_per_run=per_run if per_run > 0 else None,
         gpu_resource=read.string("gpuResource") or DEFAULT_GPU_RESOURCE,
         cpu=read.quantity("cpu"),
         memory=read.quantity("memory"),
@@ -265,56 +271,20 @@ def _job_metadata(read: Reader) -> JobMetadata:
     )
 
 
-def _agents_per_pod(read: Reader) -> tuple[int, int | None]:
-    """(agents per pod, GPUs per run or None): agentsPerPod; gpusPerPod / gpusPerRun when
-    each run needs several GPUs; gpusPerPod when agentPerGpu asks for one agent per GPU.
+def _agents_per_pod(agents: int, gpus: int, per_run: int, agent_per_gpu: bool) -> int:
+    """agentsPerPod, else the count gpusPerRun or agentPerGpu gives: gpusPerPod / gpusPerRun,
+    gpusPerPod. Whether they agree, and whether the GPUs fit, is AgentPods' rule.
 
-    agentsPerPod 1 counts as unset, as for agentPerGpu: the CLI passes Pulumi.yaml's
-    default along with the stack's keys, so an explicit 1 cannot be told from it.
+    agentsPerPod 1 counts as unset: the CLI passes Pulumi.yaml's default along with the
+    stack's keys, so an explicit 1 cannot be told from it.
     """
-    agents = read.integer("agentsPerPod")
-    per_run = read.integer("gpusPerRun")
-    if per_run < 0:
-        read.problems.add(
-            f"gpusPerRun: must be >= 1, or 0 to split the GPUs between agentsPerPod agents, got {per_run}."
-        )
+    if agents != 1:
+        return agents
     if per_run > 0:
-        return _agents_for_runs(read, agents, per_run)
-    if not read.boolean("agentPerGpu"):
-        return agents, None
-    gpus = read.integer("gpusPerPod")
-    if gpus < 1:
-        read.problems.add(f"agentPerGpu: needs gpusPerPod >= 1 (one agent per GPU), got gpusPerPod {gpus}.")
-        return agents, None
-    if agents not in (1, gpus):
-        read.problems.add(
-            f"agentPerGpu: sets agentsPerPod to gpusPerPod ({gpus}), but agentsPerPod is {agents}; "
-            "remove agentsPerPod or set agentPerGpu to false."
-        )
-        return agents, None
-    return gpus, None
-
-
-def _agents_for_runs(read: Reader, agents: int, per_run: int) -> tuple[int, int | None]:
-    """gpusPerRun set: one agent per block of gpusPerRun GPUs. What cannot be cut into
-    such blocks is reported by AgentPods; here, what contradicts the derived count. The
-    count is returned even then, so that the problem is not reported twice over."""
-    if read.boolean("agentPerGpu"):
-        read.problems.add(
-            f"gpusPerRun: cannot be combined with agentPerGpu: true, which gives each agent (and so each "
-            f"run) 1 GPU, not {per_run}; remove agentPerGpu: with gpusPerRun, agentsPerPod follows "
-            "gpusPerPod / gpusPerRun."
-        )
-    gpus = read.integer("gpusPerPod")
-    if gpus < per_run or gpus % per_run:
-        return agents, per_run
-    derived = gpus // per_run
-    if agents not in (1, derived):
-        read.problems.add(
-            f"gpusPerRun: sets agentsPerPod to gpusPerPod / gpusPerRun ({gpus} / {per_run} = {derived}), "
-            f"but agentsPerPod is {agents}; remove agentsPerPod (or set it to {derived})."
-        )
-    return derived, per_run
+        return gpus // per_run if gpus >= per_run else agents
+    if agent_per_gpu and gpus >= 1:
+        return gpus
+    return agents
 
 
 def _env(read: Reader) -> tuple[Any, ...]:
@@ -375,4 +345,5 @@ def _api_key(read: Reader, environ: Mapping[str, str]) -> Any:
     if problem:
         read.problems.add(problem)
         return ""
+    assert isinstance(key, str)  # api_key_problem refuses anything else
     return key.strip()

@@ -100,8 +100,8 @@ class Reader:
         value = self.string(name)
         maximum = _maximum(name)
         if isinstance(value, str) and isinstance(maximum, str):
-            amount = quantity_amount(value)
-            if amount is not None and amount > quantity_amount(maximum):  # type: ignore[operator]
+            amount, most = quantity_amount(value), quantity_amount(maximum)
+            if amount is not None and most is not None and amount > most:
                 self.problems.add(f"{name}: at most {maximum}, got {self.show(name, value)}.")
                 return None
         return value

@@ -41,8 +41,11 @@ import pulumi
 from pulumi_kubernetes.batch.v1 import JobSpecArgsDict
 from pulumi_kubernetes.core.v1 import (
     ContainerArgsDict,
+    EmptyDirVolumeSourceArgsDict,
     EnvVarArgsDict,
+    PodSecurityContextArgsDict,
     PodSpecArgsDict,
+    ResourceRequirementsArgsDict,
     TolerationArgsDict,
     VolumeArgsDict,
     VolumeMountArgsDict,
@@ -209,7 +212,7 @@ def agent_env(job: AgentJobInputs) -> list[EnvVarArgsDict]:
     if pods.runs_per_agent is not None:
         env.append({"name": "RUNS_PER_AGENT", "value": str(pods.runs_per_agent)})
     if job.ca_config_map:
-        env.extend(ca_pod_env())  # type: ignore[arg-type]  # the launcher builds the CA bundle
+        env.extend(ca_pod_env())  # the launcher builds the CA bundle
     # gpusPerRun needs no variable of its own: AGENTS_PER_POD is GPUS_PER_POD / gpusPerRun, and
     # the launcher's equal split gives each agent that block. So setting gpusPerRun to the
     # split already in effect changes no Job (a GPUS_PER_RUN variable would replace them all).
@@ -221,7 +224,7 @@ def agent_env(job: AgentJobInputs) -> list[EnvVarArgsDict]:
     return env
 
 
-def agent_resources(pods: AgentPods) -> dict[str, dict[str, str]]:
+def agent_resources(pods: AgentPods) -> ResourceRequirementsArgsDict:
     """`cpu`/`memory` are limits, and the requests too unless `cpuRequest`/`memoryRequest`
     set lower ones (request = limit for both gives Guaranteed QoS); a request without a
     limit stays a request alone. GPUs are limits only: Kubernetes sets an extended
@@ -234,7 +237,7 @@ def agent_resources(pods: AgentPods) -> dict[str, dict[str, str]]:
     }
     if pods.gpus_per_pod > 0:
         limits[pods.gpu_resource] = str(pods.gpus_per_pod)
-    resources: dict[str, dict[str, str]] = {}
+    resources: ResourceRequirementsArgsDict = {}
     if requests:
         resources["requests"] = requests
     if limits:
@@ -245,14 +248,14 @@ def agent_resources(pods: AgentPods) -> dict[str, dict[str, str]]:
 def _shm_volume(job: AgentJobInputs) -> tuple[list[VolumeArgsDict], list[VolumeMountArgsDict]]:
     if not job.runtime.shm_enabled(job.pods.gpus_per_pod):
         return [], []
-    empty_dir: dict[str, Any] = {"medium": "Memory"}
+    empty_dir: EmptyDirVolumeSourceArgsDict = {"medium": "Memory"}
     size_limit = job.runtime.shm_size_limit(job.pods.memory)
     if size_limit:
         empty_dir["size_limit"] = size_limit
     return [{"name": SHM_VOLUME, "empty_dir": empty_dir}], [{"name": SHM_VOLUME, "mount_path": "/dev/shm"}]
 
 
-def _ca_volumes(job: AgentJobInputs) -> tuple[list[Any], list[Any]]:
+def _ca_volumes(job: AgentJobInputs) -> tuple[list[VolumeArgsDict], list[VolumeMountArgsDict]]:
     return ca_pod_volumes(job.ca_config_map) if job.ca_config_map else ([], [])
 
 
@@ -271,9 +274,9 @@ def agent_container(job: AgentJobInputs) -> ContainerArgsDict:
     resources = agent_resources(job.pods)
     if resources:
         container["resources"] = resources
-    mounts = _shm_volume(job)[1] + _ca_volumes(job)[1] + list(job.runtime.volume_mounts)  # type: ignore[operator]
+    mounts = _shm_volume(job)[1] + _ca_volumes(job)[1] + list(job.runtime.volume_mounts)
     if mounts:
-        container["volume_mounts"] = mounts
+        container["volume_mounts"] = mounts  # type: ignore[typeddict-item]  # user VolumeMount objects, camelCase
     return container
 
 
@@ -281,7 +284,7 @@ def agent_tolerations(job: AgentJobInputs) -> list[TolerationArgsDict]:
     tolerations: list[TolerationArgsDict] = []
     if job.pods.gpus_per_pod > 0 and job.scheduling.gpu_toleration:
         tolerations.append({"key": job.pods.gpu_resource, "operator": "Exists", "effect": "NoSchedule"})
-    tolerations.extend(job.scheduling.tolerations)  # type: ignore[arg-type]
+    tolerations.extend(job.scheduling.tolerations)  # type: ignore[arg-type]  # user Toleration objects, camelCase
     return tolerations
 
 
@@ -290,7 +293,7 @@ def agent_pod_spec(job: AgentJobInputs) -> PodSpecArgsDict:
     user's pieces take it below (pod_settings.pod_security_problems): seccomp RuntimeDefault
     and runAsNonRoot here, no capabilities and no privilege escalation in the container."""
     runtime, scheduling = job.runtime, job.scheduling
-    security: dict[str, Any] = {"seccomp_profile": {"type": "RuntimeDefault"}}
+    security: PodSecurityContextArgsDict = {"seccomp_profile": {"type": "RuntimeDefault"}}
     if runtime.run_as_non_root:
         security["run_as_non_root"] = True
     if runtime.run_as_user is not None:
@@ -312,7 +315,7 @@ def agent_pod_spec(job: AgentJobInputs) -> PodSpecArgsDict:
         "service_account_name": runtime.service_account_name,
         "image_pull_secrets": [{"name": name} for name in runtime.image_pull_secrets],
     }
-    spec.update({k: v for k, v in optional.items() if v})  # type: ignore[typeddict-item]
+    spec.update({k: v for k, v in optional.items() if v})  # type: ignore[typeddict-item]  # the keys above; user pieces camelCase
     return spec
 
 
@@ -374,8 +377,8 @@ def once_resolved(value: Any, build: Any) -> Any:
     )
 
 
-def _pod_metadata(job: AgentJobInputs, slot: int) -> dict[str, Any]:
-    metadata: dict[str, Any] = {"labels": {**job.metadata.labels, **agent_labels(job.name, slot)}}
+def _pod_metadata(job: AgentJobInputs, slot: int) -> ObjectMetaArgsDict:
+    metadata: ObjectMetaArgsDict = {"labels": {**job.metadata.labels, **agent_labels(job.name, slot)}}
     if job.metadata.annotations:
         metadata["annotations"] = dict(job.metadata.annotations)
     return metadata

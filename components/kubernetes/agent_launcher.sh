@@ -3,11 +3,7 @@
 # Starts AGENTS_PER_POD `wandb agent -f` processes for SWEEP_PATH (entity/project/id),
 # each with `--count RUNS_PER_AGENT` when that is set, all at once, and gives each agent
 #   - its own share of the pod's GPUS_PER_POD GPUs through CUDA_VISIBLE_DEVICES:
-#       GPUS_PER_RUN set (> 0): GPUS_PER_POD / GPUS_PER_RUN agents, each on a disjoint
-#         block of GPUS_PER_RUN GPUs, for runs that launch one process per GPU
-#         (4 GPUs, 2 per run: 2 agents on "0,1" and "2,3"); AGENTS_PER_POD, when set,
-#         must be that number, and GPUS_PER_POD a multiple of GPUS_PER_RUN;
-#       GPUs >= agents: disjoint equal blocks (4 GPUs, 2 agents: "0,1" and "2,3");
+#       GPUs >= agents: disjoint equal blocks (4 GPUs, 2 agents, as gpusPerRun 2 sets: "0,1" and "2,3");
 #       GPUs <  agents: agents share GPUs round-robin (1 GPU, 2 agents: "0" and "0");
 #       no GPUs: CUDA_VISIBLE_DEVICES is left alone;
 #   - its own WANDB_DIR, ${WANDB_DIR:-$PWD}/agent-<i> (created here), so that the runs
@@ -53,8 +49,7 @@
 #          agent; the launcher waits for all of them, then exits 143 even if they all
 #          exited 0: a preempted pod must not count as "succeeded", or its Job would
 #          never start another.
-#   1      the agents' directories could not be created, or GPUS_PER_RUN does not fit
-#          GPUS_PER_POD and AGENTS_PER_POD (nothing was started)
+#   1      the agents' directories could not be created (nothing was started)
 #   1      also: WANDB_SWEEPS_CA_FILE is set and the CA bundle cannot be written
 #   non-0  SWEEP_PATH is not set (the shell's own status; nothing was started)
 set -u
@@ -66,15 +61,6 @@ runs=${RUNS_PER_AGENT:-}
 stop_grace=${STOP_GRACE_SECONDS:-120}
 agent_dirs=${WANDB_DIR:-$PWD}
 sweep_id=${SWEEP_PATH##*/}
-gpus_per_run=${GPUS_PER_RUN:-0}
-if [ "$gpus_per_run" -gt 0 ]; then
-  if [ "$gpus" -lt "$gpus_per_run" ] || [ $((gpus % gpus_per_run)) -ne 0 ] \
-    || [ "${AGENTS_PER_POD:-$((gpus / gpus_per_run))}" -ne $((gpus / gpus_per_run)) ]; then
-    echo "wandb-sweeps: GPUS_PER_RUN ($gpus_per_run) must divide GPUS_PER_POD ($gpus), and AGENTS_PER_POD (${AGENTS_PER_POD:-unset}) must be unset or their quotient; starting nothing" >&2
-    exit 1
-  fi
-  agents=$((gpus / gpus_per_run))
-fi
 STOPPED_EARLY=4
 STATE_UNKNOWN=5
 
@@ -206,6 +192,7 @@ known_state=""    # FINISHED or CANCELED once read: the agents that exit 0 after
 
 # sh functions share the script's variables, and this one runs as a trap in the middle
 # of anything: it must use names nothing else uses (the wait loops' `pid`, ...).
+# shellcheck disable=SC2329  # invoked by the traps below, which shellcheck does not follow
 forward() {
   signal_status=$2
   # Agents the launcher is already stopping got a SIGTERM: a second one would make
@@ -427,7 +414,7 @@ watch() {
       fi
     done
     if [ -n "$running" ] && [ "$stopping" -eq 0 ] && [ -z "$signal_status" ]; then
-      sleep 1 < /dev/null > /dev/null 2>&1 &
+      sleep 1 > /dev/null 2>&1 &
       wait $!
     fi
   done
@@ -457,7 +444,7 @@ bounded_drain() {
       echo "wandb-sweeps: agents still running ${stop_grace} s after SIGTERM (STOP_GRACE_SECONDS); exiting without them" >&2
       return 1
     fi
-    sleep 1 < /dev/null > /dev/null 2>&1 &
+    sleep 1 > /dev/null 2>&1 &
     wait $!
     waited=$((waited + 1))
   done

@@ -20,7 +20,10 @@ deleted and re-created under one name, and every pod after the `up` trusts the n
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the types only: pulumi-kubernetes is imported where the pods are built
+    from pulumi_kubernetes.core.v1 import EnvVarArgsDict, VolumeArgsDict, VolumeMountArgsDict
 
 CA_KEY = "caCertificate"
 
@@ -92,20 +95,20 @@ def pod_conflicts(
     return problems
 
 
-def ca_pod_volumes(config_map: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def ca_pod_volumes(config_map: str) -> tuple[list[VolumeArgsDict], list[VolumeMountArgsDict]]:
     """(volumes, volume mounts) for the agent pods: the CA read-only, the bundle's directory."""
-    volumes = [
+    volumes: list[VolumeArgsDict] = [
         {"name": CA_VOLUME, "config_map": {"name": config_map}},
         {"name": TRUST_VOLUME, "empty_dir": {"size_limit": TRUST_SIZE_LIMIT}},
     ]
-    mounts = [
+    mounts: list[VolumeMountArgsDict] = [
         {"name": CA_VOLUME, "mount_path": CA_MOUNT_DIR, "read_only": True},
         {"name": TRUST_VOLUME, "mount_path": TRUST_MOUNT_DIR},
     ]
     return volumes, mounts
 
 
-def ca_pod_env() -> list[dict[str, str]]:
+def ca_pod_env() -> list[EnvVarArgsDict]:
     """The launcher's inputs: where the CA is, and where to write the bundle."""
     return [
         {"name": CA_FILE_ENV, "value": f"{CA_MOUNT_DIR}/{CA_ENTRY}"},

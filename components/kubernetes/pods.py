@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeGuard
 
 import pulumi
 
@@ -50,7 +50,6 @@ RESERVED_ENV = (
     "SWEEP_PATH",
     "AGENTS_PER_POD",
     "GPUS_PER_POD",
-    "GPUS_PER_RUN",
     "RUNS_PER_AGENT",
     "STOP_GRACE_SECONDS",
     "CUDA_VISIBLE_DEVICES",
@@ -79,8 +78,8 @@ class AgentPods:
     pods: int = 1
     """`pods`: agent pods running at once; 0 pauses the sweep's agents."""
     agents_per_pod: int = 1
-    """`agentsPerPod` (or `gpusPerPod` with `agentPerGpu`, or `gpusPerPod / gpusPerRun`):
-    `wandb agent` processes per pod."""
+    """`agentsPerPod`: `wandb agent` processes per pod; `gpus_per_pod` with `agent_per_gpu`,
+    `gpus_per_pod / gpus_per_run` with `gpus_per_run` (`config.from_args` derives it)."""
     runs_per_agent: int | None = None
     """`runsPerAgent`: `wandb agent --count`; None runs until the sweep ends."""
     gpus_per_pod: int = 0
@@ -88,8 +87,8 @@ class AgentPods:
     gpus_per_run: int | None = None
     """`gpusPerRun`: GPUs each run needs, for runs that start one process per GPU
     (`accelerate launch`, `torchrun`): each agent gets a disjoint block of that many, so
-    `agents_per_pod` must be `gpus_per_pod / gpus_per_run`. None: the GPUs are split
-    between `agents_per_pod` agents."""
+    `agents_per_pod` must be `gpus_per_pod / gpus_per_run` (the launcher's equal split then
+    makes the blocks). None: the GPUs are split between `agents_per_pod` agents."""
     gpu_resource: str = DEFAULT_GPU_RESOURCE
     """`gpuResource`: the extended resource that GPUs are requested as."""
     cpu: str | None = None
@@ -105,16 +104,18 @@ class AgentPods:
     memory_request: str | None = None
     """`memoryRequest`: the memory the scheduler reserves per pod, at most `memory`. A pod
     above its request is among the first evicted when the node runs short of memory."""
+    agent_per_gpu: bool = False
+    """`agentPerGpu`: one agent per GPU, so that each run sees 1 GPU."""
 
     def __post_init__(self) -> None:
         problems = ProblemList()
         if not isinstance(self.image, pulumi.Output) and (problem := image_problem(self.image)):
             problems.add(problem)
         check_int(problems, "pods", self.pods, minimum=0)
-        check_int(problems, "agentsPerPod", self.agents_per_pod, minimum=1)
+        for problem in self._agent_count_problems():
+            problems.add(problem)
         if self.runs_per_agent is not None:
             check_int(problems, "runsPerAgent", self.runs_per_agent, minimum=1)
-        check_int(problems, "gpusPerPod", self.gpus_per_pod, minimum=0)
         if not (isinstance(self.gpu_resource, str) and EXTENDED_RESOURCE.fullmatch(self.gpu_resource)):
             problems.add(
                 f"gpuResource: must be an extended resource name such as "
@@ -124,12 +125,9 @@ class AgentPods:
         check_quantity(problems, "memory", self.memory, "16Gi, 512Mi")
         check_quantity(problems, "cpuRequest", self.cpu_request, "2, 500m")
         check_quantity(problems, "memoryRequest", self.memory_request, "16Gi, 512Mi")
-        if self.gpus_per_run is not None:
-            check_int(problems, "gpusPerRun", self.gpus_per_run, minimum=1)
         problems.raise_if_any()  # the checks below compare values of the right form
-        for problem in (*self._request_problems(), self._gpus_per_run_problem()):
-            if problem:
-                problems.add(problem)
+        for problem in self._request_problems():
+            problems.add(problem)
         if not problems.problems and self.gpus_per_run is None and self._gpus_split_unevenly():
             problems.add(
                 f"gpusPerPod: {self.gpus_per_pod} GPUs cannot be split equally between "
@@ -155,11 +153,42 @@ class AgentPods:
                     )
         return found
 
-    def _gpus_per_run_problem(self) -> str | None:
-        """Why the pod's GPUs cannot be cut into runs of `gpus_per_run`, if they cannot."""
-        per_run, gpus = self.gpus_per_run, self.gpus_per_pod
+    def _agent_count_problems(self) -> list[str]:
+        """The agent count's values, then the rule that ties them, checked here only (the
+        launcher just splits GPUS_PER_POD between AGENTS_PER_POD agents) and reported with
+        the other problems once its own values have the right form."""
+        found = ProblemList()
+        check_int(found, "agentsPerPod", self.agents_per_pod, minimum=1)
+        check_int(found, "gpusPerPod", self.gpus_per_pod, minimum=0)
+        if self.gpus_per_run is not None:
+            check_int(found, "gpusPerRun", self.gpus_per_run, minimum=1)
+        if not isinstance(self.agent_per_gpu, bool):
+            found.add(f"agentPerGpu: must be true or false, got {shown(self.agent_per_gpu)}.")
+        if not found.problems and (problem := self._agent_count_problem()):
+            found.add(problem)
+        return found.problems
+
+    def _agent_count_problem(self) -> str | None:
+        """Why `agents_per_pod` cannot be what `gpus_per_run` or `agent_per_gpu` make it, or
+        why the pod's GPUs cannot be cut into runs of `gpus_per_run`, if so."""
+        per_run, gpus, agents = self.gpus_per_run, self.gpus_per_pod, self.agents_per_pod
         if per_run is None:
+            if not self.agent_per_gpu:
+                return None
+            if gpus < 1:
+                return f"agentPerGpu: needs gpusPerPod >= 1 (one agent per GPU), got gpusPerPod {gpus}."
+            if agents != gpus:
+                return (
+                    f"agentPerGpu: sets agentsPerPod to gpusPerPod ({gpus}), but agentsPerPod is {agents}; "
+                    "remove agentsPerPod or set agentPerGpu to false."
+                )
             return None
+        if self.agent_per_gpu:
+            return (
+                f"gpusPerRun: cannot be combined with agentPerGpu: true, which gives each agent (and so each "
+                f"run) 1 GPU, not {per_run}; remove agentPerGpu: with gpusPerRun, agentsPerPod follows "
+                "gpusPerPod / gpusPerRun."
+            )
         multiples = f"a multiple of {per_run} ({per_run}, {2 * per_run}, ...)"
         if gpus == 0:
             return (
@@ -176,10 +205,11 @@ class AgentPods:
                 f"gpusPerRun: gpusPerPod {gpus} is not a multiple of {per_run}, so {gpus % per_run} GPU(s) "
                 f"would sit idle; set gpusPerPod to {multiples}."
             )
-        if self.agents_per_pod != gpus // per_run:
+        if agents != gpus // per_run:
             return (
-                f"agentsPerPod: must be gpusPerPod / gpusPerRun ({gpus} / {per_run} = {gpus // per_run}) "
-                f"when gpusPerRun is set, got {self.agents_per_pod}."
+                f"gpusPerRun: sets agentsPerPod to gpusPerPod / gpusPerRun ({gpus} / {per_run} = "
+                f"{gpus // per_run}), but agentsPerPod is {agents}; remove agentsPerPod (or set it to "
+                f"{gpus // per_run})."
             )
         return None
 
@@ -257,7 +287,7 @@ class PodRuntime:
         problems = ProblemList()
         if not (isinstance(self.shm_size, str) and self.shm_size in ("auto", "off")):
             check_quantity(problems, "shmSize", self.shm_size, "'auto', 'off' or 8Gi")
-        if _is_list(problems, "imagePullSecrets", self.image_pull_secrets):
+        if _is_list(self.image_pull_secrets, problems, "imagePullSecrets"):
             for name in self.image_pull_secrets:
                 check_dns_subdomain(problems, "imagePullSecrets", name)
         check_dns_subdomain(problems, "serviceAccountName", self.service_account_name)
@@ -440,7 +470,7 @@ def _without_outputs(value: Any) -> Any:
     return value
 
 
-def _is_list(problems: ProblemList, key: str, value: object) -> bool:
+def _is_list(value: object, problems: ProblemList, key: str) -> TypeGuard[Sequence[Any]]:
     if isinstance(value, Sequence) and not isinstance(value, str | bytes):
         return True
     problems.add(f"{key}: must be a list, got {type_name(value)}.")
@@ -454,8 +484,8 @@ def _fragments(problems: ProblemList, **values: tuple[object, type]) -> dict[str
         value = _without_outputs(value) if isinstance(value, Mapping | list | tuple) else value
         if shape is Mapping and isinstance(value, Mapping):
             fragments[key] = dict(value)
-        elif shape is Sequence and _is_list(problems, key, value):
-            items = list(value)  # type: ignore[call-overload]
+        elif shape is Sequence and _is_list(value, problems, key):
+            items = list(value)
             odd = [i for i, item in enumerate(items) if not isinstance(item, Mapping)]
             if odd:
                 # The schema lets null items through; Kubernetes (and the checks after it) do not.

@@ -178,7 +178,7 @@ def _worded(error: Any) -> str:
         )
         inner_path = list(best.relative_path)
         return f"{at_path(inner_path) + ': ' if inner_path else ''}{_worded(best)}"
-    return error.message
+    return str(error.message)
 
 
 _EXPONENT_NUMBER = re.compile(r"([-+]?)([0-9]+)(?:\.([0-9]*))?[eE]([-+]?)([0-9]+)", re.ASCII)
@@ -273,7 +273,8 @@ def _parameter_problems(path: list[Any], spec: Any, raw: list[str]) -> list[str]
 
 
 def _distributions(form: dict[str, Any]) -> list[str]:
-    return form.get("properties", {}).get("distribution", {}).get("enum", [])
+    names: list[str] = form.get("properties", {}).get("distribution", {}).get("enum", [])
+    return names
 
 
 def _sweeps_code_problems(config: dict[str, Any]) -> list[str]:

@@ -122,14 +122,14 @@ class _BoundedLoader(yaml.SafeLoader):
         super().__init__(stream)
         self._levels = 0
 
-    def compose_node(self, parent: Node | None, index: Any) -> Node:
+    def compose_node(self, parent: Node | None, index: int) -> Node | None:
         nested = self.check_event(yaml.SequenceStartEvent, yaml.MappingStartEvent)
         if nested:
             self._levels += 1
             if self._levels > MAX_DEPTH:
                 raise SweepTooLarge(f"is nested more than {MAX_DEPTH} levels deep")
         try:
-            return super().compose_node(parent, index)  # type: ignore[no-any-return]
+            return super().compose_node(parent, index)
         finally:
             if nested:
                 self._levels -= 1

@@ -423,8 +423,7 @@ def test_the_docs_multi_gpu_sweeps_start_each_run_on_its_own_gpus(
         sweep,
         PATH=f"{stub.parent}:{BIN_DIR}:/usr/bin:/bin",
         GPUS_PER_POD="4",
-        GPUS_PER_RUN="2",
-        AGENTS_PER_POD="2",
+        AGENTS_PER_POD="2",  # as gpusPerRun 2 renders the Jobs: GPUS_PER_POD / 2 agents
         RUNS_PER_AGENT="1",
     )
 
