@@ -223,7 +223,7 @@ class SweepProvider(dynamic.ResourceProvider):
         a new one); a sweep stopped outside Pulumi shows in `sweep_state`."""
         from .wandb.operations import sweep_state
         from .wandb.server import SweepPath
-        from .wandb.transport import WandbAuthError, WandbUntrustedError
+        from .wandb.transport import WandbAuthError, WandbError
 
         path = SweepPath(props["sweep_entity"], props["sweep_project"], props["sweep_id"])
         base_url = props.get("sweep_base_url") or _default_base_url(props)
@@ -233,9 +233,11 @@ class SweepProvider(dynamic.ResourceProvider):
             # The key stored here is the one the sweep was created with; after a
             # rotation it may be revoked. The sweep is not gone for that.
             return dynamic.ReadResult(id_=id_, outs=props)
-        except WandbUntrustedError as error:
-            # Likewise the CA (the engine keeps a same-step resource's old outputs):
-            # after the server moved to a new CA, this one no longer verifies it.
+        except WandbError as error:
+            # Likewise the CA (the engine keeps a same-step resource's old outputs: after
+            # the server moved to a new CA, this one no longer verifies it), and W&B down or
+            # slow: the project refreshes before every `up` (Pulumi.yaml), which must not
+            # stop an `up` that changes only Kubernetes objects.
             _warn(f"pulumi refresh could not look at sweep {path}, so it is left as it is: {error}")
             return dynamic.ReadResult(id_=id_, outs=props)
         if state is None:

@@ -65,7 +65,9 @@ class WandbSweep(pulumi.ComponentResource):
         self._deploy(validate_args(name, args, stack=pulumi.get_stack()), opts)
 
     @classmethod
-    def from_settings(cls, settings: SweepSettings, opts: pulumi.ResourceOptions | None = None) -> "WandbSweep":
+    def from_settings(
+        cls, settings: SweepSettings, opts: pulumi.ResourceOptions | None = None
+    ) -> "WandbSweep":
         """A WandbSweep from settings already checked (`load_stack_config`), named
         `settings.name`: the program reads and checks each file once, not twice."""
         sweep = cls.__new__(cls)
@@ -200,6 +202,11 @@ class WandbSweep(pulumi.ComponentResource):
             ca_config_map=config_map_name(settings.name, ca.digest) if ca is not None else None,
         )
         secrets = [s for s in (self.api_key_secret, self.env_secret, self.ca_config_map) if s is not None]
+        # Kueue's webhook suspends a queued Job at create, under Pulumi's field manager; an
+        # in-place update that omits `spec.suspend` would drop it and start a Job Kueue has
+        # not admitted. ignoreChanges makes pulumi-kubernetes send the live value instead
+        # (provider/pkg/await/await.go, `handleSSAIgnoreFields`): Kueue's decision stands.
+        kueue_owned = ["spec.suspend"] if settings.metadata.queue_name else None
         jobs = []
         for slot in range(settings.agents.pods):
             spec = agent_job_spec(job_inputs, slot)
@@ -208,7 +215,9 @@ class WandbSweep(pulumi.ComponentResource):
                     f"{settings.name}-agent-{slot}",
                     metadata=agent_job_metadata(job_inputs, slot, spec),
                     spec=spec,
-                    opts=pulumi.ResourceOptions(parent=self, depends_on=[*secrets, self.lifecycle]),
+                    opts=pulumi.ResourceOptions(
+                        parent=self, depends_on=[*secrets, self.lifecycle], ignore_changes=kueue_owned
+                    ),
                 )
             )
         return jobs

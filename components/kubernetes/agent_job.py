@@ -89,9 +89,14 @@ JOB_ANNOTATIONS = {
     # running Job as failed to initialize (the Job await's Read). Safe only
     # because a replaced Job always gets a new name (see the module docstring).
     "pulumi.com/skipAwait": "true",
-    # A removed Job (scale-down, destroy) takes its pods with it, and Pulumi waits
-    # for them to stop: the Kubernetes API's own default for Jobs orphans them.
-    "pulumi.com/deletionPropagationPolicy": "foreground",
+    # A removed Job (scale-down, replaced, destroy) takes its pods with it (the Kubernetes
+    # API's own default for a Job's delete orphans them). Background, not Foreground: with
+    # skipAwait the provider does not wait for a delete, and under Foreground the Job stays
+    # in the API, its name taken, until its pods have stopped (up to their grace period),
+    # so a name that comes back at once (an image rolled back A -> B -> A, pods 4 -> 2 -> 4)
+    # would meet AlreadyExists. Background frees the name at once; the garbage collector
+    # still stops the pods, each with its grace period.
+    "pulumi.com/deletionPropagationPolicy": "background",
 }
 
 

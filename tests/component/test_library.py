@@ -170,7 +170,7 @@ def test_labels_and_annotations_reach_jobs_and_pods_next_to_ours() -> None:
     assert metadata["annotations"] == {
         "example.com/owner": "alice",
         "pulumi.com/skipAwait": "true",
-        "pulumi.com/deletionPropagationPolicy": "foreground",
+        "pulumi.com/deletionPropagationPolicy": "background",
     }
     assert pod["annotations"] == {"example.com/owner": "alice"}
     assert "kueue.x-k8s.io/queue-name" not in pod["labels"]  # Kueue reads the Job's

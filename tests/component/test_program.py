@@ -83,7 +83,7 @@ def expected_job(
             "labels": pod_labels,
             "annotations": {
                 "pulumi.com/skipAwait": "true",
-                "pulumi.com/deletionPropagationPolicy": "foreground",
+                "pulumi.com/deletionPropagationPolicy": "background",
             },
         },
         "spec": {

@@ -17,7 +17,16 @@ those, one rule at a time, each taken from `platform_rules` with its source:
   unknown (DEPENDENT_REPLACEMENT_SOURCE); a delete-before-replace of a kind
   whose delete wait is skipped races its own re-create: AlreadyExists;
 - other replacements create first and delete the old resource at the end,
-  dependents first; `destroy` deletes everything in that order.
+  dependents first; `destroy` deletes everything in that order;
+- a Job deleted with Foreground propagation and skipAwait stays in the API, its name
+  taken, until its pods have stopped (FOREGROUND_LINGERS_SOURCE): `Deployment.lingering`,
+  which the next `up` (within the grace period) gets; creating such a name is AlreadyExists;
+- an object deleted outside Pulumi (`Resource.gone`: the TTL controller) fails an in-place
+  update with NotFound (UPDATE_READS_LIVE_SOURCE) unless a refresh drops it first: the
+  project's Pulumi.yaml `options: refresh: always` is read and obeyed (REFRESH_ALWAYS_SOURCE);
+- an in-place update of a Job Kueue suspended at create must keep `spec.suspend`
+  (SSA_WEBHOOK_FIELDS_SOURCE: `ignore_changes`);
+- a registration whose `aliases` name a resource of the prior state is that resource.
 
 Dynamic providers' create/update/delete go to a backend: `FakeWandb` (no W&B;
 the sweep's identity is made up, everything else is the real provider code) or
@@ -43,7 +52,12 @@ from typing import Any
 import dill
 import pulumi
 import yaml
-from platform_rules import kubernetes_diff, skips_delete_wait
+from platform_rules import (
+    kubernetes_diff,
+    lingers_after_delete,
+    skips_delete_wait,
+    ssa_drops_suspend,
+)
 from pulumi.output import Unknown
 from pulumi.runtime.mocks import MockMonitor
 from pulumi.runtime.rpc import UNKNOWN
@@ -89,6 +103,8 @@ class Resource:
     dependencies: set[str] = field(default_factory=set)
     """Every resource this one depends on (property dependencies and depends_on)."""
     parent: str = ""
+    gone: bool = False
+    """Deleted outside Pulumi (the TTL controller): still in the state, no longer in the cluster."""
 
 
 @dataclass
@@ -110,6 +126,9 @@ class Deployment:
     deleted: list[str] = field(default_factory=list)
     """Names of the resources deleted, in the order the engine deletes them."""
     warnings: list[str] = field(default_factory=list)
+    lingering: set[tuple[str, str, str]] = field(default_factory=set)
+    """(type, namespace, name) of objects deleted but still in the API when the update ends."""
+    refreshed: bool = False
 
     def ops(self, typ: str | None = None) -> dict[str, str]:
         return {
@@ -164,6 +183,10 @@ class FakeWandb:
     def update(self, provider: Any, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> dict[str, Any]:
         return provider.update(id_, olds, news).outs
 
+    def read(self, provider: Any, id_: str, props: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+        """No W&B: every sweep still exists as it was."""
+        return id_, props
+
     def delete(self, provider: Any, id_: str, props: dict[str, Any]) -> None:
         if isinstance(provider, sweep_provider.SweepLifecycleProvider):
             from wandb_sweeps.wandb.server import OnDestroy
@@ -210,6 +233,11 @@ class ServerWandb:
     def update(self, provider: Any, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> dict[str, Any]:
         return provider.update(id_, olds, news).outs
 
+    def read(self, provider: Any, id_: str, props: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+        """The provider's own `read` (the sweep's asks W&B); None when the resource is gone."""
+        result = provider.read(id_, props)
+        return (result.id, result.outs) if result.id else None
+
     def delete(self, provider: Any, id_: str, props: dict[str, Any]) -> None:
         provider.delete(id_, props)
 
@@ -238,7 +266,15 @@ def registration_options(request: Any) -> dict[str, Any]:
         "additional_secret_outputs": list(request.additionalSecretOutputs),
         "ignore_changes": list(request.ignoreChanges),
         "delete_before_replace": request.deleteBeforeReplace,
+        "aliases": [_alias_name(alias) for alias in request.aliases],
     }
+
+
+def _alias_name(alias: Any) -> str:
+    """The resource name an alias (a spec or a URN) points at."""
+    if alias.urn:
+        return _name_of(alias.urn)
+    return str(alias.spec.name)
 
 
 class _Monitor(MockMonitor):
@@ -265,8 +301,19 @@ class _Warnings(logging.Handler):
 class SimulatedEngine(pulumi.runtime.Mocks):
     """One deployment (`up` or `preview`) of the program from a prior state."""
 
-    def __init__(self, prior: Mapping[str, Resource], backend: Any, *, preview: bool) -> None:
+    def __init__(
+        self,
+        prior: Mapping[str, Resource],
+        backend: Any,
+        *,
+        preview: bool,
+        lingering: set[tuple[str, str, str]] | None = None,
+    ) -> None:
         self.prior = dict(prior)
+        self.lingering = set(lingering or ())
+        """Objects a recent update deleted that are still in the API (FOREGROUND_LINGERS_SOURCE)."""
+        self.aliased: dict[str, str] = {}
+        """prior name -> the name that took it over through `aliases`."""
         self.backend = backend
         self.preview = preview
         self.requests: dict[str, dict[str, Any]] = {}
@@ -284,10 +331,29 @@ class SimulatedEngine(pulumi.runtime.Mocks):
                 return args.name, {}
             inputs = plain(args.inputs)
             old = None if args.name in self.replaced_dependents else self.prior.get(args.name)
+            if old is None:
+                for alias in request.get("aliases", []):
+                    if alias in self.prior and alias != args.name:
+                        old = self.prior[alias]
+                        self.aliased[alias] = args.name
+                        break
             if old is not None and old.typ != args.typ:
                 old = None
             if args.typ.startswith("kubernetes:"):
                 step, id_, outputs = self._kubernetes(args.name, args.typ, inputs, args.inputs, old)
+                if step.op in ("create", "replace") and not step.delete_before_replace:
+                    self._check_name_free(args.typ, inputs, step)
+                if step.op == "update" and old is not None:
+                    if old.gone:
+                        step.problems.append(
+                            "NotFound: the update reads the live object first, and the TTL controller "
+                            "deleted it (UPDATE_READS_LIVE_SOURCE)"
+                        )
+                    if ssa_drops_suspend(args.typ, inputs, request.get("ignore_changes", [])):
+                        step.problems.append(
+                            "spec.suspend dropped: the apply omits the field Kueue's webhook set at create, "
+                            "so a Job Kueue has not admitted starts (SSA_WEBHOOK_FIELDS_SOURCE)"
+                        )
             else:
                 step, id_, outputs = self._dynamic(args.name, inputs, old)
             if args.name in self.replaced_dependents:
@@ -314,11 +380,20 @@ class SimulatedEngine(pulumi.runtime.Mocks):
                 dependencies={_name_of(u) for u in request.get("dependencies", [])}
                 | {n for names in deps.values() for n in names},
                 parent=_name_of(request.get("parent", "")),
+                gone=old is not None and old.gone and step.op in ("same", "update"),
             )
             return id_, outputs
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], None]:
         return {}, None
+
+    def _check_name_free(self, typ: str, inputs: dict[str, Any], step: Step) -> None:
+        metadata = inputs.get("metadata") or {}
+        if (typ, metadata.get("namespace"), metadata.get("name")) in self.lingering:
+            step.problems.append(
+                f"AlreadyExists: {metadata.get('name')} is still being deleted (Foreground propagation, "
+                "its pods stopping; FOREGROUND_LINGERS_SOURCE)"
+            )
 
     def _kubernetes(
         self, name: str, typ: str, inputs: dict[str, Any], raw: dict[str, Any], old: Resource | None
@@ -402,6 +477,7 @@ class SimulatedEngine(pulumi.runtime.Mocks):
             for name, r in self.prior.items()
             if r.custom
             and name not in self.replaced_dependents
+            and name not in self.aliased
             and (not registered or name not in self.deployment.steps)
         ]
         for resource in gone:
@@ -411,6 +487,11 @@ class SimulatedEngine(pulumi.runtime.Mocks):
             self._delete(resource)
 
     def _delete(self, resource: Resource) -> None:
+        if resource.typ.startswith("kubernetes:") and not resource.gone:
+            metadata = resource.inputs.get("metadata") or {}
+            key = (resource.typ, metadata.get("namespace"), metadata.get("name"))
+            if lingers_after_delete(resource.typ, resource.inputs):
+                self.deployment.lingering.add(key)
         if self.preview or resource.typ.startswith("kubernetes:"):
             return
         self.backend.delete(_provider(resource.inputs), resource.id, resource.outputs)
@@ -444,11 +525,20 @@ def deploy(
     backend: Any = None,
     preview: bool = False,
     program: Callable[[], None] | None = None,
+    lingering: set[tuple[str, str, str]] | None = None,
+    refresh: bool | None = None,
 ) -> Deployment:
     """Run `__main__.py` (or `program`, a function that registers resources) for `stack`
     with `config` (short keys) as `pulumi up` (or `pulumi preview`) would, from `prior`
-    (the state of the last `up`; None: empty)."""
-    engine = SimulatedEngine(prior or {}, backend or FakeWandb(), preview=preview)
+    (the state of the last `up`; None: empty). `lingering`: objects an earlier update
+    deleted that are still in the API; `refresh`: refresh first (None: as the project's
+    Pulumi.yaml says)."""
+    backend = backend or FakeWandb()
+    if refresh is None:
+        refresh = refreshes_always()
+    prior = refreshed(prior or {}, backend) if refresh else dict(prior or {})
+    engine = SimulatedEngine(prior, backend, preview=preview, lingering=lingering)
+    engine.deployment.refreshed = refresh
     fresh_root()
     warnings = _Warnings()
     logger = logging.getLogger(f"engine-model-{id(engine)}")
@@ -479,7 +569,32 @@ def deploy(
         raise
     engine.finish()
     engine.deployment.warnings = warnings.messages
+    engine.deployment.lingering |= engine.lingering
     return engine.deployment
+
+
+def refreshes_always(project_file: Path = ROOT / "Pulumi.yaml") -> bool:
+    """Whether the project's Pulumi.yaml asks for a refresh before every update (REFRESH_ALWAYS_SOURCE)."""
+    options = (yaml.safe_load(project_file.read_text()) or {}).get("options") or {}
+    return str(options.get("refresh", "")).lower() == "always"
+
+
+def refreshed(prior: Mapping[str, Resource], backend: Any) -> dict[str, Resource]:
+    """`pulumi refresh` (REFRESH_ALWAYS_SOURCE): objects gone from the cluster leave the state;
+    each dynamic resource is read by its provider (`backend.read`)."""
+    kept: dict[str, Resource] = {}
+    for name, resource in prior.items():
+        if resource.typ.startswith("kubernetes:"):
+            if not resource.gone:
+                kept[name] = resource
+            continue
+        if not resource.custom:
+            kept[name] = resource
+            continue
+        read = backend.read(_provider(resource.inputs), resource.id, resource.outputs)
+        if read is not None:
+            kept[name] = Resource(**{**resource.__dict__, "id": read[0], "outputs": read[1]})
+    return kept
 
 
 def fresh_root() -> None:
@@ -525,9 +640,13 @@ def drain_leftover_tasks(failure: BaseException) -> None:
             future.exception()  # retrieved: it is the failure the caller (or the gather) got
 
 
-def destroy(prior: Mapping[str, Resource], backend: Any = None) -> Deployment:
-    """`pulumi destroy`: every resource deleted, dependents first."""
-    engine = SimulatedEngine(prior, backend or FakeWandb(), preview=False)
+def destroy(prior: Mapping[str, Resource], backend: Any = None, *, refresh: bool | None = None) -> Deployment:
+    """`pulumi destroy`: every resource deleted, dependents first (after a refresh when the
+    project asks for one before every operation, REFRESH_ALWAYS_SOURCE)."""
+    backend = backend or FakeWandb()
+    if refresh is None:
+        refresh = refreshes_always()
+    engine = SimulatedEngine(refreshed(prior, backend) if refresh else prior, backend, preview=False)
     engine.finish(registered=False)
     engine.deployment.state = {}
     return engine.deployment

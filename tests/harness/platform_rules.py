@@ -153,3 +153,83 @@ the old one at the end of the update, dependents of the old one first."""
 
 ALREADY_EXISTS_SOURCE = "pulumi/pulumi-kubernetes CHANGELOG 4.29.0 (#2926): client-side create"
 """Creating an object whose name is taken fails with AlreadyExists (no silent upsert)."""
+
+
+# --- deletes, refresh and server-side apply (issue 15) ---------------------------
+
+DELETION_PROPAGATION = "pulumi.com/deletionPropagationPolicy"
+"""pulumi-kubernetes provider/pkg/metadata/overrides.go, `DeletionPropagation`: the
+delete request's propagationPolicy; "background" or "orphan" from this annotation,
+Foreground for anything else (`overrides_test.go`: "undefined" -> Foreground)."""
+
+HAS_PODS = frozenset({"batch/v1:Job", "apps/v1:Deployment", "apps/v1:StatefulSet", "apps/v1:DaemonSet"})
+"""Kinds whose pods are their dependents (ownerReferences with blockOwnerDeletion: true,
+set by their controllers)."""
+
+FOREGROUND_LINGERS_SOURCE = (
+    "kubernetes.io/docs/concepts/architecture/garbage-collection/#foreground-deletion; "
+    "pulumi-kubernetes provider/pkg/metadata/overrides.go, DeletionPropagation and "
+    "allowsSkipAwaitWithDelete"
+)
+"""Foreground cascading deletion: the owner gets a deletionTimestamp and the
+`foregroundDeletion` finalizer and stays readable in the API (its name taken) until the
+garbage collector has deleted every blocking dependent, i.e. until its pods have stopped,
+up to their terminationGracePeriodSeconds. Background deletion removes the owner at once
+and the garbage collector deletes the pods afterwards (they still get their grace
+period). pulumi-kubernetes normally waits for the object to be gone; with skipAwait it
+does not (SKIP_AWAIT_SKIPS_DELETE_WAIT), so the name stays taken after the `up` ends."""
+
+
+def lingers_after_delete(typ: str, inputs: Mapping[str, Any]) -> bool:
+    """Whether the object is still in the API, its name taken, after the provider's delete
+    returned: a kind with pods, deleted with Foreground propagation, without waiting."""
+    annotations = (inputs.get("metadata") or {}).get("annotations") or {}
+    policy = str(annotations.get(DELETION_PROPAGATION, "")).lower()
+    return (
+        kind_of(typ) in HAS_PODS and policy not in ("background", "orphan") and skips_delete_wait(typ, inputs)
+    )
+
+
+UPDATE_READS_LIVE_SOURCE = "pulumi-kubernetes provider/pkg/await/await.go, Update (client.Get first)"
+"""An in-place update first GETs the live object; an object deleted outside Pulumi (the TTL
+controller, `ttlSecondsAfterFinished`) fails the update with NotFound. A delete of such an
+object succeeds (`Deletion`, `nilIfGVKDeleted`: "semantically like running refresh")."""
+
+REFRESH_ALWAYS_SOURCE = (
+    "Pulumi.yaml `options: refresh: always` (pulumi/pulumi sdk/go/common/workspace/project.go, "
+    "ProjectOptions.Refresh): every `pulumi up`, preview and destroy refreshes first"
+)
+"""A refresh reads every resource: a Kubernetes object that is gone leaves the state (the
+program's next registration of it is a create); a dynamic resource calls its provider's
+`read` (the sweep's: one GetSweep)."""
+
+SSA_WEBHOOK_FIELDS_SOURCE = (
+    "Kubernetes server-side apply (kubernetes.io/docs/reference/using-api/server-side-apply/: "
+    "a mutating admission webhook's changes are attributed to the request's field manager); "
+    "pulumi-kubernetes provider/pkg/await/await.go, ssaUpdate and handleSSAIgnoreFields"
+)
+"""Kueue's webhook sets `spec.suspend: true` on a Job with a queue-name label while it is
+created, so the field is owned by the creating manager (Pulumi's). A later apply that
+omits a field its manager owns removes it: the Job's `suspend` falls back to false and a
+Job Kueue has not admitted starts. With `ignoreChanges: ["spec.suspend"]`,
+`handleSSAIgnoreFields` sends the live value instead (or drops the field when Kueue's
+manager alone owns it): Kueue's decision stands."""
+
+KUEUE_SUSPENDED_PATH: Path = ("spec", "suspend")
+KUEUE_QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
+
+
+def kueue_suspends(typ: str, inputs: Mapping[str, Any]) -> bool:
+    """Whether Kueue's webhook suspends this object at create (a Job with a queue label)."""
+    labels = (inputs.get("metadata") or {}).get("labels") or {}
+    return kind_of(typ) == "batch/v1:Job" and bool(labels.get(KUEUE_QUEUE_LABEL))
+
+
+def ssa_drops_suspend(typ: str, inputs: Mapping[str, Any], ignore_changes: list[str]) -> bool:
+    """Whether an in-place server-side-apply update of a Job Kueue suspended drops `suspend`."""
+    spec = inputs.get("spec") or {}
+    return (
+        kueue_suspends(typ, inputs)
+        and "suspend" not in spec
+        and not any(path in ("spec.suspend", "spec") for path in ignore_changes)
+    )

@@ -61,6 +61,9 @@ class Stack:
     config: dict[str, Any] = field(default_factory=dict)
     state: dict[str, Resource] = field(default_factory=dict)
     secret_keys: tuple[str, ...] = ("wandbApiKey",)
+    lingering: set[tuple[str, str, str]] = field(default_factory=set)
+    """Objects the last ups deleted that are still in the API: the next `up` comes within
+    their pods' grace period unless `pods_stopped` says otherwise (engine_model)."""
 
     def up(self, what: str, **changes: Any) -> Deployment:
         """`pulumi preview` then `pulumi up` with `changes` to the stack config (None removes a key)."""
@@ -74,16 +77,38 @@ class Stack:
             config.pop("wandbApiKey", None)
         keys = self.secret_keys if "wandbApiKey" in self.config else ()
         backend = ServerWandb()
-        preview = deploy(self.name, config, self.state, secret_keys=keys, backend=backend, preview=True)
+        preview = deploy(
+            self.name,
+            config,
+            self.state,
+            secret_keys=keys,
+            backend=backend,
+            preview=True,
+            lingering=self.lingering,
+        )
         before = len(self.server.requests)
-        update = deploy(self.name, config, self.state, secret_keys=keys, backend=backend)
+        update = deploy(
+            self.name, config, self.state, secret_keys=keys, backend=backend, lingering=self.lingering
+        )
         update.requests = len(self.server.requests) - before  # type: ignore[attr-defined]
         assert update.problems() == {}, f"{what}: {update.problems()}"
         assert preview.ops() == update.ops(), (
             f"{what}: the preview said {preview.ops()}, the update did {update.ops()}"
         )
         self.state = update.state
+        self.lingering = update.lingering
         return update
+
+    def pods_stopped(self) -> None:
+        """The grace period of every deleted Job's pods has passed: their names are free."""
+        self.lingering = set()
+
+    def ttl_deletes_finished_jobs(self) -> None:
+        """The sweep is over, every Job completed, and the TTL controller deleted them
+        (`ttlSecondsAfterFinished`): still in the state, gone from the cluster."""
+        for resource in self.state.values():
+            if resource.typ == JOB_TYPE:
+                resource.gone = True
 
     def jobs(self) -> dict[str, dict[str, Any]]:
         """slot resource name -> the Job's inputs."""

@@ -18,8 +18,13 @@ Requests per step, before (each call a `wandb.Api()`, through wandb-core) and no
 | check (or create) of a new sweepId, `entity` empty | 4      | 2: GetDefaultEntity, GetSweep               |
 | check (or create) of a new sweepId, `entity` set   | 2      | 1: GetSweep                                 |
 | a new sweep file (create, then stop the old sweep) | 9      | 4, or 5 with `entity` empty                 |
-| preview, no-op, scale-only, key rotation, ...      | 0      | 0                                           |
+| preview, no-op, scale-only, key rotation, ...      | 0      | 1: GetSweep, the refresh before each (*)    |
 | create re-run after an interrupted `up` (adopts)   | -      | 2: GetSweeps, GetSweepCreator               |
+
+(*) This project's Pulumi.yaml refreshes before every preview, up and destroy
+(`options: refresh: always`), so that Jobs the TTL controller removed leave the state
+instead of failing the next update; each refresh reads the sweep once (a preview and an
+up together: 2). A W&B that does not answer then only skips that read.
 
 A retry costs what the attempt does, plus the look-up that keeps a create (and a state
 change) from happening twice. Adopting the sweep an earlier attempt made (a lost reply,
@@ -48,6 +53,10 @@ CREATE = {"GetSweeps": 1, "UpsertSweep": 1}
 STOP = {"GetSweep": 1, "UpsertSweep": 1}
 READ = {"GetSweep": 1}
 NONE: dict[str, int] = {}
+REFRESHES = {"GetSweep": 2}
+"""A preview and an up that change nothing on W&B: each refreshes first (Pulumi.yaml
+`options: refresh: always`, so that Jobs the TTL controller removed leave the state),
+and each refresh reads the sweep's state once."""
 ROTATED_KEY = "local-" + "r" * 40
 
 
@@ -341,17 +350,17 @@ def test_the_day_2_steps_make_requests_only_for_a_new_sweep_and_a_stop(
         ("another no-op up", {}),
     ]
     made = {what: up(what, **changes) for what, changes in steps}
-    assert made == {what: NONE for what, _ in steps}
+    assert made == {what: REFRESHES for what, _ in steps}
     # `entity` is set from here on (the step above), so the create needs no default entity.
     assert up("new sweep file", sweepConfig=write_new_sweep_file(project_tmp_path)) == {
         "GetSweeps": 1,
-        "GetSweep": 1,
+        "GetSweep": 1 + 2,
         "UpsertSweep": 2,
     }
     assert server.operations()[-4:] == ["GetSweeps", "UpsertSweep", "GetSweep", "UpsertSweep"]
     assert [s.state for s in server.sweeps] == ["FINISHED", "PENDING"]
-    assert up("no-op after the new sweep") == NONE
+    assert up("no-op after the new sweep") == REFRESHES
     _, counts = counted(server, lambda: destroy(stack.state, ServerWandb()))
-    assert counts == STOP
+    assert counts == {"GetSweep": 1 + 1, "UpsertSweep": 1}  # the refresh's read, then STOP
     assert {r.api_key for r in server.requests[-2:]} == {ROTATED_KEY}
     assert [s.state for s in server.sweeps] == ["FINISHED", "FINISHED"]
