@@ -11,6 +11,7 @@ from pathlib import Path
 import pulumi
 
 from wandb_sweeps import WandbSweep, load_stack_config, read_pulumi_config
+from wandb_sweeps.config.from_stack import FORMER_COMPONENT_NAME
 
 values, secret_keys = read_pulumi_config()
 settings = load_stack_config(
@@ -20,7 +21,11 @@ settings = load_stack_config(
     stack=pulumi.get_stack(),
     project_root=Path(__file__).parent,
 )
-sweep = WandbSweep.from_settings(settings)
+# Before 0.3.0 the component was always "sweep"; a stack in a given (shared) namespace is
+# now named after the stack (`program_component_name`), and the alias carries its sweep over.
+renamed = settings.name != FORMER_COMPONENT_NAME
+aliases = [pulumi.Alias(name=FORMER_COMPONENT_NAME)] if renamed else None
+sweep = WandbSweep.from_settings(settings, pulumi.ResourceOptions(aliases=aliases))
 
 pulumi.export("sweepId", sweep.sweep_id)
 pulumi.export("sweepPath", sweep.sweep_path)

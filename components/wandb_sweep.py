@@ -78,6 +78,7 @@ class WandbSweep(pulumi.ComponentResource):
         name = settings.name
         _claim_namespace(settings)
         super().__init__("wandb-sweeps:index:WandbSweep", name, None, opts)
+        self._former_names = _former_names(opts)
         self.settings = settings
         api_key = pulumi.Output.secret(settings.api_key)
         ca = settings.wandb.ca_certificate
@@ -101,7 +102,7 @@ class WandbSweep(pulumi.ComponentResource):
                 call_timeout=settings.wandb.call_timeout,
                 ca_certificate=ca_pem,
             ),
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=self._child_opts(f"{name}-sweep"),
         )
         self.namespace_resource: k8s.core.v1.Namespace | None = None
         namespace: pulumi.Input[str] = settings.namespace
@@ -114,7 +115,7 @@ class WandbSweep(pulumi.ComponentResource):
                         name, allow_privileged_pods=settings.runtime.allow_privileged_pods
                     ),
                 },
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.sweep]),
+                opts=self._child_opts(f"{name}-namespace", depends_on=[self.sweep]),
             )
             # The name given above (metadata.name is optional only in the type).
             namespace = self.namespace_resource.metadata.apply(lambda m: m.name or settings.namespace)
@@ -140,7 +141,7 @@ class WandbSweep(pulumi.ComponentResource):
                 },
                 data={CA_ENTRY: ca.pem},
                 immutable=True,
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.sweep]),
+                opts=self._child_opts(f"{name}-ca", depends_on=[self.sweep]),
             )
 
         self.lifecycle = SweepLifecycleResource(
@@ -155,7 +156,7 @@ class WandbSweep(pulumi.ComponentResource):
                 call_timeout=settings.wandb.call_timeout,
                 ca_certificate=ca_pem,
             ),
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=self._child_opts(f"{name}-lifecycle"),
         )
         if not settings.wandb.base_url:
             self._say_when_the_shell_points_elsewhere(settings.wandb.normalized_default_base_url)
@@ -215,8 +216,10 @@ class WandbSweep(pulumi.ComponentResource):
                     f"{settings.name}-agent-{slot}",
                     metadata=agent_job_metadata(job_inputs, slot, spec),
                     spec=spec,
-                    opts=pulumi.ResourceOptions(
-                        parent=self, depends_on=[*secrets, self.lifecycle], ignore_changes=kueue_owned
+                    opts=self._child_opts(
+                        f"{settings.name}-agent-{slot}",
+                        depends_on=[*secrets, self.lifecycle],
+                        ignore_changes=kueue_owned,
                     ),
                 )
             )
@@ -234,8 +237,21 @@ class WandbSweep(pulumi.ComponentResource):
             metadata={"name": secret_name, "namespace": namespace, "labels": common_labels(self._name)},
             type="Opaque",
             string_data=pulumi.Output.secret(data),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.sweep]),
+            opts=self._child_opts(resource_name, depends_on=[self.sweep]),
         )
+
+    def _child_opts(self, child_name: str, **options: Any) -> pulumi.ResourceOptions:
+        """A child's options: parented here, and known under its former names too when this
+        component was renamed (aliased by name): a child is named after the component, so
+        the engine would otherwise make it anew (a new W&B sweep among them) and delete the
+        old one. The SDK's rule for inherited child aliases (a child whose name starts with
+        its parent's), made explicit so that it holds whoever computes the aliases."""
+        aliases: list[pulumi.Input[str] | pulumi.Alias] = [
+            pulumi.Alias(name=former + child_name[len(self._name) :])
+            for former in self._former_names
+            if child_name.startswith(self._name)
+        ]
+        return pulumi.ResourceOptions(parent=self, aliases=aliases or None, **options)
 
     def _say_when_the_shell_points_elsewhere(self, shell_base_url: str) -> None:
         """The sweep's server was pinned at its first create; an `up` from a shell with
@@ -251,6 +267,12 @@ class WandbSweep(pulumi.ComponentResource):
                 )
 
         self.sweep.sweep_base_url.apply(warn)
+
+
+def _former_names(opts: pulumi.ResourceOptions | None) -> list[str]:
+    """The names this component had before: its aliases that give a name alone."""
+    aliases = (opts.aliases or []) if opts is not None else []
+    return [a.name for a in aliases if isinstance(a, pulumi.Alias) and isinstance(a.name, str)]
 
 
 def _claim_namespace(settings: SweepSettings) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from ..args import WandbSweepArgs
-from ..checks import shown, type_name
+from ..checks import MAX_COMPONENT_NAME, shown, type_name
 from ..errors import ConfigError, ProblemList
 from ..kubernetes.schema import fragment_problems
 from .from_args import default_namespace, validate_args
@@ -133,6 +133,25 @@ def _unkeepable_secret_problem(name: str) -> str:
     )
 
 
+FORMER_COMPONENT_NAME = "sweep"
+"""What the program named its WandbSweep in every stack before 0.3.0."""
+
+
+def program_component_name(stack: str, *, create_namespace: bool) -> str:
+    """The name of the program's WandbSweep, the prefix of its Kubernetes objects' names.
+
+    In a namespace the stack creates, nothing else can take its names: `sweep`, as
+    always. In a namespace it is given (createNamespace: false), which other stacks may
+    share, the stack's name made a DNS label: two researchers' stacks then keep their
+    own Secret and Jobs. The program aliases a renamed component to its former name, so
+    its W&B sweep carries over.
+    """
+    if create_namespace:
+        return FORMER_COMPONENT_NAME
+    label = re.sub(r"[^a-z0-9-]+", "-", stack.lower())[:MAX_COMPONENT_NAME].strip("-")
+    return label or FORMER_COMPONENT_NAME
+
+
 def snake(name: str) -> str:
     """`gpusPerPod` -> `gpus_per_pod`: a stack key's arg name."""
     return re.sub(r"([A-Z])", r"_\1", name).lower()
@@ -145,7 +164,7 @@ def args_from_stack_config(
     environ: Mapping[str, str],
     stack: str,
     project_root: Path,
-    component_name: str = "sweep",
+    component_name: str | None = None,
 ) -> WandbSweepArgs:
     """The args of the stack's WandbSweep, from the project's config values, checked.
 
@@ -163,7 +182,7 @@ def load_stack_config(
     environ: Mapping[str, str],
     stack: str,
     project_root: Path,
-    component_name: str = "sweep",
+    component_name: str | None = None,
 ) -> SweepSettings:
     """The settings the stack config gives: what `WandbSweep` builds from those args."""
     return _load(values, secret_keys, environ, stack, project_root, component_name)[1]
@@ -175,7 +194,7 @@ def _load(
     environ: Mapping[str, str],
     stack: str,
     project_root: Path,
-    component_name: str,
+    component_name: str | None,
 ) -> tuple[WandbSweepArgs, SweepSettings]:
     problems = ProblemList()
     raw: dict[str, object] = {}
@@ -202,7 +221,9 @@ def _load(
     _put_env(args, problems, read.structured("env"), secret="env" in secret)
     settings = None
     try:
-        settings = validate_args(component_name, args, stack=stack, environ=environ, cwd=project_root)
+        create_namespace = args.get("create_namespace", True) is not False
+        name = component_name or program_component_name(stack, create_namespace=create_namespace)
+        settings = validate_args(name, args, stack=stack, environ=environ, cwd=project_root)
     except ConfigError as error:
         reported = {p.split(":", 1)[0] for p in problems.problems}
         problems.problems.extend(p for p in error.problems if p.split(":", 1)[0] not in reported)
