@@ -1,7 +1,7 @@
 """The keys a WandbSweep is configured with: stack config keys and the component's args.
 
 `CONFIG_KEYS` is the public interface of the stack config: Pulumi.yaml declares the
-same keys with the same defaults (a test keeps them in step) and the README
+same keys with the same defaults (a test keeps them in step) and docs/configuration.md
 documents each one. The component's args (`args.WandbSweepArgs`) are the same
 keys in snake_case (`gpusPerPod` <-> `gpus_per_pod`), plus two that only code can
 give (`env_vars`, `secret_env`; the stack key `env` holds either form).
@@ -37,7 +37,7 @@ class ConfigKey:
     maximum: int | str | None = None
     """The upper bound of a count, size or duration key: a whole number, or a
     Kubernetes quantity for `cpu`, `memory`, their requests and `shmSize`. Every bound
-    is far above what a large real cluster needs (the README gives the reason for each); it
+    is far above what a large real cluster needs (docs/configuration.md gives the reason for each); it
     exists so that a typo or a generated value (`pods: 2147483647`) is an error
     instead of a program that runs for hours or a pod no node can hold."""
     why: str = ""
@@ -45,7 +45,7 @@ class ConfigKey:
 
     @property
     def bound(self) -> str:
-        """The maximum as messages and the README give it: `86400 (a day)`."""
+        """The maximum as messages and docs/configuration.md give it: `86400 (a day)`."""
         return f"{self.maximum}{f' ({self.why})' if self.why else ''}"
 
     @property
@@ -57,7 +57,7 @@ def _key(
     name: str, kind: Kind, default: Any, description: str, *, maximum: int | str | None = None, why: str = ""
 ) -> ConfigKey:
     """A key; a bounded one says its bound (and what it amounts to) in its description,
-    which Pulumi.yaml and the README repeat."""
+    which Pulumi.yaml and docs/configuration.md repeat."""
     key = ConfigKey(name, kind, default, description, maximum, why)
     if maximum is None:
         return key

@@ -41,7 +41,7 @@ APPARMOR_ANNOTATION_PREFIX = "container.apparmor.security.beta.kubernetes.io/"
 Baseline): allowed values runtime/default, localhost/<profile> or empty."""
 
 
-_OPT_OUT = f"or set {OPT_OUT_KEY}: true (see the README, Security defaults)"
+_OPT_OUT = f"or set {OPT_OUT_KEY}: true (see docs/security.md, Security defaults)"
 
 
 def pod_security_problems(
