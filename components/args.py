@@ -115,6 +115,8 @@ class WandbSweepArgs(TypedDict):
     """Refuse to start an image that runs as root (the Restricted Pod Security Standard); false needs allow_privileged_pods. Default: true."""
     run_as_user: NotRequired[int]
     """UID the containers run as; 0: the image's user. Default: 0."""
+    supplemental_groups: NotRequired[list[int]]
+    """Group ids (0 to 2147483647) the containers' processes also get (the pod's securityContext.supplementalGroups), e.g. the render and video groups that own /dev/kfd and /dev/dri/renderD* on AMD GPU nodes. Default: none; at most 32."""
     allow_privileged_pods: NotRequired[bool]
     """Let the pods fall below the Restricted Pod Security Standard (hostPath and other volume types, system-* priority classes, tolerate-every-taint tolerations, AppArmor overrides, run_as_non_root false); a namespace the component creates then enforces nothing. Default: false."""
     termination_grace_period_seconds: NotRequired[int]

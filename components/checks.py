@@ -30,8 +30,6 @@ QUANTITY = re.compile(
 EXTENDED_RESOURCE = re.compile(
     r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
 )
-# A DNS subdomain: names of Secrets, ServiceAccounts, PriorityClasses.
-DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
 
 _SHOWN_CHARS = 80
 
@@ -144,22 +142,9 @@ def check_dns_label(problems: ProblemList, key: str, value: object) -> None:
         )
 
 
-def check_dns_subdomain(problems: ProblemList, key: str, value: object) -> None:
-    if value is not None and _is_text(value, problems, key) and not DNS_SUBDOMAIN.fullmatch(value):
-        problems.add(
-            f"{key}: must be a Kubernetes object name (lowercase letters, digits, '-' "
-            f"and '.'), got {shown(value)}."
-        )
-
-
 MAX_COMPONENT_NAME = 40
 """A WandbSweep's name prefixes its Kubernetes names: `<name>-agent-<slot>-<digest>`
 must fit the 63 characters of a Job name (which becomes a pod label value)."""
-# A label or annotation key: an optional DNS-subdomain prefix and '/', then a name.
-LABEL_KEY = re.compile(
-    r"([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?", re.ASCII
-)
-LABEL_VALUE = re.compile(r"([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?", re.ASCII)
 
 
 def check_component_name(problems: ProblemList, name: object) -> None:
@@ -169,26 +154,6 @@ def check_component_name(problems: ProblemList, name: object) -> None:
             "digits and '-', starting and ending with a letter or digit, because the names of its "
             "Kubernetes objects (Secrets, Jobs) derive from it; e.g. 'resnet-lr'."
         )
-
-
-def check_labels(problems: ProblemList, key: str, value: object, *, values_are_labels: bool) -> None:
-    """A mapping of Kubernetes label (or annotation) keys to label values (or any text)."""
-    if not isinstance(value, dict):
-        problems.add(f"{key}: must be a mapping of names to text, got {type_name(value)}.")
-        return
-    for name, text in value.items():
-        if not (isinstance(name, str) and LABEL_KEY.fullmatch(name)):
-            problems.add(
-                f"{key}: {shown(name)} is not a Kubernetes {key[:-1]} key (an optional 'prefix/' and "
-                "at most 63 letters, digits, '-', '_', '.')."
-            )
-        elif not isinstance(text, str):
-            problems.add(f"{key}: the value of {name} must be text, got {type_name(text)}.")
-        elif values_are_labels and not LABEL_VALUE.fullmatch(text):
-            problems.add(
-                f"{key}: the value of {name}, {shown(text)}, is not a Kubernetes label value "
-                "(at most 63 letters, digits, '-', '_', '.', starting and ending with a letter or digit)."
-            )
 
 
 def file_in_project(project_root: Path, relative_path: object, key: str, what: str) -> tuple[Path, str]:

@@ -36,6 +36,10 @@ class ProblemList:
         if problem not in self.problems:  # a value read twice is reported once
             self.problems.append(problem)
 
+    def extend(self, problems: Iterable[str]) -> None:
+        for problem in problems:
+            self.add(problem)
+
     def raise_if_any(self) -> None:
         if self.problems:
             raise ConfigError(self.problems)

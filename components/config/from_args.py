@@ -21,11 +21,14 @@ import pulumi
 
 from ..checks import check_dns_label, shown, type_name
 from ..errors import ConfigError, ProblemList
+from ..kubernetes.agent_job import JOB_ANNOTATIONS
+from ..kubernetes.api_rules import TOTAL_ANNOTATION_SIZE_LIMIT, annotations_size
 from ..kubernetes.ca_bundle import pod_conflicts
 from ..kubernetes.pod_security import pod_security_problems
 from ..kubernetes.pods import (
     DEFAULT_GPU_RESOURCE,
     OPT_OUT_KEY,
+    SHM_MOUNT_PATH,
     AgentPods,
     ImagePullPolicy,
     JobMetadata,
@@ -117,6 +120,8 @@ def validate_args(
         env_names = [e.get("name") for e in parts["runtime"].env] + list(secret_env)
         for problem in pod_conflicts(env_names, parts["runtime"].volumes, parts["runtime"].volume_mounts):
             problems.add(problem)
+    for problem in _pod_api_problems(parts["agents"], parts["runtime"], parts["metadata"]):
+        problems.add(problem)
     namespace = _checked(read.string("namespace") or default_namespace(stack), _namespace_problem, problems)
     fields = {
         "name": name,
@@ -132,6 +137,32 @@ def validate_args(
     problems.raise_if_any()
     assert settings is not None
     return settings
+
+
+def _pod_api_problems(
+    agents: AgentPods | None, runtime: PodRuntime | None, metadata: JobMetadata | None
+) -> list[str]:
+    """The API server's rules that need what wandb-sweeps adds to the user's pieces (parts
+    that failed their own checks are None and left out): mount paths are unique in a
+    container ([core] ValidateVolumeMounts), ours (/dev/shm) included; and an object's
+    annotations, ours (agent_job.JOB_ANNOTATIONS) included, hold at most 256 KiB ([meta]
+    ValidateAnnotations, TotalAnnotationSizeLimitB; the Job carries both, its pods the user's)."""
+    problems = []
+    shm = agents is not None and runtime is not None and runtime.shm_enabled(agents.gpus_per_pod)
+    if shm and runtime and any(mount["mountPath"] == SHM_MOUNT_PATH for mount in runtime.volume_mounts):
+        problems.append(
+            f"volumeMounts: {SHM_MOUNT_PATH!r} is where the memory-backed volume of shmSize is mounted; "
+            "set shmSize: off to mount your own volume there, or mount it elsewhere."
+        )
+    if metadata is not None:
+        size = annotations_size(metadata.annotations) + annotations_size(JOB_ANNOTATIONS)
+        if size > TOTAL_ANNOTATION_SIZE_LIMIT:
+            problems.append(
+                f"annotations: {size} bytes in all (keys and values, wandb-sweeps' own "
+                f"{annotations_size(JOB_ANNOTATIONS)} included), more than the {TOTAL_ANNOTATION_SIZE_LIMIT} "
+                "(256 KiB) Kubernetes allows on an object; keep large data out of annotations."
+            )
+    return problems
 
 
 def _checked(value: Any, problem_of: Callable[[Any], str | None], problems: ProblemList) -> Any:
@@ -239,9 +270,17 @@ def _pod_runtime(read: Reader, env: tuple[Any, ...]) -> PodRuntime:
         service_account_name=read.string("serviceAccountName"),
         run_as_non_root=read.boolean("runAsNonRoot"),
         run_as_user=read.positive_or_unset("runAsUser"),
+        supplemental_groups=_supplemental_groups(read),
         allow_privileged_pods=read.boolean(OPT_OUT_KEY),
         termination_grace_period_seconds=read.integer("terminationGracePeriodSeconds"),
     )
+
+
+def _supplemental_groups(read: Reader) -> Any:
+    """`supplementalGroups` as a tuple when it is a list (PodRuntime checks the ids and
+    the length), else as it came, for PodRuntime to refuse."""
+    value = read.structured("supplementalGroups")
+    return tuple(value) if isinstance(value, list | tuple) else value
 
 
 def _pull_policy(read: Reader) -> ImagePullPolicy | None:

@@ -239,9 +239,9 @@ def _typed(read: Reader, key: ConfigKey) -> Any:
         return read.integer(key.name)
     if key.kind == "boolean":
         return read.boolean(key.name)
-    if key.kind == "array":
+    if key.kind == "array" and key.items == "string":
         return list(read.strings(key.name))
-    if key.kind in ("object", "list"):
+    if key.kind in ("object", "list", "array"):  # an array of integers: PodRuntime checks its items
         return read.structured(key.name)
     return read.string(key.name)
 

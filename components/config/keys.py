@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from ..kubernetes.api_rules import MAX_SUPPLEMENTAL_GROUPS
 from ..kubernetes.pods import DEFAULT_GPU_RESOURCE, DEFAULT_GRACE_SECONDS, DEFAULT_RETRIES_PER_POD
 from ..wandb.server import DEFAULT_BASE_URL, DEFAULT_CALL_TIMEOUT, DEFAULT_REQUEST_TIMEOUT, OnDestroy
 
@@ -25,7 +26,7 @@ Kind = Literal["string", "integer", "boolean", "array", "object", "list"]
 class ConfigKey:
     name: str
     kind: Kind
-    """string, integer, boolean, array (of strings): declared in Pulumi.yaml.
+    """string, integer, boolean, array (of `items`): declared in Pulumi.yaml.
     object and list (of objects) cannot be declared there (the project-config
     schema has no object type), so the CLI passes them through as JSON and this
     module checks them."""
@@ -42,6 +43,8 @@ class ConfigKey:
     instead of a program that runs for hours or a pod no node can hold."""
     why: str = ""
     """What the maximum amounts to, for people ("a day")."""
+    items: Literal["string", "integer"] = "string"
+    """The type of an array's items, as Pulumi.yaml declares it."""
 
     @property
     def bound(self) -> str:
@@ -54,14 +57,21 @@ class ConfigKey:
 
 
 def _key(
-    name: str, kind: Kind, default: Any, description: str, *, maximum: int | str | None = None, why: str = ""
+    name: str,
+    kind: Kind,
+    default: Any,
+    description: str,
+    *,
+    maximum: int | str | None = None,
+    why: str = "",
+    items: Literal["string", "integer"] = "string",
 ) -> ConfigKey:
     """A key; a bounded one says its bound (and what it amounts to) in its description,
     which Pulumi.yaml and docs/configuration.md repeat."""
-    key = ConfigKey(name, kind, default, description, maximum, why)
+    key = ConfigKey(name, kind, default, description, maximum, why, items)
     if maximum is None:
         return key
-    return ConfigKey(name, kind, default, f"{description} At most {key.bound}.", maximum, why)
+    return ConfigKey(name, kind, default, f"{description} At most {key.bound}.", maximum, why, items)
 
 
 CONFIG_KEYS: tuple[ConfigKey, ...] = (
@@ -255,6 +265,16 @@ CONFIG_KEYS: tuple[ConfigKey, ...] = (
         "Refuse to start an image that runs as root; false needs allowPrivilegedPods.",
     ),
     _key("runAsUser", "integer", 0, "UID the containers run as; 0: the image's user."),
+    _key(
+        "supplementalGroups",
+        "array",
+        [],
+        "Group ids (0 to 2147483647) the containers also get, e.g. the render and video groups that own "
+        "/dev/kfd and /dev/dri on AMD GPU nodes; empty: none set.",
+        maximum=MAX_SUPPLEMENTAL_GROUPS,
+        why="group ids",
+        items="integer",
+    ),
     _key(
         "allowPrivilegedPods",
         "boolean",

@@ -8,7 +8,6 @@ users know; the field that holds it is documented next to it.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -16,6 +15,7 @@ import pulumi
 
 from ..checks import check_component_name, check_dns_label, check_int, shown, type_name
 from ..errors import ProblemList
+from ..kubernetes.api_rules import ENV_VAR_NAME_RULE, is_config_map_key, is_env_var_name
 from ..kubernetes.pods import RESERVED_ENV, AgentPods, JobMetadata, JobPolicy, PodRuntime, PodScheduling
 from ..wandb.server import (
     DEFAULT_BASE_URL,
@@ -28,9 +28,6 @@ from ..wandb.server import (
     normalize_base_url,
 )
 from .ca_file import CaCertificate
-
-# A key of a Kubernetes Secret's data.
-SECRET_KEY = re.compile(r"[-._a-zA-Z0-9]{1,253}")
 
 
 @dataclass(frozen=True)
@@ -177,11 +174,13 @@ class SweepSettings:
         for name, value in self.secret_env.items():
             if not isinstance(name, str):
                 problems.add(f"env: a secret variable's name must be text, got {type_name(name)}.")
-            elif not SECRET_KEY.fullmatch(name):
+            elif not is_config_map_key(name):  # api_rules: [util] IsConfigMapKey
                 problems.add(
                     f"env: {shown(name)} is secret, so it becomes a key of a Kubernetes Secret, which allows "
-                    "only letters, digits, '-', '_' and '.'; rename it."
+                    "only letters, digits, '-', '_' and '.' (at most 253, not '.', '..' or '..'-prefixed); rename it."
                 )
+            elif not is_env_var_name(name):  # api_rules: [util] IsEnvVarName, the rule enforced
+                problems.add(f"env: {shown(name)} is not an environment variable name: {ENV_VAR_NAME_RULE}.")
             elif name in RESERVED_ENV:
                 problems.add(
                     f"env: {name} is set by wandb-sweeps itself (from the config keys); remove it from env."

@@ -5,6 +5,7 @@ component (`wandb_sweep`) registers what `agent_job` builds.
 - `pods`          the typed, self-validating settings of the agent pods and Jobs
 - `pod_security`  the Restricted Pod Security Standard rules for what users write
 - `schema`        user-written pod pieces checked against the official Kubernetes schema
+- `api_rules`     what the API server refuses beyond that schema (env names, labels, ...), with sources
 - `ca_bundle`     what a private CA adds to the pods (ConfigMap, volumes, env)
 - `agent_job`     pure builders of the agent Jobs and their pod specs
 - `agent_launcher.sh`  the POSIX sh program each agent pod runs

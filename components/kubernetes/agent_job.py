@@ -303,6 +303,8 @@ def agent_pod_spec(job: AgentJobInputs) -> PodSpecArgsDict:
         security["run_as_non_root"] = True
     if runtime.run_as_user is not None:
         security["run_as_user"] = runtime.run_as_user
+    if runtime.supplemental_groups:  # only when set: the pods of existing stacks stay as they were
+        security["supplemental_groups"] = list(runtime.supplemental_groups)
     spec: PodSpecArgsDict = {
         "restart_policy": "Never",
         "termination_grace_period_seconds": runtime.termination_grace_period_seconds,

@@ -10,24 +10,22 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, TypeGuard
+from typing import Any
 
 import pulumi
 
-from ..checks import (
-    EXTENDED_RESOURCE,
-    LABEL_VALUE,
-    bytes_quantity,
-    check_dns_subdomain,
-    check_int,
-    check_labels,
-    check_quantity,
-    quantity_amount,
-    shown,
-    type_name,
-)
+from ..checks import EXTENDED_RESOURCE, bytes_quantity, check_int, check_quantity, quantity_amount, shown
 from ..errors import ProblemList
-from .schema import fragment_problems
+from .api_rules import (
+    env_problems,
+    is_label_value,
+    label_problems,
+    object_name_problems,
+    scheduling_problems,
+    supplemental_groups_problems,
+    volume_problems,
+)
+from .schema import fragment_problems, fragments_of, is_list
 
 DEFAULT_GPU_RESOURCE = "nvidia.com/gpu"
 
@@ -39,7 +37,8 @@ DEFAULT_RETRIES_PER_POD = 3
 
 
 SHM_VOLUME = "dshm"
-"""The memory-backed volume mounted at /dev/shm (PyTorch DataLoader workers need it)."""
+"""The memory-backed volume mounted at SHM_MOUNT_PATH (PyTorch DataLoader workers need it)."""
+SHM_MOUNT_PATH = "/dev/shm"
 
 
 RESERVED_ENV = (
@@ -236,17 +235,18 @@ class PodScheduling:
 
     def __post_init__(self) -> None:
         problems = ProblemList()
-        check_dns_subdomain(problems, "priorityClassName", self.priority_class_name)
+        problems.extend(object_name_problems("priorityClassName", self.priority_class_name))
         if not isinstance(self.gpu_toleration, bool):
             problems.add(f"gpuToleration: must be true or false, got {shown(self.gpu_toleration)}.")
-        fragments = _fragments(
+        fragments = fragments_of(
             problems,
             nodeSelector=(self.node_selector, Mapping),
             tolerations=(self.tolerations, Sequence),
             affinity=(self.affinity or {}, Mapping),
         )
-        for problem in fragment_problems(fragments):
-            problems.add(problem)
+        problems.extend(fragment_problems(fragments))
+        if not problems.problems:  # the schema's types hold: now the API server's own rules
+            problems.extend(scheduling_problems(self.node_selector, self.tolerations))
         problems.raise_if_any()
 
 
@@ -276,6 +276,9 @@ class PodRuntime:
     numeric, so that it cannot tell); the Restricted Pod Security Standard requires it."""
     run_as_user: int | None = None
     """`runAsUser`: the UID the containers run as; None keeps the image's."""
+    supplemental_groups: tuple[int, ...] = ()
+    """`supplementalGroups`: group ids the processes also get, e.g. render and video, which
+    own /dev/kfd and /dev/dri/renderD* on AMD GPU nodes; empty: unset (pods as before)."""
     image_pull_policy: ImagePullPolicy | None = None
     """`imagePullPolicy`; None: Always with `image_pull_secrets`, else IfNotPresent."""
     allow_privileged_pods: bool = False
@@ -287,10 +290,11 @@ class PodRuntime:
         problems = ProblemList()
         if not (isinstance(self.shm_size, str) and self.shm_size in ("auto", "off")):
             check_quantity(problems, "shmSize", self.shm_size, "'auto', 'off' or 8Gi")
-        if _is_list(self.image_pull_secrets, problems, "imagePullSecrets"):
-            for name in self.image_pull_secrets:
-                check_dns_subdomain(problems, "imagePullSecrets", name)
-        check_dns_subdomain(problems, "serviceAccountName", self.service_account_name)
+        if is_list(self.image_pull_secrets, problems, "imagePullSecrets"):
+            for index, name in enumerate(self.image_pull_secrets):
+                problems.extend(object_name_problems("imagePullSecrets", name, f"imagePullSecrets[{index}]"))
+        problems.extend(object_name_problems("serviceAccountName", self.service_account_name))
+        problems.extend(supplemental_groups_problems(self.supplemental_groups))
         check_int(problems, "terminationGracePeriodSeconds", self.termination_grace_period_seconds, minimum=0)
         if self.run_as_user is not None:
             check_int(problems, "runAsUser", self.run_as_user, minimum=0)
@@ -300,14 +304,15 @@ class PodRuntime:
             problems.add(f"{OPT_OUT_KEY}: must be true or false, got {shown(self.allow_privileged_pods)}.")
         if self.image_pull_policy is not None and not isinstance(self.image_pull_policy, ImagePullPolicy):
             problems.add(pull_policy_problem(self.image_pull_policy))
-        fragments = _fragments(
+        fragments = fragments_of(
             problems,
             env=(self.env, Sequence),
             volumes=(self.volumes, Sequence),
             volumeMounts=(self.volume_mounts, Sequence),
         )
-        for problem in fragment_problems(fragments):
-            problems.add(problem)
+        problems.extend(fragment_problems(fragments))
+        if not problems.problems:  # the schema's types hold: now the API server's own rules
+            problems.extend(env_problems(self.env) + volume_problems(self.volumes, self.volume_mounts))
         if not problems.problems:
             self._check_names(problems)
         problems.raise_if_any()
@@ -419,14 +424,14 @@ class JobMetadata:
     def __post_init__(self) -> None:
         problems = ProblemList()
         if self.queue_name is not None and not (
-            isinstance(self.queue_name, str) and self.queue_name and LABEL_VALUE.fullmatch(self.queue_name)
+            isinstance(self.queue_name, str) and self.queue_name and is_label_value(self.queue_name)
         ):
             problems.add(
                 f"queueName: must be the name of a Kueue LocalQueue (a Kubernetes label value), "
                 f"got {shown(self.queue_name)}."
             )
-        check_labels(problems, "labels", self.labels, values_are_labels=True)
-        check_labels(problems, "annotations", self.annotations, values_are_labels=False)
+        problems.extend(label_problems("labels", self.labels, values_are_labels=True))
+        problems.extend(label_problems("annotations", self.annotations, values_are_labels=False))
         for key, own in (("labels", OWN_LABEL_PREFIXES), ("annotations", OWN_ANNOTATION_PREFIXES)):
             value = getattr(self, key)
             taken = (
@@ -456,45 +461,3 @@ def image_problem(image: object) -> str | None:
         f"image: must be a container image reference without spaces, such as "
         f"'ghcr.io/acme/trainer:1.0', got {shown(image)}."
     )
-
-
-def _without_outputs(value: Any) -> Any:
-    """`value` with every pulumi.Output in it replaced by text, for the schema check
-    (an Output value is checked when it resolves)."""
-    if isinstance(value, pulumi.Output):
-        return "resolved-at-deploy-time"
-    if isinstance(value, Mapping):
-        return {k: _without_outputs(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_without_outputs(v) for v in value]
-    return value
-
-
-def _is_list(value: object, problems: ProblemList, key: str) -> TypeGuard[Sequence[Any]]:
-    if isinstance(value, Sequence) and not isinstance(value, str | bytes):
-        return True
-    problems.add(f"{key}: must be a list, got {type_name(value)}.")
-    return False
-
-
-def _fragments(problems: ProblemList, **values: tuple[object, type]) -> dict[str, Any]:
-    """The pieces of the right outer shape, as plain dicts and lists, for the schema check."""
-    fragments: dict[str, Any] = {}
-    for key, (value, shape) in values.items():
-        value = _without_outputs(value) if isinstance(value, Mapping | list | tuple) else value
-        if shape is Mapping and isinstance(value, Mapping):
-            fragments[key] = dict(value)
-        elif shape is Sequence and _is_list(value, problems, key):
-            items = list(value)
-            odd = [i for i, item in enumerate(items) if not isinstance(item, Mapping)]
-            if odd:
-                # The schema lets null items through; Kubernetes (and the checks after it) do not.
-                problems.add(
-                    f"{key}: {key}[{odd[0]}] must be a Kubernetes object (a mapping), "
-                    f"got {type_name(items[odd[0]])}."
-                )
-            else:
-                fragments[key] = items
-        elif shape is Mapping:
-            problems.add(f"{key}: must be a mapping, got {type_name(value)}.")
-    return fragments

@@ -9,7 +9,12 @@ config key that holds it, before anything is created.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeGuard
+
+import pulumi
+
+from ..checks import type_name
+from ..errors import ProblemList
 
 MIN_KUBERNETES = "1.31"
 """The oldest Kubernetes the agent Jobs are built for (podFailurePolicy is GA in 1.31)."""
@@ -95,3 +100,45 @@ def _secret_safe_message(error: Any) -> str:
 
 def _explain_path(key: str) -> str:
     return {"volumeMounts": "containers.volumeMounts", "env": "containers.env"}.get(key, key)
+
+
+def without_outputs(value: Any) -> Any:
+    """`value` with every pulumi.Output in it replaced by text, for the schema check
+    (an Output value is checked when it resolves)."""
+    if isinstance(value, pulumi.Output):
+        return "resolved-at-deploy-time"
+    if isinstance(value, Mapping):
+        return {k: without_outputs(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [without_outputs(v) for v in value]
+    return value
+
+
+def is_list(value: object, problems: ProblemList, key: str) -> TypeGuard[Sequence[Any]]:
+    if isinstance(value, Sequence) and not isinstance(value, str | bytes):
+        return True
+    problems.add(f"{key}: must be a list, got {type_name(value)}.")
+    return False
+
+
+def fragments_of(problems: ProblemList, **values: tuple[object, type]) -> dict[str, Any]:
+    """The pieces of the right outer shape, as plain dicts and lists, for the schema check."""
+    fragments: dict[str, Any] = {}
+    for key, (value, shape) in values.items():
+        value = without_outputs(value) if isinstance(value, Mapping | list | tuple) else value
+        if shape is Mapping and isinstance(value, Mapping):
+            fragments[key] = dict(value)
+        elif shape is Sequence and is_list(value, problems, key):
+            items = list(value)
+            odd = [i for i, item in enumerate(items) if not isinstance(item, Mapping)]
+            if odd:
+                # The schema lets null items through; Kubernetes (and the checks after it) do not.
+                problems.add(
+                    f"{key}: {key}[{odd[0]}] must be a Kubernetes object (a mapping), "
+                    f"got {type_name(items[odd[0]])}."
+                )
+            else:
+                fragments[key] = items
+        elif shape is Mapping:
+            problems.add(f"{key}: must be a mapping, got {type_name(value)}.")
+    return fragments

@@ -61,6 +61,7 @@ INPUTS = {
     "serviceAccountName": "string",
     "runAsNonRoot": "boolean",
     "runAsUser": "integer",
+    "supplementalGroups": "array<integer>",
     "allowPrivilegedPods": "boolean",
     "terminationGracePeriodSeconds": "integer",
     "retriesPerPod": "integer",

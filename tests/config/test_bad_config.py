@@ -484,6 +484,238 @@ CASES = [
         (*SECRET, "env"),
         ["env: HF_TOKEN is given twice; keep one."],
     ),
+    # --- What the API server refuses beyond the OpenAPI schema (issue 15.6): each passed every
+    # check before, the sweep was made, and Kubernetes then refused the Jobs. The rules and
+    # their sources: components/kubernetes/api_rules.py.
+    (
+        "env name empty",
+        {"env": {"": "x"}},
+        SECRET,
+        ["env: '' (env[0]) is not an environment variable name: letters, digits, '_', '-' and '.'"],
+    ),
+    (
+        "env name with '='",
+        {"env": {"A=B": "1"}},
+        SECRET,
+        ["env: 'A=B' (env[0]) is not an environment variable name"],
+    ),
+    (
+        "env name starting with a digit (refused by Kubernetes 1.31)",
+        {"env": {"HF_HOME": "/data/hf", "1GPU": "x"}},
+        SECRET,
+        ["env: '1GPU' (env[1]) is not an environment variable name", "the rule of Kubernetes 1.31"],
+    ),
+    (
+        "env name starting with '..'",
+        {"env": {"..cache": "x"}},
+        SECRET,
+        ["env: '..cache' (env[0]) is not an environment variable name", "not '.', '..' or '..'-prefixed"],
+    ),
+    (
+        "secret env name that is a Secret key but not an environment variable name",
+        {"env": {"1TOKEN": "hf_x"}},
+        (*SECRET, "env"),
+        ["env: '1TOKEN' is not an environment variable name: letters, digits"],
+    ),
+    (
+        "secret env name '..' (not a Secret key)",
+        {"env": {"..": "hf_x"}},
+        (*SECRET, "env"),
+        ["env: '..' is secret, so it becomes a key of a Kubernetes Secret"],
+    ),
+    (
+        "env valueFrom naming a Secret that cannot exist",
+        {"env": [{"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": "HF_Secret", "key": "token"}}}]},
+        SECRET,
+        ["env: 'HF_TOKEN' (env[0]) valueFrom.secretKeyRef.name 'HF_Secret' is not a Kubernetes object name"],
+    ),
+    (
+        "env valueFrom with a ConfigMap key that cannot exist",
+        {"env": [{"name": "MODEL", "valueFrom": {"configMapKeyRef": {"name": "cfg", "key": "my key"}}}]},
+        SECRET,
+        ["env: 'MODEL' (env[0]) valueFrom.configMapKeyRef.key 'my key' is not a data key"],
+    ),
+    (
+        "volume name not a DNS label",
+        {
+            "volumes": [{"name": "Data_1", "persistentVolumeClaim": {"claimName": "ds"}}],
+            "volumeMounts": [{"name": "Data_1", "mountPath": "/data"}],
+        },
+        SECRET,
+        ["volumes: 'Data_1' (volumes[0]) is not a volume name: at most 63 lowercase letters, digits and '-'"],
+    ),
+    (
+        "volume name given twice",
+        {
+            "volumes": [
+                {"name": "data", "persistentVolumeClaim": {"claimName": "ds"}},
+                {"name": "data", "emptyDir": {}},
+            ]
+        },
+        SECRET,
+        ["volumes: 'data' (volumes[1]) is given twice; volume names must be unique."],
+    ),
+    (
+        "volumeMount with an empty mountPath",
+        {"volumes": [{"name": "data", "emptyDir": {}}], "volumeMounts": [{"name": "data", "mountPath": ""}]},
+        SECRET,
+        ["volumeMounts: volumeMounts[0] has an empty mountPath"],
+    ),
+    (
+        "two volumeMounts at one path",
+        {
+            "volumes": [{"name": "data", "emptyDir": {}}, {"name": "cache", "emptyDir": {}}],
+            "volumeMounts": [{"name": "data", "mountPath": "/data"}, {"name": "cache", "mountPath": "/data"}],
+        },
+        SECRET,
+        ["volumeMounts: '/data' (volumeMounts[1]) is mounted twice"],
+    ),
+    (
+        "volumeMount at /dev/shm beside shmSize's",
+        {
+            "volumes": [{"name": "shm", "emptyDir": {}}],
+            "volumeMounts": [{"name": "shm", "mountPath": "/dev/shm"}],
+        },
+        SECRET,
+        ["volumeMounts: '/dev/shm' is where the memory-backed volume of shmSize is mounted", "shmSize: off"],
+    ),
+    (
+        "labels key whose prefix is not a DNS subdomain",
+        {"labels": {"acme..io/team": "vision"}},
+        SECRET,
+        ["labels: 'acme..io/team' is not a Kubernetes label key (an optional DNS-subdomain prefix"],
+    ),
+    (
+        "annotations key whose prefix is not a DNS subdomain",
+        {"annotations": {"acme.-io/owner": "alice"}},
+        SECRET,
+        ["annotations: 'acme.-io/owner' is not a Kubernetes annotation key"],
+    ),
+    (
+        "annotations over 256 KiB in all",
+        {"annotations": {"notes": "x" * (256 * 1024)}},
+        SECRET,
+        ["annotations: 262", "bytes in all", "more than the 262144 (256 KiB) Kubernetes allows"],
+    ),
+    (
+        "nodeSelector key not a label key",
+        {"nodeSelector": {"gpu type": "a100"}},
+        SECRET,
+        ["nodeSelector: 'gpu type' is not a Kubernetes label key"],
+    ),
+    (
+        "nodeSelector value not a label value",
+        {"nodeSelector": {"gpu": "a100 80gb"}},
+        SECRET,
+        ["nodeSelector: the value of gpu, 'a100 80gb', is not a Kubernetes label value"],
+    ),
+    (
+        "toleration key not a qualified name",
+        {"tolerations": [{"key": "spot node", "operator": "Exists"}]},
+        SECRET,
+        ["tolerations: tolerations[0]: its key 'spot node' is not a qualified name"],
+    ),
+    (
+        "toleration without a key and operator Equal",
+        {"tolerations": [{"operator": "Equal", "value": "true"}]},
+        SECRET,
+        ["tolerations: tolerations[0]: it has no key, so its operator must be Exists"],
+    ),
+    (
+        "toleration operator unknown",
+        {"tolerations": [{"key": "spot", "operator": "In", "value": "true"}]},
+        SECRET,
+        ["tolerations: tolerations[0]: its operator 'In' is not one of Equal, Exists."],
+    ),
+    (
+        "toleration Exists with a value",
+        {"tolerations": [{"key": "spot", "operator": "Exists", "value": "true"}]},
+        SECRET,
+        ["tolerations: tolerations[0]: it has operator Exists, so it must have no value."],
+    ),
+    (
+        "toleration value not a label value",
+        {"tolerations": [{"key": "spot", "operator": "Equal", "value": "yes please"}]},
+        SECRET,
+        ["tolerations: tolerations[0]: its value 'yes please' is not a label value"],
+    ),
+    (
+        "tolerationSeconds without effect NoExecute",
+        {
+            "tolerations": [
+                {"key": "spot", "operator": "Exists", "effect": "NoSchedule", "tolerationSeconds": 60}
+            ]
+        },
+        SECRET,
+        ["tolerations: tolerations[0]: it sets tolerationSeconds, which needs effect NoExecute."],
+    ),
+    (
+        "toleration effect unknown",
+        {"tolerations": [{"key": "spot", "operator": "Exists", "effect": "NoScheduled"}]},
+        SECRET,
+        ["tolerations: tolerations[0]: its effect 'NoScheduled' is not one of NoSchedule, PreferNoSchedule"],
+    ),
+    (
+        "serviceAccountName with an empty part",
+        {"serviceAccountName": "team..sweeps"},
+        SECRET,
+        ["serviceAccountName: must be a Kubernetes object name", "got 'team..sweeps'."],
+    ),
+    (
+        "priorityClassName with a part ending in '-'",
+        {"priorityClassName": "low-.sweeps"},
+        SECRET,
+        ["priorityClassName: must be a Kubernetes object name", "got 'low-.sweeps'."],
+    ),
+    (
+        "imagePullSecrets name with a part starting with '-'",
+        {"imagePullSecrets": ["regcred", "team.-cred"]},
+        SECRET,
+        ["imagePullSecrets: imagePullSecrets[1] must be a Kubernetes object name", "got 'team.-cred'."],
+    ),
+    # --- supplementalGroups (issue 15.8): group ids, 0 to 2147483647, at most 32.
+    (
+        "supplementalGroups not a list",
+        {"supplementalGroups": "44"},
+        SECRET,
+        ["supplementalGroups: must be a list (- items) in the stack file, got 44."],
+    ),
+    (
+        "supplementalGroups as text",
+        {"supplementalGroups": "video"},
+        SECRET,
+        ["supplementalGroups: must be a list (- items) in the stack file, got 'video'."],
+    ),
+    (
+        "supplementalGroups holding a group name",
+        {"supplementalGroups": [44, "render"]},
+        SECRET,
+        ["supplementalGroups: supplementalGroups[1] must be a group id, a whole number from 0 to 2147483647"],
+    ),
+    (
+        "supplementalGroups negative",
+        {"supplementalGroups": [-1]},
+        SECRET,
+        ["supplementalGroups: supplementalGroups[0] must be a group id", "got -1."],
+    ),
+    (
+        "supplementalGroups not a whole number",
+        {"supplementalGroups": [44.5]},
+        SECRET,
+        ["supplementalGroups: supplementalGroups[0] must be a group id", "got 44.5."],
+    ),
+    (
+        "supplementalGroups past int32",
+        {"supplementalGroups": [2**31]},
+        SECRET,
+        ["supplementalGroups: supplementalGroups[0] must be a group id", "got 2147483648."],
+    ),
+    (
+        "supplementalGroups too many",
+        {"supplementalGroups": list(range(1000, 1033))},
+        SECRET,
+        ["supplementalGroups: at most 32 (group ids), got 33."],
+    ),
     # --- Shapes found by the property tests (test_property_based.py) and by issue 8.
     # Each crashed with a traceback, leaked a secret or printed pages, before.
     (
@@ -1338,15 +1570,17 @@ CAPS = {
     "memory": ("64Ti", "65Ti"),
     "memoryRequest": ("64Ti", "65Ti"),
     "shmSize": ("64Ti", "64.5Ti"),
+    "supplementalGroups": (list(range(1000, 1032)), list(range(1000, 1033))),
 }
-"""Every bounded key: its maximum (accepted) and the next value (refused)."""
+"""Every bounded key: its maximum (accepted) and the next value (refused); for a list,
+lists of that many items and one more."""
 
 
 def test_every_bounded_key_is_in_the_caps_table() -> None:
     from wandb_sweeps.config.keys import CONFIG_KEYS
 
     assert {k.name: k.maximum for k in CONFIG_KEYS if k.maximum is not None} == {
-        name: int(at) if isinstance(at, int) else at for name, (at, _) in CAPS.items()
+        name: len(at) if isinstance(at, list) else at for name, (at, _) in CAPS.items()
     }
 
 
@@ -1372,7 +1606,7 @@ def test_every_cap_holds_for_the_component_args_too(project_tmp_path: Path, key:
     validate_args("sweep", {**base, snake(key): at}, stack="dev", environ={}, cwd=project_tmp_path)
     with pytest.raises(ConfigError) as raised:
         validate_args("sweep", {**base, snake(key): over}, stack="dev", environ={}, cwd=project_tmp_path)
-    shown = repr(over) if isinstance(over, str) else str(over)
+    shown = repr(over) if isinstance(over, str) else str(len(over) if isinstance(over, list) else over)
     assert raised.value.problems == (f"{key}: at most {KEYS_BY_NAME[key].bound}, got {shown}.",)
 
 

@@ -551,6 +551,9 @@ STRUCTURED = {
     "volumes": st.lists(around(volume), max_size=2),
     "volumeMounts": st.lists(around(volume_mount), max_size=2),
     "imagePullSecrets": st.lists(_k8s_name(["regcred"]), max_size=2),
+    "supplementalGroups": st.lists(
+        st.integers(-1, 2**31) | st.sampled_from([44, 109, "render", 44.0, None]), max_size=3
+    ),
     "labels": st.dictionaries(
         st.sampled_from(["team", "app.kubernetes.io/name", "example.com/cost", "bad key"]) | texts,
         around(st.sampled_from(["vision", "", "Not a value!"])),
@@ -640,6 +643,7 @@ VALID = {  # what a stack file may hold, as the CLI passes it (a test checks it 
     "serviceAccountName": "trainer",
     "runAsNonRoot": "true",
     "runAsUser": "1000",
+    "supplementalGroups": "[44, 109]",
     "allowPrivilegedPods": "false",
     "terminationGracePeriodSeconds": "300",
     "retriesPerPod": "1",

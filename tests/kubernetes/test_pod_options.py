@@ -117,6 +117,20 @@ def test_security_defaults_and_run_as_options() -> None:
     assert container(root)["securityContext"] == container(run)["securityContext"]
 
 
+def test_supplemental_groups_reach_the_pod_security_context_only_when_set() -> None:
+    """The render and video groups of AMD GPU nodes (issue 15.8): in the pod's securityContext
+    as given, in order; unset (`[]`), the pod renders exactly as before (the test above)."""
+    amd = deploy(gpuResource="amd.com/gpu", supplementalGroups=[44, 109], runAsUser="1000")
+    assert pod_spec(amd)["securityContext"] == {
+        "seccompProfile": {"type": "RuntimeDefault"},
+        "runAsNonRoot": True,
+        "runAsUser": 1000,
+        "supplementalGroups": [44, 109],
+    }
+    assert container(amd)["securityContext"] == container(deploy())["securityContext"]
+    assert "supplementalGroups" not in pod_spec(deploy(supplementalGroups=[]))["securityContext"]
+
+
 @pytest.mark.parametrize(
     ("overrides", "expected"), list(PULL_POLICY_CASES.values()), ids=list(PULL_POLICY_CASES)
 )

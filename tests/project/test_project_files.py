@@ -31,7 +31,7 @@ def test_pulumi_yaml_declares_every_key_with_the_same_type_default_and_descripti
         spec = declared[key.name]
         assert spec["type"] == key.kind, key.name
         if key.kind == "array":
-            assert spec["items"] == {"type": "string"}, key.name
+            assert spec["items"] == {"type": key.items}, key.name
         assert spec["description"] == key.description, key.name
         if key.default is None:
             assert "default" not in spec, f"{key.name} is required, so it must not have a default"
@@ -158,6 +158,14 @@ def deploy_docs_stack(marker: str) -> dict:
     config = cli_config("live", wandbApiKey="local-" + "k" * 40, **keys)
     run = run_program("live", config, secret_keys=("wandbApiKey",))
     return run.named("sweep-agent-0").inputs["spec"]["template"]["spec"]
+
+
+def test_the_amd_example_puts_the_pods_in_the_device_groups() -> None:
+    """docs/gpus-and-sizing.md, AMD GPUs: the GPUs under amd.com/gpu, and the groups that own
+    /dev/kfd and /dev/dri in the pod's securityContext."""
+    spec = deploy_docs_stack("amd-stack")
+    assert spec["containers"][0]["resources"]["limits"]["amd.com/gpu"] == "1"
+    assert spec["securityContext"]["supplementalGroups"] == [44, 109]
 
 
 def test_docs_multi_gpu_stack_gives_each_run_a_block_of_two_gpus() -> None:
