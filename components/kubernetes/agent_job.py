@@ -7,7 +7,9 @@ One Job per agent pod ("slot"), each running one pod at a time:
 - each slot retries its own failed pod up to `retriesPerPod` times, and one slot
   finishing (the sweep is done) does not stop the others; this is what an Indexed
   Job with `backoffLimitPerIndex` gives, without needing Kubernetes 1.33;
-- a preempted or evicted pod (`DisruptionTarget`) is not counted as a failure.
+- a preempted or evicted pod (`DisruptionTarget`) is not counted as a failure, and
+  neither is a pod the launcher ended with 143 because the pod got SIGTERM (Kueue
+  preemption: the suspended Job's pods are deleted with no `DisruptionTarget`).
 
 A Job's name ends in a digest of every field that cannot change in place, so
 a change of pod shape (image, GPUs, the sweep ...) gives the new Job a new name:
@@ -77,6 +79,8 @@ LAUNCHER_SCRIPT = _launcher_script()
 API_KEY_ENTRY = "WANDB_API_KEY"
 """The entry of the Kubernetes Secret that holds the W&B API key."""
 CONTAINER_NAME = "agent"
+SIGTERM_EXIT = 143
+"""The launcher's exit status when, and only when, the pod got SIGTERM (agent_launcher.sh)."""
 MUTABLE_JOB_SPEC_FIELDS = frozenset(
     {"backoff_limit", "active_deadline_seconds", "ttl_seconds_after_finished"}
 )
@@ -214,6 +218,9 @@ def agent_env(job: AgentJobInputs) -> list[EnvVarArgsDict]:
         # How long agents the launcher stops itself get, like a SIGTERM from Kubernetes.
         {"name": "STOP_GRACE_SECONDS", "value": str(job.runtime.termination_grace_period_seconds)},
     ]
+    if pods.gpus_per_pod > 0:
+        # Which variables split the GPUs between the agents: amd.com/* adds HIP_VISIBLE_DEVICES.
+        env.append({"name": "GPU_RESOURCE", "value": pods.gpu_resource})
     if pods.runs_per_agent is not None:
         env.append({"name": "RUNS_PER_AGENT", "value": str(pods.runs_per_agent)})
     if job.ca_config_map:
@@ -398,10 +405,23 @@ def agent_job_spec(job: AgentJobInputs, slot: int) -> JobSpecArgsDict:
         "backoff_limit": job.policy.retries_per_pod,
         "pod_failure_policy": {
             "rules": [
+                # Preempted or evicted by Kubernetes (drain, spot reclaim, the scheduler).
                 {
                     "action": "Ignore",
                     "on_pod_conditions": [{"type": "DisruptionTarget", "status": "True"}],
-                }
+                },
+                # Stopped by a SIGTERM without that condition: a suspended Job's pods (Kueue
+                # preemption or eviction; job controller `manageJob` deletes them as is).
+                # The launcher exits 143 only when the pod got SIGTERM, never for an agent
+                # that crashed, so a crash loop still uses up backoffLimit.
+                {
+                    "action": "Ignore",
+                    "on_exit_codes": {
+                        "container_name": CONTAINER_NAME,
+                        "operator": "In",
+                        "values": [SIGTERM_EXIT],
+                    },
+                },
             ]
         },
         "template": {

@@ -1,56 +1,43 @@
 # wandb-sweeps agent launcher: the command each agent pod runs (POSIX sh; no bash needed).
+# Why each rule is what it is, with sources: docs/failures.md and docs/gpus-and-sizing.md.
 #
 # Starts AGENTS_PER_POD `wandb agent -f` processes for SWEEP_PATH (entity/project/id),
 # each with `--count RUNS_PER_AGENT` when that is set, all at once, and gives each agent
-#   - its own share of the pod's GPUS_PER_POD GPUs through CUDA_VISIBLE_DEVICES:
-#       GPUs >= agents: disjoint equal blocks (4 GPUs, 2 agents, as gpusPerRun 2 sets: "0,1" and "2,3");
-#       GPUs <  agents: agents share GPUs round-robin (1 GPU, 2 agents: "0" and "0");
-#       no GPUs: CUDA_VISIBLE_DEVICES is left alone;
-#   - its own WANDB_DIR, ${WANDB_DIR:-$PWD}/agent-<i> (created here), so that the runs
-#     each agent was handed can be counted (see below).
+#   - its own share of the pod's GPUS_PER_POD GPUs (gpu_share): disjoint equal blocks when
+#     GPUs >= agents (4 GPUs, 2 agents: "0,1" and "2,3"), else round-robin ("0" and "0"),
+#     in CUDA_VISIBLE_DEVICES, and with GPU_RESOURCE amd.com/* in HIP_VISIBLE_DEVICES too:
+#     HIP reads either, and tools (accelerate, Ray) read CUDA's. Never ROCR_VISIBLE_DEVICES:
+#     ROCr applies it first and HIP's indices count within what it left, so both would hide
+#     GPUs (a block "2,3" of 2 visible GPUs is none). No GPUs: nothing is set;
+#   - its own WANDB_DIR, ${WANDB_DIR:-$PWD}/agent-<i> (created here), to count its runs.
+# With WANDB_SWEEPS_CA_FILE set it first writes one CA bundle (trust_ca).
 #
-# With WANDB_SWEEPS_CA_FILE set (the stack's caCertificate, mounted from a ConfigMap), it
-# first writes ONE bundle, the image's public roots followed by that CA, to
-# WANDB_SWEEPS_TRUST_DIR/ca-bundle.pem (see trust_ca), and exports SSL_CERT_FILE and
-# REQUESTS_CA_BUNDLE pointing at it to everything it starts.
-#
-# Why an agent's exit status is not enough: `wandb agent` exits 0 when its --count is
-# reached or the sweep is FINISHED/CANCELED, but ALSO when it gives up because runs keep
-# failing (3 failed runs in its first 60 s, or 5 failed runs before any succeeded;
-# wandb/wandb_agent.py, Agent.is_flapping/is_failing). A pod whose agents gave up must
-# fail, so that its Job retries it (backoffLimit) and finally reports BackoffLimitExceeded
-# instead of "Complete". So an agent that exits 0 is judged:
-#   - it started RUNS_PER_AGENT runs (RUNS_PER_AGENT set): done. `wandb agent` writes
-#     $WANDB_DIR/wandb/sweep-<id>/config-<run id>.yaml before each run it starts,
-#     failed or not; the files there before it started are not counted;
-#   - else the sweep's state, read from W&B with the wandb package's public API, is
-#     FINISHED or CANCELED: done;
-#   - else (RUNNING, PENDING, PAUSED, any other state): it stopped early -> status 4;
-#   - the state could not be read (W&B unreachable or too slow, no Python with the
-#     wandb package): it may have stopped early -> status 5. A retry is bounded by
-#     the Job's backoffLimit.
-#
-# The first agent that fails (exits non-zero, or exits 0 and is judged 4 or 5) decides
-# the exit status. The launcher then sends SIGTERM to the other agents, so the pod's GPUs
-# do not sit idle until they finish: the pod ends and its slot starts another one.
-# (`wandb agent -f` forwards the signal to its run and waits for it.) They get
-# STOP_GRACE_SECONDS (the pod's terminationGracePeriodSeconds) to stop, as if Kubernetes
-# had sent the SIGTERM; then the launcher exits anyway, and, as the container's PID 1,
-# takes whatever still runs with it: a run that ignores SIGTERM cannot hold the GPUs.
+# Each agent's exit is judged (`wandb agent` also exits 0 when it gives up on failing runs,
+# and 1 when W&B refuses to register it on a sweep that is over: "... is not running"):
+#   exit 0, it started RUNS_PER_AGENT runs (config-*.yaml new in its WANDB_DIR)  -> done
+#   exit 0, the sweep is FINISHED or CANCELED                                    -> done
+#   exit 0, the sweep is RUNNING, PENDING, PAUSED, other / unreadable          -> 4 / 5
+#   exit N > 0, the sweep is over: FINISHED, CANCELED, FAILED or CRASHED         -> done
+#   exit N > 0, any other state or unreadable                  -> N, or 6 when N > 128
+# W&B is asked until a final state is known. Agents ending while the pod stops are not
+# judged. The first failure decides the exit status; the launcher then sends SIGTERM to the
+# other agents (so the GPUs do not sit idle) and waits for them at most STOP_GRACE_SECONDS.
+# After a SIGTERM to the pod it forwards it and waits at most STOP_GRACE_SECONDS - 5 (half
+# of it up to 10 s), to exit 143 before Kubernetes' SIGKILL (137). As PID 1, the launcher
+# takes whatever still runs with it.
 #
 # Exit status:
-#   0      every agent is done (see above)
-#   N      the first agent that failed exited with status N (1: the sweep was deleted or
-#          the API key was rejected)
-#   4      an agent exited 0 but stopped early: the sweep still runs (most likely its
-#          runs kept failing; see the runs' logs)
+#   0      every agent is done
+#   N      the first agent that failed exited N (1..128; 1: the sweep was deleted, the key
+#          rejected, or the agent refused while the sweep is not over, e.g. PAUSED)
+#   4      an agent exited 0 while the sweep still runs (most likely its runs kept failing)
 #   5      an agent exited 0 and the sweep's state could not be read from W&B
-#   143    the pod got SIGTERM (130: SIGINT) before any agent failed. Forwarded to every
-#          agent; the launcher waits for all of them, then exits 143 even if they all
-#          exited 0: a preempted pod must not count as "succeeded", or its Job would
-#          never start another.
-#   1      the agents' directories could not be created (nothing was started)
-#   1      also: WANDB_SWEEPS_CA_FILE is set and the CA bundle cannot be written
+#   6      an agent was killed by a signal the pod did not get (the OOM killer's SIGKILL,
+#          137), or exited above 128: never 143, which the Job does not count
+#   143    the pod got SIGTERM (130: SIGINT) before any agent failed, and only then; even if
+#          every agent exited 0. The Job's podFailurePolicy ignores 143 from this container,
+#          so a preemption that gives the pod no DisruptionTarget (Kueue's) costs no retry
+#   1      the agents' directories or the CA bundle could not be written (nothing started)
 #   non-0  SWEEP_PATH is not set (the shell's own status; nothing was started)
 set -u
 
@@ -59,22 +46,25 @@ agents=${AGENTS_PER_POD:-1}
 gpus=${GPUS_PER_POD:-0}
 runs=${RUNS_PER_AGENT:-}
 stop_grace=${STOP_GRACE_SECONDS:-120}
+gpu_resource=${GPU_RESOURCE:-nvidia.com/gpu}
 agent_dirs=${WANDB_DIR:-$PWD}
 sweep_id=${SWEEP_PATH##*/}
 STOPPED_EARLY=4
 STATE_UNKNOWN=5
+KILLED=6
+# After a SIGTERM: exit 143 this long before Kubernetes' SIGKILL (see the header).
+drain_margin=5
+if [ "$stop_grace" -le $((2 * drain_margin)) ]; then
+  drain_margin=$((stop_grace / 2))
+fi
 
 # The files where images keep their public roots: Debian/Ubuntu, RHEL/Fedora, Alpine/macOS.
 public_roots="/etc/ssl/certs/ca-certificates.crt /etc/pki/tls/certs/ca-bundle.crt /etc/ssl/cert.pem"
 
 # trust_ca: with WANDB_SWEEPS_CA_FILE set, writes the public roots (the first of
-# public_roots, else the certifi bundle of a Python of python_candidates) followed by the
-# CA to WANDB_SWEEPS_TRUST_DIR/ca-bundle.pem, and exports SSL_CERT_FILE and
-# REQUESTS_CA_BUNDLE pointing at it. Both, because wandb-core (Go, all GraphQL and
-# uploads) and Python's ssl read SSL_CERT_FILE, while requests (artifact downloads)
-# reads only REQUESTS_CA_BUNDLE; and public roots plus the CA, because requests uses the
-# bundle INSTEAD of its own roots, and the file replaces Go's and OpenSSL's default file.
-# Returns 1 when the bundle cannot be written; without public roots it warns and goes on.
+# public_roots, else certifi's) and the CA to WANDB_SWEEPS_TRUST_DIR/ca-bundle.pem, and
+# exports SSL_CERT_FILE and REQUESTS_CA_BUNDLE pointing at it (why both, and why the public
+# roots too: docs/self-managed-wandb.md). Returns 1 when the bundle cannot be written.
 trust_ca() {
   ca_file=${WANDB_SWEEPS_CA_FILE:-}
   if [ -z "$ca_file" ]; then
@@ -121,14 +111,10 @@ trust_ca() {
   export SSL_CERT_FILE REQUESTS_CA_BUNDLE
 }
 
-# Reads the sweep's state and prints it upper-cased on stdout; exits 3 when this Python
-# has no wandb package (the launcher then tries the next Python), 1 on any other error.
-# It prints nothing else: wandb's own output goes to /dev/null, and the one-line error
-# has the API key scrubbed out. wandb.Api(timeout=) bounds each HTTP request but the
-# client retries some failures for minutes, so SIGALRM ends the query after three HTTP
-# timeouts (WANDB_HTTP_TIMEOUT, wandb's own setting, default 20 s), and faulthandler
-# kills it 10 s later if the main thread is stuck where a signal handler cannot run.
-# os._exit: wandb's exit handlers wait for its wandb-core helper, which may hang.
+# Prints the sweep's state upper-cased and nothing else (wandb's output goes to /dev/null,
+# the one-line error has the API key scrubbed out); exits 3 when this Python has no wandb
+# package, 1 on any other error. Bounded by SIGALRM (3 x WANDB_HTTP_TIMEOUT), faulthandler
+# (10 s later) and os._exit (wandb's exit handlers may hang): docs/failures.md says why.
 STATE_QUERY='
 import faulthandler, os, signal, sys
 key = os.environ.get("WANDB_API_KEY") or ""
@@ -160,7 +146,7 @@ except BaseException as error:
 finish(out, str(state or "").upper(), 0)
 '
 
-# gpu_share INDEX: the CUDA_VISIBLE_DEVICES value of agent INDEX ("" for none).
+# gpu_share INDEX: the GPUs of agent INDEX, "0,1" ("" for none).
 gpu_share() {
   if [ "$gpus" -le 0 ]; then
     return 0
@@ -187,8 +173,9 @@ running=""
 signal_status=""  # 143 or 130 once the pod got SIGTERM or SIGINT
 stopping=0        # 1 once the launcher itself sent SIGTERM to the agents
 status=0          # the first failure's status, i.e. the exit status
-known_state=""    # FINISHED or CANCELED once read: the agents that exit 0 after it got
-                  # `exit` too, so W&B is asked only once
+known_state=""    # the sweep's state once read and final (FINISHED, CANCELED, FAILED,
+                  # CRASHED): the agents that end after it are judged without asking again
+expired=""        # 1 once drain has run out of time (see drain)
 
 # sh functions share the script's variables, and this one runs as a trap in the middle
 # of anything: it must use names nothing else uses (the wait loops' `pid`, ...).
@@ -207,6 +194,7 @@ forward() {
 }
 trap 'forward TERM 143' TERM
 trap 'forward INT 130' INT
+trap 'expired=1' USR1
 
 # parse ENTRY: sets index, pid and base from an entry of `running`.
 parse() {
@@ -259,12 +247,15 @@ start_agent() {
   else
     set --
   fi
-  if [ -n "$devices" ]; then
-    echo "wandb-sweeps: starting agent $number on GPU(s) $devices for $SWEEP_PATH"
-    CUDA_VISIBLE_DEVICES=$devices WANDB_DIR=$dir wandb agent -f "$@" "$SWEEP_PATH" &
-  else
+  if [ -z "$devices" ]; then
     echo "wandb-sweeps: starting agent $number for $SWEEP_PATH"
     WANDB_DIR=$dir wandb agent -f "$@" "$SWEEP_PATH" &
+  elif [ "${gpu_resource%%/*}" = amd.com ]; then
+    echo "wandb-sweeps: starting agent $number on AMD GPU(s) $devices (HIP_VISIBLE_DEVICES, CUDA_VISIBLE_DEVICES) for $SWEEP_PATH"
+    HIP_VISIBLE_DEVICES=$devices CUDA_VISIBLE_DEVICES=$devices WANDB_DIR=$dir wandb agent -f "$@" "$SWEEP_PATH" &
+  else
+    echo "wandb-sweeps: starting agent $number on GPU(s) $devices for $SWEEP_PATH"
+    CUDA_VISIBLE_DEVICES=$devices WANDB_DIR=$dir wandb agent -f "$@" "$SWEEP_PATH" &
   fi
   running="$running $number:$!:$started"
 }
@@ -348,6 +339,17 @@ fail() {
   done
 }
 
+# sweep_state INDEX: sets `state`: known_state, else read from W&B (in agent INDEX's dir).
+sweep_state() {
+  state=$known_state
+  if [ -z "$state" ]; then
+    read_sweep_state "$agent_dirs/agent-$1/sweep-state"
+    case $state in
+      FINISHED | CANCELED | FAILED | CRASHED) known_state=$state ;;
+    esac
+  fi
+}
+
 # judge INDEX BASE: decides whether agent INDEX, which exited 0, is done (see the header).
 judge() {
   if [ -n "$runs" ]; then
@@ -357,16 +359,9 @@ judge() {
       return 0
     fi
   fi
-  if [ -z "$known_state" ]; then
-    read_sweep_state "$agent_dirs/agent-$1/sweep-state"
-    if [ -n "$signal_status" ]; then
-      return 0
-    fi
-    case $state in
-      FINISHED | CANCELED) known_state=$state ;;
-    esac
-  else
-    state=$known_state
+  sweep_state "$1"
+  if [ -n "$signal_status" ]; then
+    return 0
   fi
   case $state in
     FINISHED | CANCELED)
@@ -376,13 +371,30 @@ judge() {
       echo "wandb-sweeps: agent $1 stopped (exit 0) and the sweep's state could not be read from W&B; counting it as stopped early" >&2
       fail "$STATE_UNKNOWN"
       ;;
-    RUNNING | PENDING | PAUSED)
+    *)
       echo "wandb-sweeps: agent $1 stopped early (exit 0) while the sweep is $state: most likely its runs kept failing; see the runs' logs" >&2
       fail "$STOPPED_EARLY"
       ;;
+  esac
+}
+
+# judge_failure INDEX CODE: agent INDEX exited CODE (not 0); done if the sweep is over.
+judge_failure() {
+  sweep_state "$1"
+  if [ -n "$signal_status" ]; then
+    return 0
+  fi
+  case $state in
+    FINISHED | CANCELED | FAILED | CRASHED)
+      echo "wandb-sweeps: agent $1 is done: the sweep is $state (W&B refuses new agents on a sweep that is over)"
+      ;;
     *)
-      echo "wandb-sweeps: agent $1 stopped early (exit 0) while the sweep is $state, not FINISHED or CANCELED" >&2
-      fail "$STOPPED_EARLY"
+      if [ "$2" -gt 128 ]; then
+        echo "wandb-sweeps: agent $1 was killed by signal $(($2 - 128)), which the pod did not get (the OOM killer?); exiting $KILLED, not $2" >&2
+        fail "$KILLED"
+      else
+        fail "$2"
+      fi
       ;;
   esac
 }
@@ -396,8 +408,12 @@ collect() {
   code=$?
   if [ "$code" -ne 0 ]; then
     echo "wandb-sweeps: agent $index (pid $pid) exited with status $code" >&2
-    fail "$code"
-  elif [ "$stopping" -eq 0 ] && [ -z "$signal_status" ]; then
+  fi
+  if [ "$stopping" -eq 1 ] || [ -n "$signal_status" ]; then
+    return 0
+  elif [ "$code" -ne 0 ]; then
+    judge_failure "$index" "$code"
+  else
     judge "$index" "$base"
   fi
 }
@@ -420,45 +436,29 @@ watch() {
   done
 }
 
-# bounded_drain: after the launcher itself stopped the agents, waits for them at most
-# STOP_GRACE_SECONDS, checking once a second; returns 1 if some are still running then.
-# A SIGTERM from Kubernetes meanwhile hands over to `drain` (Kubernetes bounds it then).
-bounded_drain() {
-  waited=0
-  while [ -n "$running" ] && [ -z "$signal_status" ]; do
-    for entry in $running; do
-      parse "$entry"
-      if ! kill -0 "$pid" 2>/dev/null; then
-        forget "$entry"
-        wait "$pid"
-        code=$?
-        if [ "$code" -ne 0 ]; then
-          echo "wandb-sweeps: agent $index (pid $pid) exited with status $code" >&2
-        fi
-      fi
-    done
-    if [ -z "$running" ]; then
-      return 0
-    fi
-    if [ "$waited" -ge "$stop_grace" ]; then
-      echo "wandb-sweeps: agents still running ${stop_grace} s after SIGTERM (STOP_GRACE_SECONDS); exiting without them" >&2
-      return 1
-    fi
-    sleep 1 > /dev/null 2>&1 &
-    wait $!
-    waited=$((waited + 1))
-  done
-  return 0
-}
-
-# drain: waits for every agent still running (the pod is stopping). A trapped signal
-# interrupts `wait` with a status above 128 while the agent still runs: wait again until
-# it has really exited. The launcher is the container's PID 1: exiting earlier would kill
-# the agents and their runs in the middle of stopping.
+# drain: waits for every agent still running (the pod is stopping), at most
+# STOP_GRACE_SECONDS after the launcher stopped them itself, STOP_GRACE_SECONDS -
+# drain_margin after a signal: then a watchdog sends SIGUSR1 (every second, so that none
+# is lost between two waits) and drain returns with agents still running. A trapped
+# signal interrupts `wait` with a status above 128 while the agent still runs: wait again.
+# The launcher is the container's PID 1: exiting kills the agents and their runs.
 drain() {
+  if [ -z "$running" ]; then
+    return 0
+  elif [ "$stopping" -eq 1 ]; then
+    set -- "$stop_grace" STOP_GRACE_SECONDS
+  else
+    set -- $((stop_grace - drain_margin)) "STOP_GRACE_SECONDS - $drain_margin, before Kubernetes' SIGKILL"
+  fi
+  (sleep "$1" && while kill -s USR1 $$; do sleep 1; done) > /dev/null 2>&1 &
+  watchdog=$!
   for entry in $running; do
     parse "$entry"
     while :; do
+      if [ -n "$expired" ] && kill -0 "$pid" 2>/dev/null; then
+        echo "wandb-sweeps: agents still running $1 s after SIGTERM ($2); exiting without them" >&2
+        return 1
+      fi
       wait "$pid"
       code=$?
       if [ "$code" -gt 128 ] && kill -0 "$pid" 2>/dev/null; then
@@ -471,6 +471,7 @@ drain() {
       echo "wandb-sweeps: agent $index (pid $pid) exited with status $code" >&2
     fi
   done
+  kill "$watchdog" 2>/dev/null
 }
 
 if ! trust_ca; then
@@ -486,9 +487,6 @@ while [ "$i" -lt "$agents" ] && [ -z "$signal_status" ]; do
   i=$((i + 1))
 done
 watch
-if [ "$stopping" -eq 1 ] && ! bounded_drain; then
-  exit "$status"
-fi
 drain
 if [ "$status" -eq 0 ] && [ -n "$signal_status" ]; then
   status=$signal_status

@@ -52,6 +52,9 @@ RESERVED_ENV = (
     "RUNS_PER_AGENT",
     "STOP_GRACE_SECONDS",
     "CUDA_VISIBLE_DEVICES",
+    "HIP_VISIBLE_DEVICES",
+    "ROCR_VISIBLE_DEVICES",
+    "GPU_RESOURCE",
 )
 """Set by wandb-sweeps itself; `env` may not override them."""
 

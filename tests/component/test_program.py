@@ -95,7 +95,11 @@ def expected_job(
                     {
                         "action": "Ignore",
                         "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}],
-                    }
+                    },
+                    {
+                        "action": "Ignore",
+                        "onExitCodes": {"containerName": "agent", "operator": "In", "values": [143]},
+                    },
                 ]
             },
             "template": {
@@ -130,6 +134,7 @@ def expected_job(
                                 {"name": "AGENTS_PER_POD", "value": agents},
                                 {"name": "GPUS_PER_POD", "value": gpus},
                                 {"name": "STOP_GRACE_SECONDS", "value": "120"},
+                                {"name": "GPU_RESOURCE", "value": "nvidia.com/gpu"},
                             ],
                             "resources": {
                                 "requests": {"cpu": cpu, "memory": memory},

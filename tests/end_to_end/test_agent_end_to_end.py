@@ -43,7 +43,10 @@ W&B behaviour these tests rely on, and where it comes from:
   new runs are created", docs.wandb.ai/models/runs/run-states, "Run states in
   sweeps"); a grid whose points are all handed out becomes FINISHED and idle
   agents get `exit` (see tests/wandb_server.py); `wandb sweep --stop` and
-  `--cancel` set FINISHED and CANCELED (wandb/cli/cli.py, `sweep`).
+  `--cancel` set FINISHED and CANCELED (wandb/cli/cli.py, `sweep`); `createAgent` on a
+  sweep that is not running is refused with HTTP 400 "Sweep E/P/ID is not running"
+  (wandb/wandb#12456, commit 7eb0d531fc), after which the real CLI exits 1; PAUSED is
+  refused or accepted as the server's `paused_agents` says (unverified which).
 
 Measured (this machine): SIGTERM to launcher exit 0.2-0.3 s (runs that stop at
 once); an always-failing trainer ends the launcher (status 4) about 22 s after
@@ -486,3 +489,55 @@ def test_an_agent_that_gives_up_stops_the_other_agents_run(
     assert {r["cuda"]: r["sigterm"] for r in records.values()} == {"0": False, "1": True}, launcher.output()
     assert sweep.state == "RUNNING"
     assert elapsed < 30
+
+
+def test_agents_started_after_the_sweep_finished_are_refused_and_the_launcher_exits_0(
+    server: WandbServer, start: Start, tmp_path: Path
+) -> None:
+    """A pod that starts once the sweep is over (a queued or retried pod, a scale-up, a Job
+    re-created after its TTL): W&B refuses `createAgent` ("Sweep E/P/ID is not running"),
+    the real `wandb agent` exits 1, and the launcher, reading FINISHED, exits 0: the slot
+    completes instead of ending BackoffLimitExceeded."""
+    sweep = make_sweep(server, state="FINISHED")
+    began = time.monotonic()
+    launcher = start(sweep, AGENTS_PER_POD="2")
+
+    code = launcher.wait()
+    print(f"finished sweep: launcher exit {code} after {time.monotonic() - began:.1f} s")
+    output = launcher.output()
+    assert code == 0, output
+    assert server.agents_of(sweep.name) == []  # nothing registered
+    assert "is not running" in output  # the agents' own error: the server's refusal
+    assert output.count("exited with status 1") == 2, output
+    assert output.count("is done: the sweep is FINISHED") == 2, output
+    assert [r.operation_name for r in server.requests].count("GetSweep") == 1  # remembered
+    assert launcher.records() == {}
+
+
+@pytest.mark.parametrize("reading", ["refused", "accepted"])
+def test_a_paused_sweep_under_both_readings(
+    server: WandbServer, start: Start, tmp_path: Path, reading: str
+) -> None:
+    """Whether W&B registers an agent on a PAUSED sweep is unverified (the test server's
+    `paused_agents`). Refused: `wandb agent` exits 1 and, the sweep not being over, the pod
+    fails (1) and is retried later. Accepted: the agent waits for work, as before."""
+    server.paused_agents = reading
+    sweep = make_sweep(server, state="PAUSED")
+    launcher = start(sweep)
+    if reading == "refused":
+        code = launcher.wait()
+        output = launcher.output()
+        assert code == 1, output
+        assert "is not running" in output
+        assert "is done" not in output
+        assert [r.operation_name for r in server.requests].count("GetSweep") == 1  # PAUSED: not over
+        assert server.agents_of(sweep.name) == []
+    else:
+        wait_for(
+            lambda: len(agents := server.agents_of(sweep.name)) == 1 and bool(agents[0].heartbeats),
+            "the agent to register and ask for work",
+            launcher,
+        )
+        os.kill(launcher.process.pid, signal.SIGTERM)
+        assert launcher.wait(timeout=30) == 143, launcher.output()
+        assert "GetSweep" not in [r.operation_name for r in server.requests]

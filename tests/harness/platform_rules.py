@@ -233,3 +233,65 @@ def ssa_drops_suspend(typ: str, inputs: Mapping[str, Any], ignore_changes: list[
         and "suspend" not in spec
         and not any(path in ("spec.suspend", "spec") for path in ignore_changes)
     )
+
+
+# --- Kubernetes: the job controller (kubernetes/kubernetes pkg/controller/job) ------------
+
+POD_FAILURE_POLICY_SOURCE = (
+    "kubernetes/kubernetes pkg/controller/job/pod_failure_policy.go, matchPodFailurePolicy, "
+    "matchOnExitCodes, matchOnPodConditions; job_controller.go, isPodFailed"
+)
+"""Read in the source (not seen on a cluster): a Failed pod is matched against the Job's
+podFailurePolicy rules in order, the first that matches decides (Ignore: not counted
+against backoffLimit; Count, FailJob, FailIndex: counted); no rule matching, or no policy:
+counted. onExitCodes looks at every container (or only `containerName`) whose exit code is
+not 0; onPodConditions at the pod's conditions."""
+
+SUSPEND_DELETES_PODS_SOURCE = (
+    "kubernetes/kubernetes pkg/controller/job/job_controller.go, manageJob (jobSuspended: "
+    "deleteJobPods, a plain delete that adds no condition); kubernetes-sigs/kueue "
+    "pkg/controller/jobs/job/job_controller.go, (*Job).Stop / Suspend (spec.suspend = true)"
+)
+"""Kueue preempts or evicts a Job by suspending it, and the job controller then deletes
+its active pods without a DisruptionTarget condition: the pods get SIGTERM, and their
+failure is counted unless a rule ignores their exit code."""
+
+
+def _exit_codes_match(requirement: Mapping[str, Any], pod: Mapping[str, Any]) -> bool:
+    codes = [
+        status["exitCode"]
+        for status in pod.get("containerStatuses", [])
+        if status.get("exitCode", 0) != 0 and requirement.get("containerName") in (None, status["name"])
+    ]
+    values = set(requirement["values"])
+    if requirement["operator"] == "In":
+        return any(code in values for code in codes)
+    if requirement["operator"] == "NotIn":
+        return any(code not in values for code in codes)
+    return False  # an unknown operator: "assume the requirement is not satisfied"
+
+
+def _conditions_match(patterns: list[Mapping[str, Any]], pod: Mapping[str, Any]) -> bool:
+    return any(
+        (condition["type"], condition["status"]) == (pattern["type"], pattern.get("status", "True"))
+        for pattern in patterns
+        for condition in pod.get("conditions", [])
+    )
+
+
+def counts_against_backoff_limit(job_spec: Mapping[str, Any], pod: Mapping[str, Any]) -> bool:
+    """Whether the job controller counts this ended pod against the Job's backoffLimit.
+
+    `pod` is its status as the controller sees it, camelCase: `phase`, `conditions`
+    ([{type, status}]), `containerStatuses` ([{name, exitCode}]). POD_FAILURE_POLICY_SOURCE.
+    """
+    if pod["phase"] != "Failed":  # with a podFailurePolicy, only the Failed phase counts
+        return False
+    for rule in (job_spec.get("podFailurePolicy") or {}).get("rules", []):
+        if "onExitCodes" in rule:
+            matched = _exit_codes_match(rule["onExitCodes"], pod)
+        else:
+            matched = _conditions_match(rule.get("onPodConditions", []), pod)
+        if matched:
+            return rule["action"] != "Ignore"
+    return True

@@ -1,12 +1,15 @@
 """The agent launcher, executed for real under /bin/sh with a stub `wandb` on PATH.
 
-The stub records its argv, CUDA_VISIBLE_DEVICES, WANDB_* environment and start
-time, writes STUB_RUNS run config files where `wandb agent` writes them
+The stub records its argv, CUDA_VISIBLE_DEVICES, HIP_VISIBLE_DEVICES,
+ROCR_VISIBLE_DEVICES, WANDB_* environment and start time, writes STUB_RUNS run
+config files where `wandb agent` writes them
 ($WANDB_DIR/wandb/sweep-<id>/config-<run id>.yaml), then behaves as
 STUB_BEHAVIOUR says (agent 0: STUB_FIRST, when set): exit with
-a status, or run until SIGTERM.
+a status, run until SIGTERM, ignore SIGTERM, or kill itself with a signal
+(`signal-KILL`: as the OOM killer does, status 137).
 
-When an agent exits 0 the launcher reads the sweep's state with a Python
+When an agent exits (0, or non-zero while the pod is not stopping: was it
+refused because the sweep is over?) the launcher reads the sweep's state with a Python
 (`python -c <query> SWEEP_PATH`). Here that Python is a stub too, `python3`
 first on PATH (the stub `wandb` is a shell script, so its first line names no
 Python): it records how it was called and answers what the file `state` in the
@@ -54,6 +57,8 @@ if [ -n "${STUB_FIRST-}" ] && [ "${WANDB_DIR##*/}" = agent-0 ]; then role=first;
 {
   printf 'ARGV'; for a in "$@"; do printf '\t%s' "$a"; done; printf '\n'
   printf 'CUDA\t%s\n' "${CUDA_VISIBLE_DEVICES-<unset>}"
+  printf 'HIP\t%s\n' "${HIP_VISIBLE_DEVICES-<unset>}"
+  printf 'ROCR\t%s\n' "${ROCR_VISIBLE_DEVICES-<unset>}"
   printf 'ROLE\t%s\n' "$role"
   printf 'START\t%s\n' "$(date +%s.%N)"
   env | grep '^WANDB_' | sort | sed 's/^/ENV\t/'
@@ -84,6 +89,13 @@ case "$behaviour" in
     trap 'echo TERM >> "$record"; sleep $pause; echo DONE >> "$record"; exit 0' TERM
     if [ -n "$early_term" ]; then kill -TERM $$; fi
     while :; do sleep 1 & wait $!; done ;;
+  signal-*)
+    # Killed by a signal the pod did not get (the OOM killer's SIGKILL, or a stray SIGTERM).
+    trap - TERM
+    sleep "${STUB_DELAY:-0}"
+    echo "EXIT	$(date +%s.%N)" >> "$record"
+    kill -s "${behaviour#signal-}" $$
+    sleep 5 ;;
   *)
     trap - TERM  # SIGTERM ends it, as it ends a `wandb agent` between runs
     if [ -n "$early_term" ]; then kill -TERM $$; fi
@@ -185,8 +197,8 @@ def agents(stub_dir: Path) -> list[dict]:
             kind, _, rest = line.partition("\t")
             if kind == "ARGV":
                 entry["argv"] = rest.split("\t")
-            elif kind == "CUDA":
-                entry["cuda"] = None if rest == "<unset>" else rest
+            elif kind in ("CUDA", "HIP", "ROCR"):
+                entry[kind.lower()] = None if rest == "<unset>" else rest
             elif kind == "ENV":
                 name, _, value = rest.partition("=")
                 entry["env"][name] = value
@@ -310,9 +322,37 @@ def test_gpu_pins(stub_dir: Path, gpus: str, agent_count: str, pins: list) -> No
     code, started, _ = run(stub_dir, AGENTS_PER_POD=agent_count, GPUS_PER_POD=gpus)
     assert code == 0
     assert sorted((a["cuda"] for a in started), key=json.dumps) == sorted(pins, key=json.dumps)
+    assert [(a["hip"], a["rocr"]) for a in started] == [(None, None)] * len(started)  # NVIDIA: CUDA's only
     if int(gpus) >= int(agent_count):
         devices = [d for a in started for d in a["cuda"].split(",")] if gpus != "0" else []
         assert len(devices) == len(set(devices)) == int(gpus), "blocks must be disjoint and cover every GPU"
+
+
+@pytest.mark.parametrize(
+    ("gpus", "agent_count", "pins"),
+    [("4", "2", ["0,1", "2,3"]), ("2", "2", ["0", "1"]), ("1", "2", ["0", "0"]), ("0", "2", [None, None])],
+)
+def test_amd_gpus_are_split_in_hip_and_cuda_visible_devices(
+    stub_dir: Path, gpus: str, agent_count: str, pins: list
+) -> None:
+    """GPU_RESOURCE amd.com/gpu (the Job's gpuResource): each agent's block goes in
+    HIP_VISIBLE_DEVICES and CUDA_VISIBLE_DEVICES, the same indices (HIP reads either), and
+    never in ROCR_VISIBLE_DEVICES, whose filter HIP's indices would count within."""
+    code, started, stderr = run(
+        stub_dir, AGENTS_PER_POD=agent_count, GPUS_PER_POD=gpus, GPU_RESOURCE="amd.com/gpu"
+    )
+    assert code == 0, stderr
+    assert sorted((a["hip"] for a in started), key=json.dumps) == sorted(pins, key=json.dumps)
+    assert [a["cuda"] for a in started] == [a["hip"] for a in started]
+    assert [a["rocr"] for a in started] == [None] * len(started)
+
+
+@pytest.mark.parametrize("resource", [None, "nvidia.com/gpu", "gpu.intel.com/i915"])
+def test_other_gpus_get_cuda_visible_devices_only(stub_dir: Path, resource: str | None) -> None:
+    code, started, stderr = run(stub_dir, AGENTS_PER_POD="2", GPUS_PER_POD="4", GPU_RESOURCE=resource)  # type: ignore[arg-type]
+    assert code == 0, stderr
+    assert sorted(a["cuda"] for a in started) == ["0,1", "2,3"]
+    assert [(a["hip"], a["rocr"]) for a in started] == [(None, None)] * 2
 
 
 def test_missing_sweep_path_is_a_clear_error(stub_dir: Path) -> None:
@@ -361,6 +401,58 @@ def test_exit_0_in_any_other_state_is_a_failure(stub_dir: Path, state: str) -> N
     code, _, stderr = run(stub_dir)
     assert code == 4, stderr
     assert f"while the sweep is {state}" in stderr
+
+
+# -- an agent that exits non-zero: refused because the sweep is over, or failed? ----------
+
+
+@pytest.mark.parametrize("state", ["FINISHED", "CANCELED", "FAILED", "CRASHED"])
+def test_an_agent_refused_because_the_sweep_is_over_is_done(stub_dir: Path, state: str) -> None:
+    """W&B refuses `createAgent` on a sweep that is not running and `wandb agent` exits 1
+    (wandb/wandb#12456): a pod that starts after the sweep is over is done, not failed."""
+    set_state(stub_dir, state)
+    process = start(stub_dir, "1", AGENTS_PER_POD="2")
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 0, stdout + stderr
+    assert len(agents(stub_dir)) == 2
+    assert f"is done: the sweep is {state} (W&B refuses new agents on a sweep that is over)" in stdout
+    # A final state is remembered: one query for both agents.
+    assert queries(stub_dir) == [("python3", [SWEEP])]
+
+
+@pytest.mark.parametrize("state", ["RUNNING", "PENDING", "PAUSED", "ERROR", "NO-WANDB"])
+def test_an_agent_that_exits_1_while_the_sweep_is_not_over_fails_the_pod(stub_dir: Path, state: str) -> None:
+    """A real failure (or W&B refusing an agent on a PAUSED sweep, if it does; or a state
+    that cannot be read) still fails the pod with the agent's status, after one query."""
+    set_state(stub_dir, state)
+    code, started, stderr = run(stub_dir, "run-until-term", STUB_FIRST="1", AGENTS_PER_POD="2")
+    assert code == 1, stderr
+    assert [a["term"] for a in started] == [False, True]
+    assert "is done" not in stderr
+    assert len(queries(stub_dir)) == 1
+
+
+@pytest.mark.parametrize("signal_name", ["KILL", "TERM"])
+def test_an_agent_killed_by_a_signal_the_pod_did_not_get_exits_6_not_137_or_143(
+    stub_dir: Path, signal_name: str
+) -> None:
+    """143 is the status the Job's podFailurePolicy does not count: the launcher exits 143
+    only when the pod got SIGTERM. An agent killed otherwise (the OOM killer: 137, a stray
+    SIGTERM: 143) gives 6, which counts, so a crash loop cannot hide behind the rule."""
+    set_state(stub_dir, "RUNNING")
+    code, started, stderr = run(
+        stub_dir, "run-until-term", STUB_FIRST=f"signal-{signal_name}", AGENTS_PER_POD="2"
+    )
+    number = {"KILL": 9, "TERM": 15}[signal_name]
+    assert code == 6, stderr
+    assert f"agent 0 was killed by signal {number}, which the pod did not get" in stderr
+    assert [a["term"] for a in started] == [False, True]
+
+
+def test_an_agent_killed_by_a_signal_when_the_sweep_is_over_is_done(stub_dir: Path) -> None:
+    code, _, stderr = run(stub_dir, "signal-KILL")
+    assert code == 0, stderr
+    assert queries(stub_dir) == [("python3", [SWEEP])]
 
 
 def test_runs_per_agent_reached_is_done_without_asking_wandb(stub_dir: Path) -> None:
@@ -436,6 +528,7 @@ def test_a_python_without_wandb_is_skipped_for_the_next_one(stub_dir: Path) -> N
 def test_a_failing_agent_stops_the_others_promptly_and_its_status_is_the_exit_status(
     stub_dir: Path,
 ) -> None:
+    set_state(stub_dir, "RUNNING")  # a sweep that is over would make the failed agent done
     code, started, stderr = run(
         stub_dir, "run-until-term", STUB_FIRST="1", STUB_DELAY="0.5", AGENTS_PER_POD="3", GPUS_PER_POD="3"
     )
@@ -447,12 +540,13 @@ def test_a_failing_agent_stops_the_others_promptly_and_its_status_is_the_exit_st
     print(f"failed agent's exit to SIGTERM of the others: {freed:.2f} s")
     assert freed < 2.0
     assert "exited with status 1" in stderr
-    assert queries(stub_dir) == []
+    assert queries(stub_dir) == [("python3", [SWEEP])]  # is the sweep over? no: a failure
 
 
 def test_agents_that_ignore_the_launchers_sigterm_cannot_keep_the_pod_alive(stub_dir: Path) -> None:
     """After it stopped the others itself, the launcher waits STOP_GRACE_SECONDS (the pod's
     grace period) and then exits with the failure; as PID 1 it takes the rest with it."""
+    set_state(stub_dir, "RUNNING")
     log = stub_dir / "launcher.log"
     with log.open("w") as out:
         process = subprocess.Popen(
@@ -494,6 +588,65 @@ def test_sigterm_reaches_every_agent_and_the_launcher_exits_promptly(stub_dir: P
     # Non-zero, so a preempted pod is not counted as "succeeded" by its Job.
     assert process.returncode == 143
     assert elapsed < 5, f"launcher took {elapsed:.1f}s to stop"
+
+
+@pytest.mark.parametrize(("grace", "drain"), [("11", 6), ("4", 2), ("3", 2)])
+def test_after_sigterm_the_launcher_exits_143_before_kubernetes_sigkill(
+    stub_dir: Path, grace: str, drain: int
+) -> None:
+    """Agents that do not stop cannot turn a preemption into Kubernetes' SIGKILL (137, which
+    the Job counts): the launcher exits 143 STOP_GRACE_SECONDS - 5 s after the SIGTERM (half
+    of STOP_GRACE_SECONDS when that is 10 s or less), taking them with it as PID 1."""
+    log = stub_dir / "launcher.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [*LAUNCHER_SHELL, "-c", LAUNCHER_SCRIPT],
+            env=launcher_env(stub_dir, "ignore-term", AGENTS_PER_POD="2", STOP_GRACE_SECONDS=grace),
+            cwd=stub_dir,
+            stdout=out,
+            stderr=out,
+            start_new_session=True,
+        )
+    _launched.append(process)
+    wait_for_agents(stub_dir, 2)
+    sent = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    process.wait(timeout=20)  # the process itself: the agents left behind keep the log open
+    elapsed = time.monotonic() - sent
+    output = log.read_text()
+    assert process.returncode == 143, output
+    assert drain <= elapsed < drain + 2, elapsed
+    assert f"agents still running {drain} s after SIGTERM" in output
+    assert [a["term"] for a in agents(stub_dir)] == [True, True]
+
+
+def test_a_sigterm_while_the_launcher_stops_the_agents_keeps_its_failure(stub_dir: Path) -> None:
+    """A failure came first: the exit status stays the failure's, bounded as before."""
+    set_state(stub_dir, "RUNNING")
+    log = stub_dir / "launcher.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [*LAUNCHER_SHELL, "-c", LAUNCHER_SCRIPT],
+            env=launcher_env(
+                stub_dir,
+                "ignore-term",
+                STUB_FIRST="3",
+                STUB_DELAY="0.3",
+                AGENTS_PER_POD="2",
+                STOP_GRACE_SECONDS="3",
+            ),
+            cwd=stub_dir,
+            stdout=out,
+            stderr=out,
+            start_new_session=True,
+        )
+    _launched.append(process)
+    wait_for(lambda: "stopping the other agents" in log.read_text(), "the launcher to stop the agents")
+    process.send_signal(signal.SIGTERM)
+    process.wait(timeout=20)
+    output = log.read_text()
+    assert process.returncode == 3, output
+    assert "agents still running 3 s after SIGTERM (STOP_GRACE_SECONDS); exiting without them" in output
 
 
 def test_sigterm_during_the_state_query_reaches_the_agents_at_once(stub_dir: Path) -> None:
