@@ -15,7 +15,7 @@
 # Each agent's exit is judged (`wandb agent` also exits 0 when it gives up on failing runs,
 # and 1 when W&B refuses to register it on a sweep that is over: "... is not running"):
 #   exit 0, it started RUNS_PER_AGENT runs (config-*.yaml new in its WANDB_DIR)  -> done
-#   exit 0, the sweep is FINISHED or CANCELED                                    -> done
+#   exit 0, the sweep is over: FINISHED, CANCELED, FAILED or CRASHED             -> done
 #   exit 0, the sweep is RUNNING, PENDING, PAUSED, other / unreadable          -> 4 / 5
 #   exit N > 0, the sweep is over: FINISHED, CANCELED, FAILED or CRASHED         -> done
 #   exit N > 0, any other state or unreadable                  -> N, or 6 when N > 128
@@ -364,7 +364,7 @@ judge() {
     return 0
   fi
   case $state in
-    FINISHED | CANCELED)
+    FINISHED | CANCELED | FAILED | CRASHED)
       echo "wandb-sweeps: agent $1 is done: the sweep is $state"
       ;;
     "")
