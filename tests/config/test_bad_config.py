@@ -342,6 +342,15 @@ CASES = [
         SECRET,
         ["env: WANDB_API_KEY is set by wandb-sweeps itself"],
     ),
+    *[
+        (
+            f"env overrides {name}, which the launcher sets for AMD GPUs",
+            {"env": {name: "0"}},
+            SECRET,
+            [f"env: {name} is set by wandb-sweeps itself"],
+        )
+        for name in ("HIP_VISIBLE_DEVICES", "ROCR_VISIBLE_DEVICES", "GPU_RESOURCE")
+    ],
     (
         "shmSize in GB",
         {"shmSize": "8GB"},
