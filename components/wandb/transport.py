@@ -13,19 +13,38 @@ call gives up after `call_timeout` in all, with a `WandbError` whose message
 names the server and what to do, and never contains the API key. Server errors
 (HTTP 5xx, 408, 429), timeouts and dropped connections are retried; a rejected key
 (HTTP 401/403) is not, nor a server certificate that does not verify (the error names
-`caCertificate`, whose CA is trusted besides the public roots: `_opener`). No redirect
+`caCertificate`, whose CA is trusted besides the public roots: `_tls_context`). No redirect
 is followed: urllib's default opener would re-send the `Authorization` header to
 whatever host or scheme a 301/302/303 names, so a redirect is an error that names the
 server and the Location.
+
+Bounded in time and size whatever the server does (docs/security.md, "What the W&B
+calls are bounded by"): urllib's timeout bounds each socket operation, so a server
+that trickles its reply a byte at a time held a call for as long as it liked. Here
+every read and send of the exchange (status line, headers, body, a proxy's CONNECT
+answer) gets the time left until the attempt's deadline as its socket timeout
+(`_BoundedResponse`). A reply is read up to MAX_REPLY_BYTES and must nest at most
+MAX_REPLY_DEPTH levels; past either it is a `WandbUnreadableReply`, not retried.
+Whatever the server says is shown as `excerpt`: at most EXCERPT_CHARS printable
+characters, without terminal escape sequences or the key.
+
+Proxies (`proxy_for`): a server on this machine (the only one plain http may name)
+is always reached directly, so no proxy ever sees a request in clear; an https
+server goes through HTTPS_PROXY unless NO_PROXY names it, as urllib decides, and then
+through a CONNECT tunnel: the proxy sees the host and port, never the request.
 """
 
 from __future__ import annotations
 
 import base64
+import contextvars
 import dataclasses
 import functools
 import http.client
+import io
 import json
+import re
+import socket
 import ssl
 import time
 import urllib.error
@@ -33,8 +52,9 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
-from .server import DEFAULT_CALL_TIMEOUT, DEFAULT_REQUEST_TIMEOUT, url_without_credentials
+from .server import DEFAULT_CALL_TIMEOUT, DEFAULT_REQUEST_TIMEOUT, is_loopback_host, url_without_credentials
 
 T = TypeVar("T")
 
@@ -43,6 +63,29 @@ _TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 
 
 _REDIRECT_STATUSES = range(300, 400)
+
+
+MAX_REPLY_BYTES = 8 * 1024 * 1024
+"""The most one W&B reply may hold. The largest we ask for is a page of 50 sweeps with
+their configs (a sweep config is a few KB; ours at most 32 KiB of YAML): 8 MiB leaves
+room for configs of 150 KiB each. A reply announced larger is refused before it is
+read, and one that grows past it is not read further: a 300 MiB reply took 600 MiB."""
+
+
+MAX_REPLY_DEPTH = 32
+"""The deepest a reply may nest (objects and lists). Ours nest 7 levels; 100,000 made
+json.loads raise RecursionError, and the callers walk replies recursively."""
+
+
+EXCERPT_CHARS = 200
+"""The most of a server's own text (an error message, a Location, a status line) that
+a message shows, once escape sequences and control characters are taken out."""
+
+
+_READ_CHUNK = 64 * 1024
+
+
+_SEND_CHUNK = 16 * 1024
 
 
 class WandbError(Exception):
@@ -63,6 +106,15 @@ class WandbRedirectError(WandbError):
 
 class WandbUntrustedError(WandbError):
     """W&B's TLS certificate is not trusted here: retrying cannot help, caCertificate can."""
+
+
+class WandbUnreadableReply(WandbError):
+    """W&B's reply is larger than MAX_REPLY_BYTES or nested deeper than MAX_REPLY_DEPTH:
+    it is not used, and not retried (the same server would answer the same)."""
+
+
+class _TooLarge(Exception):
+    """The reply is larger than MAX_REPLY_BYTES."""
 
 
 class _Transient(Exception):
@@ -140,28 +192,188 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
-_OPENER = urllib.request.build_opener(_NoRedirect())
+# --- the deadline of one exchange --------------------------------------------------------
+
+_EXCHANGE_DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "wandb_exchange_deadline", default=None
+)
+"""The `time.monotonic()` time the current request's exchange must end by; set by
+`post_graphql` around the request, read by the connection and the response it opens."""
+
+
+def _time_left(sock: socket.socket) -> None:
+    """Give `sock` the time left until the exchange's deadline as its timeout, or raise
+    TimeoutError if none is left."""
+    deadline = _EXCHANGE_DEADLINE.get()
+    if deadline is None:
+        return
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError("the exchange's time is up")
+    sock.settimeout(left)
+
+
+class _DeadlineReader(io.RawIOBase):
+    """The socket's reads, each with the time left until `deadline` as its timeout: a
+    server that sends a byte just before each read would time out never arrives later
+    than the deadline. (A TLS socket's read is bounded as a whole by its timeout.)"""
+
+    def __init__(self, sock: socket.socket, deadline: float) -> None:
+        super().__init__()
+        self._sock = sock
+        self._raw = sock.makefile("rb", buffering=0)  # keeps the socket open until closed
+        self._deadline = deadline
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int | None:
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the exchange's time is up")
+        self._sock.settimeout(left)
+        return self._raw.readinto(buffer)
+
+    def fileno(self) -> int:
+        return self._raw.fileno()
+
+    def close(self) -> None:
+        if not self.closed:
+            self._raw.close()
+        super().close()
+
+
+class _BoundedResponse(http.client.HTTPResponse):
+    """An HTTPResponse that reads its status line, headers and body through a
+    `_DeadlineReader`: what a server trickles ends at the exchange's deadline. Also reads
+    a proxy's answer to CONNECT (`HTTPConnection._tunnel` makes one of these)."""
+
+    def __init__(self, sock: socket.socket, *args: Any, **kwargs: Any) -> None:
+        super().__init__(sock, *args, **kwargs)
+        deadline = _EXCHANGE_DEADLINE.get()
+        if deadline is not None:
+            plain, self.fp = self.fp, io.BufferedReader(_DeadlineReader(sock, deadline))
+            plain.close()
+
+
+def _send_by_deadline(sock: socket.socket | None, data: Any, send: Callable[[Any], None]) -> None:
+    """`send(data)` in pieces, each with the time left as the socket's timeout (a TLS
+    socket's `sendall` bounds each piece, not the whole)."""
+    if sock is None or not isinstance(data, bytes | bytearray | memoryview):
+        send(data)  # connects first (urllib's request line and headers), or not ours to cut
+        return
+    view = memoryview(data)
+    for start in range(0, len(view), _SEND_CHUNK):
+        _time_left(sock)
+        send(view[start : start + _SEND_CHUNK])
+
+
+class _HTTPConnection(http.client.HTTPConnection):
+    response_class = _BoundedResponse
+
+    def send(self, data: Any) -> None:
+        _send_by_deadline(self.sock, data, super().send)
+
+
+class _HTTPSConnection(http.client.HTTPSConnection):
+    response_class = _BoundedResponse
+
+    def send(self, data: Any) -> None:
+        _send_by_deadline(self.sock, data, super().send)
+
+
+class _HTTPHandler(urllib.request.HTTPHandler):
+    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(_HTTPConnection, req)
+
+
+class _HTTPSHandler(urllib.request.HTTPSHandler):
+    def __init__(self, context: ssl.SSLContext) -> None:
+        super().__init__(context=context)
+        self._tls = context
+
+    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(_HTTPSConnection, req, context=self._tls)
+
+
+# --- which server, through which proxy ---------------------------------------------------
 
 
 @functools.lru_cache(maxsize=4)
-def _opener(ca_certificate: str) -> urllib.request.OpenerDirector:
-    """The opener for a W&B server whose certificate may come from `ca_certificate`.
+def _tls_context(ca_certificate: str) -> ssl.SSLContext:
+    """The TLS context for a W&B server whose certificate may come from `ca_certificate`.
 
     The CA is added to the default context, whose roots stay: `create_default_context(
     cafile=...)` alone would trust only the file (research B1). Cached: loading the
     system roots takes milliseconds, and a create makes several requests.
     """
-    if not ca_certificate:
-        return _OPENER
     context = ssl.create_default_context()
-    context.load_verify_locations(cadata=ca_certificate)
-    return urllib.request.build_opener(_NoRedirect(), urllib.request.HTTPSHandler(context=context))
+    context.set_alpn_protocols(["http/1.1"])  # as http.client's own default context
+    if ca_certificate:
+        context.load_verify_locations(cadata=ca_certificate)
+    return context
+
+
+def proxy_for(base_url: str) -> str | None:
+    """The proxy that requests to `base_url` go through, or None for none.
+
+    None for a server on this machine (localhost, 127.0.0.0/8, ::1), whatever the
+    settings: it is the only one plain http may name (`base_url_problem`), and through
+    a proxy such a request, `Authorization` header and all, would be read by the proxy;
+    nor does a proxy elsewhere reach this machine's server. None for plain http in any
+    case. For https, the proxy urllib would choose: HTTPS_PROXY (or https_proxy; on
+    macOS and Windows the system's settings), unless NO_PROXY names the host
+    (`urllib.request.proxy_bypass`). HTTP_PROXY and ALL_PROXY are never used for https,
+    as with urllib. Read at every request, so a changed environment counts.
+    """
+    parts = urlsplit(base_url)
+    host = parts.hostname or ""
+    if parts.scheme != "https" or is_loopback_host(host):
+        return None
+    proxy = urllib.request.getproxies().get("https")
+    if not proxy or urllib.request.proxy_bypass(parts.netloc.rpartition("@")[2]):
+        return None
+    return proxy
+
+
+def _opener(access: WandbAccess) -> urllib.request.OpenerDirector:
+    """The opener for one request: no redirect, the deadline on every read and send,
+    the CA besides the public roots, and the proxy `proxy_for` names (if any)."""
+    proxy = proxy_for(access.base_url)
+    return urllib.request.build_opener(
+        urllib.request.ProxyHandler({"https": proxy} if proxy else {}),
+        _NoRedirect(),
+        _HTTPHandler(),
+        _HTTPSHandler(_tls_context(access.ca_certificate)),
+    )
+
+
+# --- what the server says ----------------------------------------------------------------
+
+_ESCAPE = re.compile(
+    r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]?"  # CSI: colours, cursor moves, screen clears
+    r"|(?:\x1b[P\]X^_]|[\x90\x98\x9d\x9e\x9f])[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"  # OSC (title), DCS ...
+    r"|\x1b[ -/]*[0-~]?"  # any other escape
+)
+"""Terminal escape sequences, to take out of a server's text. Each alternative starts
+with its own character and every part after it is optional: one pass, linear."""
+
+
+def excerpt(access: WandbAccess, text: str, limit: int = EXCERPT_CHARS) -> str:
+    """`text`, from the server, as a message may show it: without the key, terminal
+    escape sequences and control characters (white space becomes one space), at most
+    `limit` characters. Linear in `text`; only its first 20 * `limit` characters count."""
+    window = access.scrub(text)[: 20 * limit]
+    window = _ESCAPE.sub("", window)
+    window = "".join(c if c.isprintable() else " " if c.isspace() else "" for c in window)
+    shown = " ".join(access.scrub(window).split())
+    return shown if len(shown) <= limit else shown[: limit - 3] + "..."
 
 
 def _untrusted_error(
     access: WandbAccess, error: ssl.SSLCertVerificationError, action: str
 ) -> WandbUntrustedError:
-    reason = access.scrub(str(error.verify_message or error.reason or "certificate verify failed"))
+    reason = excerpt(access, str(error.verify_message or error.reason or "certificate verify failed"))
     if error.verify_code == 62:  # X509_V_ERR_HOSTNAME_MISMATCH
         advice = "The certificate is not issued for this host name: set baseUrl to a name it is issued for."
     elif access.ca_certificate:
@@ -183,15 +395,24 @@ def _untrusted_error(
 
 def _redirect_error(access: WandbAccess, error: urllib.error.HTTPError, action: str) -> WandbRedirectError:
     location = (error.headers.get("Location") if error.headers else None) or "(no Location)"
-    location = access.scrub(url_without_credentials(location.strip()))
-    if len(location) > 200:
-        location = location[:197] + "..."
+    location = excerpt(access, url_without_credentials(location.strip()))
     return WandbRedirectError(
         f"W&B at {access.base_url} answered HTTP {error.code}, a redirect to {location}, while trying "
         f"to {action}. No redirect is followed, so that the API key goes only to the server you "
         "configured: if the server has moved, set baseUrl to its final address (https, without "
         "/graphql)."
     )
+
+
+def _unreadable(access: WandbAccess, action: str, what: str) -> WandbUnreadableReply:
+    return WandbUnreadableReply(
+        f"W&B at {access.base_url} answered the request to {action} with a reply {what}, which no "
+        "W&B server sends; it is not used, and the request is not retried. Check that baseUrl names "
+        "a W&B server (and not a proxy or another service in front of it)."
+    )
+
+
+# --- one request -------------------------------------------------------------------------
 
 
 def post_graphql(
@@ -203,13 +424,36 @@ def post_graphql(
     action: str = "create a sweep",
     failure: str = "refused to create the sweep",
 ) -> dict[str, Any]:
-    """Exactly one HTTP request; returns the reply's `data`.
+    """Exactly one HTTP request, over in `timeout` seconds (and by `access.deadline`)
+    whatever the server does; returns the reply's `data`.
 
-    Raises _Transient when the outcome is unknown or worth retrying, WandbAuthError
-    for a rejected key (`action` says what was being done), WandbUntrustedError for a
-    server certificate that does not verify (at once: no retry fixes it), and WandbError, saying
-    "W&B at <server> <failure>: ...", when the server refused the request.
+    Raises _Transient when the outcome is unknown or worth retrying (a timeout among
+    them), WandbAuthError for a rejected key (`action` says what was being done),
+    WandbUntrustedError for a server certificate that does not verify (at once: no
+    retry fixes it), WandbUnreadableReply for a reply past MAX_REPLY_BYTES or
+    MAX_REPLY_DEPTH, and WandbError, saying "W&B at <server> <failure>: ...", when the
+    server refused the request.
     """
+    start = time.monotonic()
+    deadline = start + timeout
+    if access.deadline is not None:
+        deadline = min(deadline, access.deadline)
+    token = _EXCHANGE_DEADLINE.set(deadline)
+    try:
+        return _post(access, max(0.0, deadline - start), deadline, query, variables, action, failure)
+    finally:
+        _EXCHANGE_DEADLINE.reset(token)
+
+
+def _post(
+    access: WandbAccess,
+    timeout: float,
+    deadline: float,
+    query: str,
+    variables: dict[str, Any],
+    action: str,
+    failure: str,
+) -> dict[str, Any]:
     body = json.dumps({"query": query, "variables": variables}).encode()
     token = base64.b64encode(f"api:{access.api_key}".encode()).decode()
     request = urllib.request.Request(
@@ -223,23 +467,30 @@ def post_graphql(
         method="POST",
     )
     try:
-        with _opener(access.ca_certificate).open(request, timeout=timeout) as response:
-            payload = json.loads(response.read() or b"{}")
+        with _opener(access).open(request, timeout=max(0.001, deadline - time.monotonic())) as response:
+            payload = _parsed(_read_reply(response))
     except urllib.error.HTTPError as error:
-        if error.code in _REDIRECT_STATUSES:
-            raise _redirect_error(access, error, action) from None
-        if error.code in (401, 403):
-            raise _auth_error(access, action) from None
-        if error.code in _TRANSIENT_STATUSES:
-            raise _Transient(f"HTTP {error.code}") from None
-        messages = _error_messages(access, error)
+        try:
+            if error.code in _REDIRECT_STATUSES:
+                raise _redirect_error(access, error, action) from None
+            if error.code in (401, 403):
+                raise _auth_error(access, action) from None
+            if error.code in _TRANSIENT_STATUSES:
+                raise _Transient(f"HTTP {error.code}") from None
+            messages = _error_messages(access, error)
+        finally:
+            error.close()
         detail = f"HTTP {error.code}" + (f": {messages}" if messages else "")
         raise WandbError(f"W&B at {access.base_url} {failure}: {detail}") from None
+    except _TooLarge:
+        raise _unreadable(access, action, f"larger than {MAX_REPLY_BYTES // (1024 * 1024)} MiB") from None
+    except RecursionError:
+        raise _unreadable(access, action, f"nested more than {MAX_REPLY_DEPTH} levels deep") from None
+    except TimeoutError:  # while waiting for or reading the reply
+        raise _Transient(f"no complete reply within {timeout:.3g} s") from None
     except (
-        urllib.error.URLError,
+        OSError,  # URLError (refused, unresolved, a proxy's refusal), a dropped connection, TLS
         http.client.HTTPException,
-        TimeoutError,
-        ConnectionError,
         ValueError,  # a reply cut short or garbled on the way: not JSON
     ) as error:
         untrusted = (
@@ -247,33 +498,68 @@ def post_graphql(
         )
         if isinstance(untrusted, ssl.SSLCertVerificationError):
             raise _untrusted_error(access, untrusted, action) from None
-        raise _Transient(access.scrub(f"{type(error).__name__}: {getattr(error, 'reason', error)}")) from None
+        reason = getattr(error, "reason", error)
+        if isinstance(reason, TimeoutError):  # connecting, sending, or a proxy's answer to CONNECT
+            raise _Transient(f"no complete reply within {timeout:.3g} s") from None
+        raise _Transient(excerpt(access, f"{type(error).__name__}: {reason}")) from None
     if not isinstance(payload, dict):
         raise WandbError(f"W&B at {access.base_url} {failure}: the reply is not a GraphQL response")
     if payload.get("errors"):
-        messages = _messages(access, payload["errors"])
-        if "not logged in" in messages.lower():
+        if "not logged in" in _messages(access, payload["errors"], limit=None).lower():
             raise _auth_error(access, action)
-        raise WandbError(f"W&B at {access.base_url} {failure}: {messages}")
+        raise WandbError(f"W&B at {access.base_url} {failure}: {_messages(access, payload['errors'])}")
     data = payload.get("data")
     if not isinstance(data, dict):
         raise WandbError(f"W&B at {access.base_url} {failure}: the reply has no data")
     return data
 
 
-def _messages(access: WandbAccess, errors: Any) -> str:
-    """A GraphQL response's error messages, as one line without the key."""
+def _read_reply(response: Any) -> bytes:
+    """The body of `response` (an HTTPResponse, or the HTTPError around one), or _TooLarge
+    if it is announced or found to be larger than MAX_REPLY_BYTES: it is read no further."""
+    announced = (response.headers.get("Content-Length") or "").strip() if response.headers else ""
+    if announced.isdigit() and int(announced) > MAX_REPLY_BYTES:
+        raise _TooLarge
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := response.read(min(_READ_CHUNK, MAX_REPLY_BYTES + 1 - size)):
+        size += len(chunk)
+        if size > MAX_REPLY_BYTES:
+            raise _TooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _parsed(raw: bytes) -> Any:
+    """The JSON of a reply. RecursionError (json.loads's, on a reply nested thousands of
+    levels deep; or ours, past MAX_REPLY_DEPTH), ValueError if it is not JSON."""
+    payload = json.loads(raw or b"{}")
+    pending: list[tuple[Any, int]] = [(payload, 1)] if isinstance(payload, dict | list) else []
+    while pending:  # each container once: linear
+        value, depth = pending.pop()
+        if depth > MAX_REPLY_DEPTH:
+            raise RecursionError
+        children = value.values() if isinstance(value, dict) else value
+        pending.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return payload
+
+
+def _messages(access: WandbAccess, errors: Any, limit: int | None = EXCERPT_CHARS) -> str:
+    """A GraphQL response's error messages, as one line without the key: an excerpt of
+    `limit` characters (None: all of them, for looking into, never for showing)."""
     if not isinstance(errors, list):
         errors = [errors]
-    return "; ".join(access.scrub(str(e.get("message", e) if isinstance(e, dict) else e)) for e in errors)
+    text = "; ".join(str(e.get("message", e) if isinstance(e, dict) else e) for e in errors)
+    return text if limit is None else excerpt(access, text, limit)
 
 
 def _error_messages(access: WandbAccess, error: urllib.error.HTTPError) -> str:
     """The GraphQL error messages of a refused request (HTTP 400: a query that does not
-    validate), or "" when its body is not a GraphQL response (e.g. a proxy's page)."""
+    validate), or "" when its body is not a GraphQL response (e.g. a proxy's page), or
+    is past MAX_REPLY_BYTES or MAX_REPLY_DEPTH."""
     try:
-        payload = json.loads(error.read() or b"{}")
-    except (OSError, ValueError, http.client.HTTPException):
+        payload = _parsed(_read_reply(error))
+    except (OSError, ValueError, http.client.HTTPException, _TooLarge, RecursionError):
         return ""
     return (
         _messages(access, payload.get("errors"))
