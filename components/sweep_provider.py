@@ -16,12 +16,18 @@ as replaced in the preview of a mere key rotation. So:
 - `WandbSweepResource` (`wandb:Sweep`) is the sweep's identity. It is created
   once and replaced when the sweep must change; it is never updated in place.
   Its diff ignores what is not identity (the API key, timeouts, the CA): the
-  agents read only this resource.
+  agents read only this resource. It needs the API key to create the sweep, so the
+  key is among its inputs (the engine records each `up`'s inputs, so the current
+  key), but never among its outputs, which no `up` rewrites: a key kept there would
+  stay after a rotation, and refresh would go on using it. Its `read` therefore asks
+  W&B nothing, and drops the key from the outputs of a state written by 0.2.0.
 - `SweepLifecycleResource` (`wandb:SweepLifecycle`) holds what may change
   under a running sweep (the API key, `on_destroy`, timeouts, the CA) and stops the
   sweep when it is deleted (destroy, or a replaced sweep). It is keyed by the
   sweep's path, so it is replaced, and the old sweep stopped, only when the
-  path changes: a replacement can never stop the sweep it resolves to.
+  path changes: a replacement can never stop the sweep it resolves to. Its
+  outputs are its inputs, so its in-place update is honest in a preview too. Its
+  `read` (refresh) looks at the sweep on W&B, with the key and CA in effect.
 
 Identity inputs compare by what they resolve to: an empty `entity` is the API
 key's default entity and an empty `base_url` the deploying shell's
@@ -208,7 +214,7 @@ class SweepProvider(dynamic.ResourceProvider):
                 entity=entity,
                 project=props["project"],
                 config_yaml=props["config_yaml"],
-                display_name=sweep_display_name(props["config_yaml"], props["creation_key"]),
+                display_name=sweep_display_name(props["config_yaml"], props["creation_key"], access.api_key),
                 notice=_warn,
             )
             state = "PENDING"
@@ -216,33 +222,14 @@ class SweepProvider(dynamic.ResourceProvider):
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.UpdateResult:
         # diff never asks for an update; if the engine calls anyway, keep the identity.
-        return dynamic.UpdateResult(outs={**olds, **{k: news.get(k) for k in _SWEEP_INPUTS if k in news}})
+        news = {k: news.get(k) for k in _SWEEP_INPUTS if k in news and k != "api_key"}
+        return dynamic.UpdateResult(outs={**_without_key(olds), **news})
 
     def read(self, id_: str, props: dict[str, Any]) -> dynamic.ReadResult:
-        """`pulumi refresh`: a sweep deleted on W&B leaves the state (the next `up` makes
-        a new one); a sweep stopped outside Pulumi shows in `sweep_state`."""
-        from .wandb.operations import sweep_state
-        from .wandb.server import SweepPath
-        from .wandb.transport import WandbAuthError, WandbError
-
-        path = SweepPath(props["sweep_entity"], props["sweep_project"], props["sweep_id"])
-        base_url = props.get("sweep_base_url") or _default_base_url(props)
-        try:
-            state = sweep_state(_access(props, base_url), path)
-        except WandbAuthError:
-            # The key stored here is the one the sweep was created with; after a
-            # rotation it may be revoked. The sweep is not gone for that.
-            return dynamic.ReadResult(id_=id_, outs=props)
-        except WandbError as error:
-            # Likewise the CA (the engine keeps a same-step resource's old outputs: after
-            # the server moved to a new CA, this one no longer verifies it), and W&B down or
-            # slow: the project refreshes before every `up` (Pulumi.yaml), which must not
-            # stop an `up` that changes only Kubernetes objects.
-            _warn(f"pulumi refresh could not look at sweep {path}, so it is left as it is: {error}")
-            return dynamic.ReadResult(id_=id_, outs=props)
-        if state is None:
-            return dynamic.ReadResult(id_="", outs={})
-        return dynamic.ReadResult(id_=id_, outs={**props, "sweep_state": state})
+        """`pulumi refresh`: nothing to ask W&B with (the outputs hold no key; the
+        lifecycle resource, whose key is the current one, reads the sweep). A state
+        written by 0.2.0 holds the key it was created with: dropped here, unused."""
+        return dynamic.ReadResult(id_=id_, outs=_without_key(props))
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
         # Stopping the sweep is the lifecycle resource's job; nothing to undo here.
@@ -269,6 +256,39 @@ class SweepLifecycleProvider(dynamic.ResourceProvider):
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.UpdateResult:
         # A new key, on_destroy or timeout: recorded for destroy; W&B is not touched.
         return dynamic.UpdateResult(outs=dict(news))
+
+    def read(self, id_: str, props: dict[str, Any]) -> dynamic.ReadResult:
+        """`pulumi refresh`: the sweep's state on W&B (`sweep_state`), read with this
+        resource's key, CA and timeouts, the ones in effect (a rotation updates them here).
+
+        Never stops a refresh (the project refreshes before every `up`, which must not
+        fail for want of W&B): a sweep that cannot be read, or no longer exists, is left
+        as it is, with a warning that says why and what to do.
+        """
+        from .wandb.operations import sweep_state
+        from .wandb.server import sweep_path_from_text
+        from .wandb.transport import WandbError
+
+        props = _mapping(props)
+        try:
+            path = sweep_path_from_text(props["sweep_path"])
+            base_url = normalize_base_url(props["base_url"])
+        except (KeyError, TypeError, ValueError, AttributeError):
+            return dynamic.ReadResult(id_=id_, outs=props)  # not a state this code wrote: left as is
+        try:
+            state = sweep_state(_access(props, base_url), path)
+        except WandbError as error:
+            _warn(f"pulumi refresh could not look at sweep {path}, so it is left as it is: {error}")
+            return dynamic.ReadResult(id_=id_, outs=props)
+        if state is None:
+            _warn(
+                f"Sweep {path} no longer exists on W&B at {base_url} (deleted outside Pulumi): the "
+                "agents cannot work on it. To make a new sweep, replace the sweep resource: "
+                "`pulumi up --replace <URN>` with the URN of its wandb:Sweep resource "
+                "(`pulumi stack --show-urns`)."
+            )
+            return dynamic.ReadResult(id_=id_, outs={**props, "sweep_state": "DELETED"})
+        return dynamic.ReadResult(id_=id_, outs={**props, "sweep_state": state})
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
         from .wandb.operations import stop_sweep
@@ -414,7 +434,7 @@ def _missing_sweep(path: Any, base_url: str) -> str:
 def _sweep_outputs(inputs: dict[str, Any], path: Any, base_url: str, state: str) -> dict[str, Any]:
     from .wandb.server import sweep_url
 
-    outs = {name: inputs.get(name, "") for name in _SWEEP_INPUTS}
+    outs = {name: inputs.get(name, "") for name in _SWEEP_INPUTS if name != "api_key"}
     outs.update(
         sweep_id=path.sweep_id,
         sweep_entity=path.entity,
@@ -424,6 +444,9 @@ def _sweep_outputs(inputs: dict[str, Any], path: Any, base_url: str, state: str)
         sweep_url=sweep_url(base_url, path),
         sweep_state=state,
     )
-    if inputs.get("ca_certificate"):
-        outs["ca_certificate"] = inputs["ca_certificate"]  # for refresh
     return outs
+
+
+def _without_key(props: Any) -> dict[str, Any]:
+    """The identity's outputs without the API key (see the module docstring)."""
+    return {k: v for k, v in _mapping(props).items() if k != "api_key"}

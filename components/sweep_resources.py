@@ -82,6 +82,8 @@ class WandbSweepResource(dynamic.Resource, module="wandb", name="Sweep"):
     sweep_path: pulumi.Output[str]
     sweep_url: pulumi.Output[str]
     sweep_state: pulumi.Output[str]
+    """The state at create (PENDING, or an attached sweep's); refresh records the current
+    one on the lifecycle resource, which holds the key in effect."""
 
     def __init__(self, name: str, inputs: SweepInputs, opts: pulumi.ResourceOptions | None = None) -> None:
         props: dict[str, Any] = {
@@ -99,6 +101,8 @@ class WandbSweepResource(dynamic.Resource, module="wandb", name="Sweep"):
             **_ca_input(inputs.ca_certificate),
             **dict.fromkeys(_IDENTITY_OUTPUTS),
         }
+        # The key is an input (create needs it), never an output (`sweep_provider`); a
+        # state written by 0.2.0 still has it among the outputs until its first refresh.
         opts = pulumi.ResourceOptions.merge(
             opts, pulumi.ResourceOptions(additional_secret_outputs=["api_key"])
         )
@@ -106,7 +110,10 @@ class WandbSweepResource(dynamic.Resource, module="wandb", name="Sweep"):
 
 
 class SweepLifecycleResource(dynamic.Resource, module="wandb", name="SweepLifecycle"):
-    """Type token `pulumi-python:dynamic/wandb:SweepLifecycle`: keep it, state refers to it."""
+    """Type token `pulumi-python:dynamic/wandb:SweepLifecycle`: keep it, state refers to it.
+
+    Its outputs are its inputs; `pulumi refresh` adds `sweep_state`, the sweep's state
+    on W&B (or DELETED), read with the key in effect."""
 
     sweep_path: pulumi.Output[str]
 

@@ -1,19 +1,24 @@
-"""When a sweep found under this stack's display name is certainly ours, and may be adopted.
+"""When a sweep found under this stack's display name is provably ours, and may be adopted.
 
 A create that is retried, or re-run after an interrupted `pulumi up`, finds the sweep
 it already made by its display name instead of making a second one.
 
-That name can be computed from the repository, so anyone who can create sweeps in
-the entity can make one first, with their own `command`, for the victim's pods to
-run with the victim's key. So a sweep found by name is adopted only if it is
-certainly ours (`_why_not_ours`): PENDING, its stored config is, as data, the config this
-create sends, and, where the server tells who created it, the key's own user did.
-Anything else is left alone, a new sweep is made, and `notice` says why.
+Two defences keep a sweep someone else made (with their own `command`, for the
+victim's pods to run with the victim's key) from being adopted:
+
+- The display name cannot be computed without the API key (`sweep_display_name`: a
+  keyed digest), so nobody without the key can make a sweep under it in advance.
+- A sweep found by name is adopted only if it is provably ours (`why_not_ours`):
+  PENDING, its stored config is, as data, the config this create sends, and the server
+  names the key's own user as its creator (`Sweep.user`). Where the server does not
+  tell (a null `user`, or a server that refuses the field), nothing proves it ours:
+  it is left alone, PENDING, a new sweep is made, and `notice` says why.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from typing import Any
 
@@ -41,15 +46,24 @@ query GetSweepCreator($name: String!, $project: String, $entity: String) {
 """
 
 
-def sweep_display_name(config_yaml: str, creation_key: str) -> str:
-    """The sweep's name in the W&B app, unique to this stack, resource and config.
+def sweep_display_name(config_yaml: str, creation_key: str, api_key: str) -> str:
+    """The sweep's name in the W&B app, unique to this stack, resource, config and key.
 
-    A create that is retried, or re-run after an interrupted `pulumi up`, finds
-    the sweep it already made by this name instead of making a second one. The
-    user's own `name:` from the sweep config stays in front.
+    A create that is retried, or re-run after an interrupted `pulumi up`, finds the
+    sweep it already made by this name instead of making a second one. Its digest is
+    an HMAC-SHA256 keyed with the API key: whoever lacks the key cannot compute the
+    name, so cannot make a sweep under it first. The user's own `name:` from the sweep
+    config stays in front, and the creation key (project/stack/resource) stays readable.
+
+    Computed once, when the sweep is created (the identity resource is never updated):
+    existing stacks keep their sweep whatever this function becomes. A create re-run
+    after the key was rotated computes another name, so it does not find a sweep an
+    earlier, interrupted attempt made with the old key: it makes a new one, and the old
+    one stays PENDING, without agents (harmless; delete it in the W&B app).
     """
     config = parse_sweep_config(config_yaml) or {}
-    digest = hashlib.sha256(f"{creation_key}\n{config_yaml}".encode()).hexdigest()[:10]
+    message = f"{creation_key}\n{config_yaml}".encode()
+    digest = hmac.new(api_key.encode(), message, hashlib.sha256).hexdigest()[:16]
     own = config.get("name") if isinstance(config, dict) else None
     return f"{own} [{creation_key} {digest}]" if own else f"{creation_key} {digest}"
 
@@ -57,8 +71,14 @@ def sweep_display_name(config_yaml: str, creation_key: str) -> str:
 def why_not_ours(
     access: WandbAccess, path: SweepPath, node: dict[str, Any], config_text: str, sent: Any
 ) -> str | None:
-    """None if the sweep `node` (listed by `GetSweeps`) is certainly ours, else why not:
-    "" when that is no news (it has started, or is gone), a sentence when it is."""
+    """None if the sweep `node` (listed by `GetSweeps`) is provably ours, else why not:
+    "" when that is no news (it has started, or is gone), a sentence when it is.
+
+    Ours means: PENDING, the config this create sends, and created, as the server
+    itself says, by the key's own user. A server that does not say who created it
+    proves nothing, whatever the config: a teammate can copy the config and change the
+    `command` later, while the sweep is still theirs and PENDING.
+    """
     if str(node.get("state")).upper() != "PENDING":
         return ""  # started or stopped: never adopted (e.g. one kept by onDestroy: keep)
     if not _same_config(node.get("config"), config_text, sent):
@@ -67,8 +87,14 @@ def why_not_ours(
     if not found:
         return ""
     same = _same_user(creator, viewer)
-    if same is None or same:
-        return None  # the server does not tell who made it: the config decides
+    if same:
+        return None
+    if same is None:
+        told = "does not tell who created a sweep" if viewer is None else "does not say who created it"
+        return (
+            f"W&B at {access.base_url} {told}, so nothing proves it this stack's (only a sweep W&B "
+            "says the API key's own user created is adopted)"
+        )
     return (
         f"it was created by {_user_name(creator)!r}, not by {_user_name(viewer)!r} "
         "(the user of this stack's API key)"
@@ -77,8 +103,8 @@ def why_not_ours(
 
 def _creator(access: WandbAccess, path: SweepPath) -> tuple[bool, Any, Any]:
     """(the sweep still exists, its creator, the key's user) as `GetSweepCreator` tells;
-    creator and user are None where the server does not tell (a null `user`, or a
-    server without that field, which refuses the query)."""
+    the creator is None where the server does not tell (a null `user`), and both are
+    None for a server without that field, which refuses the query."""
     try:
         data = call_graphql(
             access,
@@ -90,10 +116,12 @@ def _creator(access: WandbAccess, path: SweepPath) -> tuple[bool, Any, Any]:
         raise
     except WandbError:
         return True, None, None
-    sweep = (data.get("project") or {}).get("sweep")
+    project = data.get("project")
+    sweep = project.get("sweep") if isinstance(project, dict) else None
     if not isinstance(sweep, dict):
         return False, None, None
-    return True, sweep.get("user"), data.get("viewer")
+    viewer = data.get("viewer")
+    return True, sweep.get("user"), viewer if isinstance(viewer, dict) else {}
 
 
 def _same_user(creator: Any, viewer: Any) -> bool | None:

@@ -35,8 +35,13 @@ them against a newer wandb, compare with:
   `user { id username }`. That one field is NOT asked for by any document of the
   wandb 0.31 client or of its wandb-core, so whether the server has it is unverified:
   it is asked in a request of its own, and a server that refuses the query, or
-  answers null, does not tell (the config check alone decides). No request on a
-  normal path asks for it.
+  answers null, does not tell, so the sweep is not adopted (`adoption`). No request
+  on a normal path asks for it.
+
+Nothing the server names is used unchecked (`WandbReplyError`): a sweep id must look
+like a W&B id (`server.SWEEP_ID`: no '/', which would change the sweep's path in
+destroy and in the agents' SWEEP_PATH), an entity like a W&B name, a state like a
+state, and the entity and project a create reply names must be the ones asked for.
 
 So a first create costs 3 requests when `entity` is empty (GetDefaultEntity,
 GetSweeps, UpsertSweep) and 2 when it is set; adopting a sweep an earlier attempt
@@ -47,14 +52,16 @@ when it is already final or deleted; a refresh 1 (GetSweep).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import yaml
 
+from ..checks import shown
 from .adoption import why_not_ours
 from .schema import sweep_config_text
-from .server import FINAL_STATES, SweepPath
+from .server import FINAL_STATES, SWEEP_ID, WANDB_NAME, SweepPath
 from .sweep_file import parse_sweep_config
 from .transport import (
     WandbAccess,
@@ -74,6 +81,41 @@ _STOPPABLE_STATES = frozenset({"PENDING", "RUNNING", "PAUSED"})
 
 
 _PAGE_SIZE = 50  # the client's `per_page` for sweeps
+
+
+# What a sweep's state and its opaque GraphQL id (base64 of "Sweep:<n>") look like.
+_STATE = re.compile(r"[A-Za-z_]{1,32}")
+_GRAPHQL_ID = re.compile(r"[A-Za-z0-9+/=_-]{1,256}")
+
+
+class WandbReplyError(WandbError):
+    """W&B answered with something no W&B server answers (a sweep id with a '/', another
+    entity or project than asked, ...): it is not used, and nothing is retried."""
+
+
+def _checked(
+    access: WandbAccess, action: str, what: str, value: Any, pattern: re.Pattern[str], after: str = ""
+) -> str:
+    """`value` if it is text that `pattern` matches in full, else a WandbReplyError that
+    names the server and shows a short excerpt of what it answered (its repr: escape
+    codes show as text; cut; the key, should the server echo it, scrubbed)."""
+    if isinstance(value, str) and pattern.fullmatch(value):
+        return value
+    raise WandbReplyError(
+        f"W&B at {access.base_url} answered the request to {action} with {what} "
+        f"{access.scrub(shown(value))}, "
+        f"which no W&B server gives; the answer is not used.{after} Check that baseUrl names "
+        "a W&B server."
+    )
+
+
+def _field(data: Any, *keys: str) -> Any:
+    """data[k1][k2]... of a reply, or None where a level is missing or not a mapping."""
+    for key in keys:
+        if not isinstance(data, dict):
+            return None
+        data = data.get(key)
+    return data
 
 
 _DEFAULT_ENTITY_QUERY = """
@@ -140,44 +182,48 @@ mutation UpsertSweep($config: String, $description: String, $entityName: String,
 
 def default_entity(access: WandbAccess) -> str:
     """The entity W&B files sweeps under when none is named: the key's default."""
-    data = call_graphql(access, "look up the API key's default entity", _DEFAULT_ENTITY_QUERY, {})
-    entity = (data.get("viewer") or {}).get("entity")
+    action = "look up the API key's default entity"
+    entity = _field(call_graphql(access, action, _DEFAULT_ENTITY_QUERY, {}), "viewer", "entity")
     if not entity:
         raise WandbError(
             f"W&B at {access.base_url} reports no default entity for this API key; set wandb-sweeps:entity."
         )
-    return str(entity)
+    return _checked(access, action, "the entity", entity, WANDB_NAME)
 
 
 def _read_sweep(access: WandbAccess, path: SweepPath) -> dict[str, Any] | None:
-    """The sweep's opaque GraphQL `id` and its `state`; None if it does not exist."""
+    """The sweep's opaque GraphQL `id` and its `state` (checked); None if it does not exist."""
+    action = f"read sweep {path}"
     data = call_graphql(
-        access,
-        f"read sweep {path}",
-        _READ_QUERY,
-        {"entity": path.entity, "project": path.project, "name": path.sweep_id},
+        access, action, _READ_QUERY, {"entity": path.entity, "project": path.project, "name": path.sweep_id}
     )
-    sweep = (data.get("project") or {}).get("sweep")
-    return sweep if isinstance(sweep, dict) else None
+    sweep = _field(data, "project", "sweep")
+    if not isinstance(sweep, dict):
+        return None
+    return {
+        "id": _checked(access, action, "the sweep id", sweep.get("id"), _GRAPHQL_ID),
+        "state": _checked(access, action, "the state", sweep.get("state"), _STATE).upper(),
+    }
 
 
 def sweep_state(access: WandbAccess, path: SweepPath) -> str | None:
     """The sweep's state (PENDING, RUNNING, PAUSED, FINISHED, CANCELED); None if it does not exist."""
     sweep = _read_sweep(access, path)
-    return None if sweep is None else str(sweep.get("state")).upper()
+    return None if sweep is None else str(sweep["state"])
 
 
 def find_sweep(access: WandbAccess, entity: str, project: str, display_name: str) -> tuple[str, str] | None:
     """(id, state) of the newest sweep with this display name in entity/project, if any."""
     for node in _sweeps_named(access, entity, project, display_name):
-        return str(node["name"]), str(node.get("state")).upper()
+        return node["name"], node["state"]
     return None
 
 
 def _sweeps_named(
     access: WandbAccess, entity: str, project: str, display_name: str
 ) -> Iterator[dict[str, Any]]:
-    """Each sweep named `display_name` in entity/project (newest first), as listed.
+    """Each sweep named `display_name` in entity/project (newest first), as listed, its
+    `name` (id) and `state` checked.
 
     One request, filtered by the server, when it can filter; otherwise one more for
     each page of the project's sweeps, asked only as far as the caller reads.
@@ -212,17 +258,23 @@ def _pages(
     while True:
         if data is None:
             data = call_graphql(access, action, query, {**variables, "cursor": cursor})
-        sweeps = (data.get("project") or {}).get("sweeps")
+        sweeps = _field(data, "project", "sweeps")
         if not isinstance(sweeps, dict):
             return  # no such project (yet): no sweep in it either
-        for edge in sweeps.get("edges") or ():
-            node = edge.get("node") if isinstance(edge, dict) else None
-            if isinstance(node, dict) and node.get("name") and node.get("displayName") == display_name:
-                yield node
-        page = sweeps.get("pageInfo") or {}
-        if not (page.get("hasNextPage") and page.get("endCursor")):
+        edges = sweeps.get("edges")
+        for edge in edges if isinstance(edges, list) else ():
+            node = _field(edge, "node")
+            if isinstance(node, dict) and node.get("displayName") == display_name:
+                # Named like ours: its id and state are used, so checked (others are not).
+                yield {
+                    **node,
+                    "name": _checked(access, action, "the sweep id", node.get("name"), SWEEP_ID),
+                    "state": _checked(access, action, "the state", node.get("state"), _STATE).upper(),
+                }
+        cursor = _field(sweeps, "pageInfo", "endCursor")
+        if not (_field(sweeps, "pageInfo", "hasNextPage") and isinstance(cursor, str) and cursor):
             return
-        cursor, data = page["endCursor"], None
+        data = None
 
 
 def stop_sweep(access: WandbAccess, path: SweepPath, state: str) -> str:
@@ -276,10 +328,14 @@ def create_sweep(
     """Create the sweep at most once, even when replies are lost or `up` is re-run.
 
     Before the first attempt and before every retry, look for a sweep with this
-    display name that is certainly ours (`why_not_ours`): made by an earlier
+    display name that is provably ours (`why_not_ours`): made by an earlier
     attempt whose reply was lost, or by an interrupted `pulumi up`. Only if there
-    is none, POST the create. A PENDING sweep with the name that is not ours (the
-    name can be computed from the repository) is left alone, and `notice` is told why.
+    is none, POST the create. A PENDING sweep with the name that is not provably ours
+    is left alone, and `notice` is told why.
+
+    A reply that names a sweep id no W&B server gives, or another entity or project
+    than the one asked for, is a WandbReplyError at once, not retried: the server may
+    have made the sweep all the same, and another create would make a second one.
     """
     config_text = sweep_config_text(config_yaml)
     sent = yaml.safe_load(config_text)  # our own output, from a config already bounded
@@ -290,7 +346,7 @@ def create_sweep(
 
     def attempt(timeout: float) -> SweepPath:
         for node in _sweeps_named(shared, entity, project, display_name):
-            name = str(node["name"])
+            name = node["name"]
             why_not = why_not_ours(shared, SweepPath(entity, project, name), node, config_text, sent)
             if why_not is None:
                 return SweepPath(entity, project, name)
@@ -298,9 +354,10 @@ def create_sweep(
                 noticed.add(name)
                 notice(
                     f"W&B sweep {entity}/{project}/{name} has this stack's display name "
-                    f"{display_name!r}, but {why_not}. It is left alone and a new sweep is made. "
-                    f"Anyone who can create sweeps in {entity} can make a sweep with that name: "
-                    "check who made it, and delete it if it is not yours."
+                    f"{display_name!r}, but {why_not}. It is left alone (PENDING: no agent of this "
+                    "stack works on it) and a new sweep is made. If an earlier, interrupted `pulumi up` "
+                    "of this stack made it, delete it in the W&B app; if not, someone who knows the "
+                    "name made it: check who did."
                 )
         data = post_graphql(
             access,
@@ -314,12 +371,30 @@ def create_sweep(
                 "displayName": display_name,
             },
         )
-        sweep = data["upsertSweep"]["sweep"]
-        project_info = sweep.get("project") or {}
-        return SweepPath(
-            entity=(project_info.get("entity") or {}).get("name") or entity,
-            project=project_info.get("name") or project,
-            sweep_id=sweep["name"],
-        )
+        return _created(access, action, data, SweepPath(entity, project, ""), display_name)
 
     return with_retries(shared, action, attempt)
+
+
+def _created(access: WandbAccess, action: str, data: Any, asked: SweepPath, display_name: str) -> SweepPath:
+    """The sweep a create reply names, in the entity and project asked for (never the
+    ones the reply names: they must be those), its id checked."""
+    may_exist = (
+        f" The sweep may have been made all the same: look for {display_name!r} in "
+        f"{asked.entity}/{asked.project} in the W&B app, and delete it if it is there."
+    )
+    sweep = _field(data, "upsertSweep", "sweep")
+    sweep_id = _checked(access, action, "the sweep id", _field(sweep, "name"), SWEEP_ID, may_exist)
+    named = {
+        "entity": _field(sweep, "project", "entity", "name"),
+        "project": _field(sweep, "project", "name"),
+    }
+    for what, value in named.items():
+        wanted = getattr(asked, what)
+        if value is not None and value != wanted:
+            raise WandbReplyError(
+                f"W&B at {access.base_url} answered the request to {action} with the {what} "
+                f"{access.scrub(shown(value))}, not {wanted!r} as asked; the answer is not used.{may_exist} Check "
+                "that baseUrl names a W&B server."
+            )
+    return SweepPath(asked.entity, asked.project, sweep_id)

@@ -20,10 +20,21 @@ effect, an up from a shell with another WANDB_BASE_URL, and destroy.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import pytest
-from engine_model import JOB_TYPE, ServerWandb, deploy, destroy
+from engine_model import (
+    JOB_TYPE,
+    LIFECYCLE_TYPE,
+    SWEEP_TYPE,
+    Resource,
+    ServerWandb,
+    deploy,
+    destroy,
+    refreshed,
+)
 from pulumi_harness import cli_config
 from stacks import ROTATED_KEY, Stack, env_of, ops_by_kind, write_new_sweep_file
 from wandb_server import DEFAULT_ENTITY, DEFAULT_KEY, WandbServer
@@ -208,3 +219,61 @@ def test_a_secret_env_value_goes_into_a_secret_and_rotating_it_touches_no_job(
     assert rotated.steps["sweep-env"].op == "replace"
     assert {rotated.steps[r.name].op for r in rotated.by_type(JOB_TYPE)} == {"same"}
     assert rotated.problems() == {}
+
+
+def holding(state: dict[str, Any], secret: str) -> list[str]:
+    """Where in a state (every resource's inputs and outputs) `secret` is."""
+    return [
+        f"{name} {part}"
+        for name, resource in state.items()
+        for part in ("inputs", "outputs")
+        if secret in json.dumps(getattr(resource, part), default=str)
+    ]
+
+
+@pytest.mark.parametrize("written_by", ["this version", "0.2.0"])
+def test_after_a_key_rotation_the_old_key_is_nowhere_in_the_state_and_refresh_uses_the_new_one(
+    server: WandbServer, monkeypatch: pytest.MonkeyPatch, written_by: str
+) -> None:
+    """Issue 16.8. Before, the sweep's identity kept the key it was created with among its
+    outputs, which no `up` rewrites (it is never updated: a preview would show every Job
+    replaced), and refresh read the sweep with that key: after a rotation the old key
+    stayed in the state, and once it was revoked refresh could no longer look. Now the
+    identity's outputs hold no key, and refresh reads the sweep through the lifecycle,
+    whose key the rotation updated. A state written by 0.2.0 (its identity's outputs hold
+    the key) loses it at the refresh before the rotation's `up`."""
+    server.api_keys[ROTATED_KEY] = DEFAULT_ENTITY
+    monkeypatch.setenv("WANDB_BASE_URL", server.base_url)
+    stack = Stack("live", server, monkeypatch, {"wandbApiKey": DEFAULT_KEY, "pods": "2"})
+    stack.up("first up")
+    (sweep,) = (r for r in stack.state.values() if r.typ == SWEEP_TYPE)
+    if written_by == "0.2.0":
+        sweep.outputs = {**sweep.outputs, "api_key": DEFAULT_KEY}
+    assert ("sweep-sweep outputs" in holding(stack.state, DEFAULT_KEY)) == (written_by == "0.2.0")
+
+    rotated = stack.up("rotated key", wandbApiKey=ROTATED_KEY)
+    assert ops_by_kind(rotated)["Sweep"] == {"same"} and ops_by_kind(rotated)["SweepLifecycle"] == {"update"}
+    assert holding(stack.state, DEFAULT_KEY) == []
+    assert sorted(holding(stack.state, ROTATED_KEY)) == [
+        "sweep-api-key inputs",
+        "sweep-api-key outputs",
+        "sweep-lifecycle inputs",
+        "sweep-lifecycle outputs",
+        "sweep-sweep inputs",  # the create needs it; each `up` records the key in effect
+    ]
+
+    del server.api_keys[DEFAULT_KEY]  # the old key is revoked
+    record = server.sweeps[0]
+    server.set_sweep_state(record.entity, record.project, record.name, "CANCELED")
+    mark = server.mark()
+    state: dict[str, Resource] = refreshed(stack.state, ServerWandb())
+    assert [(r.operation_name, r.api_key, r.status) for r in server.requests[mark:]] == [
+        ("GetSweep", ROTATED_KEY, 200)
+    ]
+    (life,) = (r for r in state.values() if r.typ == LIFECYCLE_TYPE)
+    assert life.outputs["sweep_state"] == "CANCELED"
+
+    stack.up("an up after the old key was revoked")
+    gone = destroy(stack.state, ServerWandb())
+    assert "sweep-lifecycle" in gone.deleted
+    assert {r.api_key for r in server.requests[mark:]} == {ROTATED_KEY}

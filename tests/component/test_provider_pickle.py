@@ -333,8 +333,10 @@ def test_refresh_and_destroy_of_an_old_state_through_the_provider_plugin(
     golden: Path, server: WandbServer, plugin: Engine
 ) -> None:
     """An old state, its `__provider` as that version wrote it: `pulumi refresh` reads
-    the sweep, `pulumi up` with nothing changed diffs to no change, and `pulumi destroy`
-    deletes the lifecycle, which stops the sweep on W&B."""
+    the sweep (through the lifecycle, with its key; the identity's read drops the key
+    the old state kept among its outputs and asks nothing), `pulumi up` with nothing
+    changed diffs to no change, and `pulumi destroy` deletes the lifecycle, which stops
+    the sweep on W&B."""
     golden_sweep, golden_lifecycle = load_golden(golden)[SWEEP_TYPE], load_golden(golden)[LIFECYCLE_TYPE]
     record = server.create_sweep(golden_sweep["state"]["config_yaml"], entity="alice", project="proj")
     path = f"alice/proj/{record.name}"
@@ -350,9 +352,14 @@ def test_refresh_and_destroy_of_an_old_state_through_the_provider_plugin(
         "sweep_base_url": server.base_url,
         "sweep_path": path,
     }
-    assert sweep.read(path, sweep_state) == (path, sweep_state)
+    assert sweep_state["api_key"] == DEFAULT_KEY  # as the old version kept it
+    without_key = {k: v for k, v in sweep_state.items() if k != "api_key"}
+    mark = server.mark()
+    assert sweep.read(path, sweep_state) == (path, without_key)
+    assert server.mark() == mark
     sweep_inputs = {**golden_sweep["inputs"], **on_server, "entity": "alice", "project": "proj"}
     assert not changed(sweep.diff(path, sweep_state, sweep_inputs))
+    assert not changed(sweep.diff(path, without_key, sweep_inputs))
 
     lifecycle = ProviderClient(plugin.sweep.stub, golden_lifecycle["__provider"], LIFECYCLE_URN)
     life_state = {
@@ -361,6 +368,8 @@ def test_refresh_and_destroy_of_an_old_state_through_the_provider_plugin(
         "sweep_path": path,
         "on_destroy": "finish",
     }
+    assert lifecycle.read(path, life_state) == (path, {**life_state, "sweep_state": "PENDING"})
+    assert server.operation_counts(mark) == {"GetSweep": 1}
     lifecycle.delete(path, life_state)
     sweep.delete(path, sweep_state)
     assert server.find_sweep("alice", "proj", record.name).state == "FINISHED"  # type: ignore[union-attr]

@@ -100,6 +100,7 @@ def test_the_provider_never_shows_the_key_in_outputs_errors_logs_or_files(server
         engine.lifecycle.diff(life_id, life, lifecycle_inputs(outs, api_key=OTHER_KEY))
         life = engine.lifecycle.update(life_id, life, lifecycle_inputs(outs, api_key=OTHER_KEY))
         _, read = engine.read(id_, outs)
+        _, life_read = engine.lifecycle.read(life_id, life)
         for bad in (
             lambda: engine.create(inputs(server, api_key=UNKNOWN_KEY)),
             lambda: engine.check(
@@ -122,7 +123,12 @@ def test_the_provider_never_shows_the_key_in_outputs_errors_logs_or_files(server
         log = engine.close()
 
     keys = (DEFAULT_KEY, OTHER_KEY, UNKNOWN_KEY)
-    for name, value in [("create", outs), ("lifecycle update", life), ("refresh", read)]:
+    # The identity's outputs hold no key at all (a rotation never rewrites them); the
+    # lifecycle's `api_key` output is its input, the key in effect, secret.
+    for name, value in [("create", outs), ("refresh", read)]:
+        assert_no_key(json.dumps(value), *keys, where=f"identity {name} outputs")
+    for name, value in [("lifecycle update", life), ("lifecycle refresh", life_read)]:
+        assert value["api_key"] == OTHER_KEY
         assert_no_key(
             json.dumps({k: v for k, v in value.items() if k != "api_key"}), *keys, where=f"{name} outputs"
         )

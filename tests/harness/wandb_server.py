@@ -91,6 +91,11 @@ Every non-``/graphql`` path (wandb-core posts OpenTelemetry metrics to
 ``inject(status=30x, location=URL)`` answers with a redirect, as a proxy or a
 moved server would (tests check that the key never follows one).
 
+``rewrite_replies(operation, change)`` acts on the request as usual, then answers with
+``change(body)`` instead of the body: a server that names a sweep id no W&B server gives
+(``abc/def``), another entity or project than asked, or an odd state (tests check that
+the provider uses nothing the server names unchecked).
+
 ``WandbServer(ssl_context=...)`` serves HTTPS instead (``base_url`` is then
 ``https://127.0.0.1:<port>``), with the certificate loaded into that server-side
 context: a self-managed W&B behind a private CA (tests/test_private_ca.py). Loading
@@ -467,6 +472,7 @@ class WandbServer:
         """Runs handed out to agents by ``run`` commands, in order."""
         self._projects: set[tuple[str, str]] = set()
         self._faults: list[_Fault] = []
+        self._rewrites: list[tuple[str, Callable[[dict[str, Any]], dict[str, Any]], list[int]]] = []
         self._next_sweep_number = 1
         self._next_command_number = 1
         self._lock = threading.RLock()
@@ -619,7 +625,23 @@ class WandbServer:
         with self._lock:
             self._faults.append(_Fault(operation, status, delay, drop_reply_after_acting, times, location))
 
+    def rewrite_replies(
+        self, operation: str, change: Callable[[dict[str, Any]], dict[str, Any]], *, times: int = 1
+    ) -> None:
+        """Answer the next ``times`` requests named ``operation`` (the operationName) with
+        ``change(body)``, ``body`` being the JSON reply after the request was acted on."""
+        with self._lock:
+            self._rewrites.append((operation, change, [times]))
+
     # -- internals ----------------------------------------------------------
+
+    def _rewritten(self, request: GraphQLRequest, body: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            for operation, change, remaining in self._rewrites:
+                if operation == request.operation_name and remaining[0] > 0:
+                    remaining[0] -= 1
+                    return change(body)
+            return body
 
     def _require_sweep(self, entity: str, project: str, name: str) -> SweepRecord:
         sweep = self.find_sweep(entity, project, name)
@@ -655,7 +677,8 @@ class WandbServer:
                 return 404, {"errors": [{"message": error.message}]}
             if isinstance(error, _BadRequestError) or isinstance(error.original_error, _BadRequestError):
                 return 400, {"errors": [{"message": error.message}]}
-        return (400 if result.data is None else 200), result.formatted
+        status = 400 if result.data is None else 200
+        return status, self._rewritten(request, result.formatted) if status == 200 else result.formatted
 
     def _sweeps_in(self, entity: str, project: str) -> list[SweepRecord]:
         return [s for s in self.sweeps if (s.entity, s.project) == (entity, project)]

@@ -223,10 +223,11 @@ def test_with_the_key_the_provider_creates_refreshes_and_stops_the_sweep(
     [sweep] = tls_server.sweeps
     assert (sweep.entity, sweep.project, sweep.state) == ("alice", "proj", "PENDING")
     assert outs["sweep_base_url"] == tls_server.base_url
-    assert outs["ca_certificate"] == ca.pem  # refresh reads with it
+    assert "ca_certificate" not in outs  # refresh reads with the lifecycle's, the CA in effect
 
     assert engine.read(id_, outs)[0] == id_
     life_id, life = engine.lifecycle.create(lifecycle_inputs(outs, ca_certificate=ca.pem))
+    assert engine.lifecycle.read(life_id, life)[1]["sweep_state"] == "PENDING"
     engine.lifecycle.delete(life_id, life)
     assert sweep.state == "FINISHED"
     assert tls_server.operation_counts() == {
@@ -285,16 +286,24 @@ def test_the_provider_refuses_a_ca_input_that_is_not_certificates_without_quotin
     assert tls_server.requests == []
 
 
-def test_refresh_with_an_outdated_ca_leaves_the_sweep_and_says_why(
+def test_refresh_reads_with_the_ca_in_effect_and_an_outdated_one_leaves_the_sweep_and_says_why(
     tls_server: WandbServer, ca: PrivateCA, tmp_path: Path
 ) -> None:
-    """The engine keeps a same-step resource's old outputs, so refresh reads with the CA
-    the sweep was created with; after the server moved to another CA it cannot look."""
+    """Refresh reads the sweep through the lifecycle, whose CA is updated in place when
+    caCertificate changes: after the server moved to another CA, and the stack to it,
+    refresh still looks. With the old CA it cannot, and says so."""
     engine = Engine()
-    id_, outs = engine.create(inputs(tls_server, ca_certificate=ca.pem))
-    switch_certificate(tls_server, make_ca("Corp Next CA"), tmp_path)
-    assert engine.read(id_, outs) == (id_, outs)
-    assert "pulumi refresh could not look at sweep alice/proj/" in engine.close()
+    try:
+        _, outs = engine.create(inputs(tls_server, ca_certificate=ca.pem))
+        life_id, life = engine.lifecycle.create(lifecycle_inputs(outs, ca_certificate=ca.pem))
+        following = make_ca("Corp Next CA")
+        switch_certificate(tls_server, following, tmp_path)
+        assert engine.lifecycle.read(life_id, life) == (life_id, life)
+        moved = engine.lifecycle.update(life_id, life, lifecycle_inputs(outs, ca_certificate=following.pem))
+        assert engine.lifecycle.read(life_id, moved)[1]["sweep_state"] == "PENDING"
+    finally:
+        log = engine.close()
+    assert "pulumi refresh could not look at sweep alice/proj/" in log
     assert len(tls_server.sweeps) == 1
 
 

@@ -52,7 +52,10 @@ def test_create_makes_one_sweep_with_the_config_exactly_as_written(
     assert outs["sweep_path"] == f"alice/proj/{sweep.name}"
     assert outs["sweep_url"] == f"{server.base_url}/alice/proj/sweeps/{sweep.name}"
     assert outs["sweep_base_url"] == server.base_url
-    assert outs["entity"] == "" and outs["api_key"] == DEFAULT_KEY
+    # The key is an input (the create needs it), never an output: no `up` rewrites the
+    # outputs, so a key there would outlive a rotation (sweep_provider's docstring).
+    assert outs["entity"] == "" and "api_key" not in outs
+    assert DEFAULT_KEY not in repr(outs)
 
 
 def test_an_empty_base_url_is_resolved_at_create_from_the_default(
@@ -252,11 +255,28 @@ def test_a_rejected_api_key_is_a_clear_error_without_the_key(server: WandbServer
     assert server.sweeps == []
 
 
-def test_refresh_sees_a_sweep_deleted_on_w_and_b(server: WandbServer, engine: Engine) -> None:
-    id_, outs = engine.create(inputs(server))
-    assert engine.read(id_, outs)[0] == id_
-    server.delete_sweep("alice", "proj", outs["sweep_id"])
-    assert engine.read(id_, outs)[0] == ""
+def test_refresh_reads_the_sweep_through_its_lifecycle_and_sees_it_deleted_on_w_and_b(
+    server: WandbServer,
+) -> None:
+    """The lifecycle holds the key in effect, so it is what refresh reads the sweep with;
+    the identity's read asks W&B nothing. A sweep deleted on W&B stays in the state (only
+    the identity's read could drop it, and it has no key) with a warning that says how to
+    make a new one."""
+    engine = Engine()
+    try:
+        id_, outs = engine.create(inputs(server))
+        life_id, life = engine.lifecycle.create(lifecycle_inputs(outs))
+        mark = server.mark()
+        assert engine.read(id_, outs) == (id_, outs)
+        assert engine.lifecycle.read(life_id, life) == (life_id, {**life, "sweep_state": "PENDING"})
+        server.delete_sweep("alice", "proj", outs["sweep_id"])
+        assert engine.read(id_, outs) == (id_, outs)
+        assert engine.lifecycle.read(life_id, life) == (life_id, {**life, "sweep_state": "DELETED"})
+        assert server.operation_counts(mark) == {"GetSweep": 2}
+    finally:
+        log = engine.close()
+    assert f"Sweep {outs['sweep_path']} no longer exists on W&B at {server.base_url}" in log
+    assert "`pulumi up --replace <URN>`" in log
 
 
 def test_the_sweep_created_by_a_real_program_run_matches_the_example_sweep_file(

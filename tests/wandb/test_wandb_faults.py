@@ -15,7 +15,7 @@ import pytest
 import yaml
 from engine_driver import Engine, ProviderFailure
 from sweep_inputs import SWEEP_YAML, inputs, lifecycle_inputs
-from wandb_server import WandbServer
+from wandb_server import DEFAULT_KEY, WandbServer
 
 from wandb_sweeps.wandb.adoption import sweep_display_name
 
@@ -85,7 +85,7 @@ def test_the_display_name_is_unique_per_stack_resource_and_config(
 ) -> None:
     _, outs = engine.create(fast(server))
     name = server.find_sweep("alice", "proj", outs["sweep_id"]).display_name
-    assert name == sweep_display_name(SWEEP_YAML, "wandb-sweeps/test/sweep")
+    assert name == sweep_display_name(SWEEP_YAML, "wandb-sweeps/test/sweep", DEFAULT_KEY)
     other_stack = engine.create(fast(server, creation_key="wandb-sweeps/live/sweep"))[1]
     other_config = engine.create(fast(server, config_yaml=SWEEP_YAML.replace("0.1]", "0.2]")))[1]
     assert len({outs["sweep_id"], other_stack["sweep_id"], other_config["sweep_id"]}) == 3
@@ -141,34 +141,81 @@ def test_a_rejected_key_is_not_retried_and_the_error_says_so(
     assert time.monotonic() - started < CALL_TIMEOUT
 
 
-def test_refresh_keeps_a_sweep_whose_stored_key_was_revoked(server: WandbServer, engine: Engine) -> None:
-    """The identity keeps the key it was created with; after a rotation that key may be
-    revoked. Refresh then cannot look, and must not take that for "deleted"."""
+def test_a_create_re_run_after_a_key_rotation_makes_a_new_sweep(server: WandbServer, engine: Engine) -> None:
+    """The display name is keyed with the API key: an `up` interrupted after its create,
+    re-run with a rotated key, looks under another name and makes a second sweep; the
+    first stays PENDING without agents. Never the other way round (a sweep found that is
+    not ours)."""
+    rotated = "local-" + "r" * 40
+    server.api_keys[rotated] = "alice"
+    _, first = engine.create(fast(server))
+    _, second = engine.create(fast(server, api_key=rotated))
+    assert second["sweep_id"] != first["sweep_id"]
+    assert [s.state for s in server.sweeps] == ["PENDING", "PENDING"]
+
+
+def test_refresh_reads_with_the_lifecycle_key_so_a_revoked_creation_key_does_not_blind_it(
+    server: WandbServer, engine: Engine
+) -> None:
+    """The identity keeps no key (its outputs are never rewritten, so a key there would be
+    the one it was created with); the lifecycle's is updated in place at a rotation. With
+    the creation key revoked, refresh still reads the sweep, with the new key."""
+    rotated = "local-" + "r" * 40
+    server.api_keys[rotated] = "alice"
     id_, outs = engine.create(fast(server))
-    server.api_keys.clear()
-    read_id, refreshed = engine.read(id_, outs)
-    assert read_id == id_
-    assert refreshed["sweep_id"] == outs["sweep_id"]
+    life_id, life = engine.lifecycle.create(lifecycle_inputs(outs))
+    life = engine.lifecycle.update(life_id, life, lifecycle_inputs(outs, api_key=rotated))
+    del server.api_keys[DEFAULT_KEY]
+    server.set_sweep_state("alice", "proj", outs["sweep_id"], "CANCELED")
+    mark = server.mark()
+    assert engine.read(id_, outs) == (id_, outs)
+    read_id, refreshed = engine.lifecycle.read(life_id, life)
+    assert (read_id, refreshed["sweep_state"]) == (life_id, "CANCELED")
+    assert [(r.api_key, r.status) for r in server.requests[mark:]] == [(rotated, 200)]
+
+
+def test_refresh_keeps_a_sweep_whose_key_is_refused_and_says_so(server: WandbServer) -> None:
+    """Refused is not deleted: the sweep stays as it is, and the warning says why."""
+    engine = Engine()
+    try:
+        _, outs = engine.create(fast(server))
+        life_id, life = engine.lifecycle.create(lifecycle_inputs(outs))
+        server.api_keys.clear()
+        assert engine.lifecycle.read(life_id, life) == (life_id, life)
+    finally:
+        log = engine.close()
+    assert "pulumi refresh could not look at sweep alice/proj/" in log and "rejected the API key" in log
 
 
 def test_refresh_reflects_a_sweep_stopped_outside_pulumi(server: WandbServer, engine: Engine) -> None:
-    id_, outs = engine.create(fast(server))
+    _, outs = engine.create(fast(server))
+    life_id, life = engine.lifecycle.create(lifecycle_inputs(outs))
     server.set_sweep_state("alice", "proj", outs["sweep_id"], "CANCELED")
-    read_id, refreshed = engine.read(id_, outs)
-    assert read_id == id_
-    assert refreshed["sweep_state"] == "CANCELED"
-    assert refreshed["sweep_id"] == outs["sweep_id"]
+    read_id, refreshed = engine.lifecycle.read(life_id, life)
+    assert read_id == life_id
+    assert refreshed == {**life, "sweep_state": "CANCELED"}
 
 
-def test_refresh_drops_a_sweep_deleted_on_w_and_b_and_the_next_create_makes_a_new_one(
-    server: WandbServer, engine: Engine
+def test_a_sweep_deleted_on_w_and_b_stays_in_the_state_and_refresh_says_how_to_make_a_new_one(
+    server: WandbServer,
 ) -> None:
-    id_, outs = engine.create(fast(server))
-    server.delete_sweep("alice", "proj", outs["sweep_id"])
-    assert engine.read(id_, outs)[0] == ""
-    _, again = engine.create(fast(server))
+    """Only the identity's read could drop it from the state, and the identity holds no key
+    to look with (the price of keeping no old key in the state): the lifecycle's read,
+    with the key in effect, sees it gone and says to replace the sweep resource."""
+    engine = Engine()
+    try:
+        id_, outs = engine.create(fast(server))
+        life_id, life = engine.lifecycle.create(lifecycle_inputs(outs))
+        server.delete_sweep("alice", "proj", outs["sweep_id"])
+        assert engine.read(id_, outs)[0] == id_
+        assert engine.lifecycle.read(life_id, life)[1]["sweep_state"] == "DELETED"
+        _, again = engine.create(fast(server))  # what `pulumi up --replace` does
+        engine.lifecycle.delete(life_id, life)  # and then the old lifecycle: nothing to stop
+    finally:
+        log = engine.close()
+    assert "no longer exists on W&B" in log and "pulumi up --replace" in log
     assert again["sweep_id"] != outs["sweep_id"]
-    assert [s.name for s in server.sweeps] == [again["sweep_id"]]
+    assert [(s.name, s.state) for s in server.sweeps] == [(again["sweep_id"], "PENDING")]
 
 
 def test_destroy_while_w_and_b_is_down_fails_clearly_and_works_once_it_is_back(

@@ -14,17 +14,22 @@ Requests per step, before (each call a `wandb.Api()`, through wandb-core) and no
 | first create, `entity` set                         | 4      | 2: GetSweeps, UpsertSweep                   |
 | destroy (lifecycle delete)                         | 5      | 2: GetSweep, UpsertSweep                    |
 | destroy of a sweep already final or deleted        | 2      | 1: GetSweep                                 |
-| refresh (identity read)                            | 2      | 1: GetSweep                                 |
+| refresh (lifecycle read; the identity's asks none) | 2      | 1: GetSweep                                 |
 | check (or create) of a new sweepId, `entity` empty | 4      | 2: GetDefaultEntity, GetSweep               |
 | check (or create) of a new sweepId, `entity` set   | 2      | 1: GetSweep                                 |
 | a new sweep file (create, then stop the old sweep) | 9      | 4, or 5 with `entity` empty                 |
 | preview, no-op, scale-only, key rotation, ...      | 0      | 1: GetSweep, the refresh before each (*)    |
 | create re-run after an interrupted `up` (adopts)   | -      | 2: GetSweeps, GetSweepCreator               |
+| the same where W&B does not tell the creator (**)  | -      | 3: GetSweeps, GetSweepCreator, UpsertSweep  |
 
 (*) This project's Pulumi.yaml refreshes before every preview, up and destroy
 (`options: refresh: always`), so that Jobs the TTL controller removed leave the state
 instead of failing the next update; each refresh reads the sweep once (a preview and an
-up together: 2). A W&B that does not answer then only skips that read.
+up together: 2), through the lifecycle resource, which holds the key in effect. A W&B
+that does not answer then only skips that read.
+
+(**) A server that answers `Sweep.user` with null, or refuses the field, proves no sweep
+ours: the one found is left PENDING and a new one is made (tests/wandb/test_wandb_trust.py).
 
 A retry costs what the attempt does, plus the look-up that keeps a create (and a state
 change) from happening twice. Adopting the sweep an earlier attempt made (a lost reply,
@@ -108,6 +113,20 @@ def test_a_create_re_run_after_an_interrupted_up_adopts_the_sweep_with_one_look_
     (_, again), counts = counted(server, lambda: engine.create(inputs(server, entity=DEFAULT_ENTITY)))
     assert counts == {"GetSweeps": 1, "GetSweepCreator": 1}
     assert again["sweep_id"] == first["sweep_id"]
+
+
+@pytest.mark.parametrize("reading", ["null", "absent"])
+def test_a_create_re_run_where_w_and_b_does_not_tell_the_creator_costs_one_create_more(reading: str) -> None:
+    """Nothing proves the sweep found ours: it is left PENDING and a new one is made."""
+    with WandbServer(sweep_creator=reading) as server:
+        engine = Engine()
+        try:
+            _, first = engine.create(inputs(server, entity=DEFAULT_ENTITY))
+            (_, again), counts = counted(server, lambda: engine.create(inputs(server, entity=DEFAULT_ENTITY)))
+        finally:
+            engine.close()
+    assert counts == {"GetSweeps": 1, "GetSweepCreator": 1, "UpsertSweep": 1}
+    assert again["sweep_id"] != first["sweep_id"]
 
 
 @pytest.mark.parametrize(
@@ -281,15 +300,18 @@ def test_a_retried_destroy_costs_one_more_read_and_changes_the_state_once(
 
 @pytest.mark.parametrize("found", ["CANCELED", "deleted"])
 def test_refresh_reads_the_sweep_once(server: WandbServer, engine: Engine, found: str) -> None:
+    """Through the lifecycle (the key in effect); the identity's read asks nothing."""
     id_, outs = engine.create(inputs(server))
+    life_id, life = engine.lifecycle.create(lifecycle_inputs(outs))
     if found == "deleted":
         server.delete_sweep("alice", "proj", outs["sweep_id"])
     else:
         server.set_sweep_state("alice", "proj", outs["sweep_id"], found)
     (read_id, read), counts = counted(server, lambda: engine.read(id_, outs))
+    assert counts == NONE and (read_id, read) == (id_, outs)
+    (read_id, read), counts = counted(server, lambda: engine.lifecycle.read(life_id, life))
     assert counts == READ
-    assert read_id == ("" if found == "deleted" else id_)
-    assert read.get("sweep_state") == (None if found == "deleted" else found)
+    assert (read_id, read["sweep_state"]) == (life_id, "DELETED" if found == "deleted" else found)
 
 
 # --- attaching to an existing sweep (sweepId) ----------------------------------------
