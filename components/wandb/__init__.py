@@ -7,6 +7,7 @@ program process does not pay for it.
 - `schema`      W&B's own schema and checks (layers 3-5), and the config text a create sends
 - `server`      which server and sweep: base URLs, ids, paths, states, what destroy does
 - `transport`   one bounded GraphQL POST per attempt, retries, TLS, the named errors
+- `exchange`    one HTTP exchange: the deadline on every read and send, TLS, no redirect, proxies
 - `operations`  default entity, read, find, stop, create (at most once)
 - `adoption`    when a sweep found by its display name is certainly ours
 """

@@ -13,7 +13,7 @@ call gives up after `call_timeout` in all, with a `WandbError` whose message
 names the server and what to do, and never contains the API key. Server errors
 (HTTP 5xx, 408, 429), timeouts and dropped connections are retried; a rejected key
 (HTTP 401/403) is not, nor a server certificate that does not verify (the error names
-`caCertificate`, whose CA is trusted besides the public roots: `_tls_context`). No redirect
+`caCertificate`, whose CA is trusted besides the public roots: `exchange.tls_context`). No redirect
 is followed: urllib's default opener would re-send the `Authorization` header to
 whatever host or scheme a 301/302/303 names, so a redirect is an error that names the
 server and the Location.
@@ -28,7 +28,7 @@ MAX_REPLY_DEPTH levels; past either it is a `WandbUnreadableReply`, not retried.
 Whatever the server says is shown as `excerpt`: at most EXCERPT_CHARS printable
 characters, without terminal escape sequences or the key.
 
-Proxies (`proxy_for`): a server on this machine (the only one plain http may name)
+Proxies (`exchange.proxy_for`): a server on this machine (the only one plain http may name)
 is always reached directly, so no proxy ever sees a request in clear; an https
 server goes through HTTPS_PROXY unless NO_PROXY names it, as urllib decides, and then
 through a CONNECT tunnel: the proxy sees the host and port, never the request.
@@ -37,14 +37,10 @@ through a CONNECT tunnel: the proxy sees the host and port, never the request.
 from __future__ import annotations
 
 import base64
-import contextvars
 import dataclasses
-import functools
 import http.client
-import io
 import json
 import re
-import socket
 import ssl
 import time
 import urllib.error
@@ -52,9 +48,9 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
-from .server import DEFAULT_CALL_TIMEOUT, DEFAULT_REQUEST_TIMEOUT, is_loopback_host, url_without_credentials
+from .exchange import EXCHANGE_DEADLINE, opener
+from .server import DEFAULT_CALL_TIMEOUT, DEFAULT_REQUEST_TIMEOUT, url_without_credentials
 
 T = TypeVar("T")
 
@@ -83,9 +79,6 @@ a message shows, once escape sequences and control characters are taken out."""
 
 
 _READ_CHUNK = 64 * 1024
-
-
-_SEND_CHUNK = 16 * 1024
 
 
 class WandbError(Exception):
@@ -182,172 +175,6 @@ def shared_deadline(access: WandbAccess) -> WandbAccess:
     return dataclasses.replace(access, deadline=deadline)
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """Follows no redirect. urllib's own handler re-sends a POST answered with 301, 302
-    or 303 as a GET to the Location, whatever its host or scheme, with the
-    `Authorization` header (only Content-* headers are dropped): the key would go to
-    whoever answers there. Unfollowed, the 3xx surfaces as an HTTPError."""
-
-    def redirect_request(self, *_args: Any, **_kwargs: Any) -> None:
-        return None
-
-
-# --- the deadline of one exchange --------------------------------------------------------
-
-_EXCHANGE_DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar(
-    "wandb_exchange_deadline", default=None
-)
-"""The `time.monotonic()` time the current request's exchange must end by; set by
-`post_graphql` around the request, read by the connection and the response it opens."""
-
-
-def _time_left(sock: socket.socket) -> None:
-    """Give `sock` the time left until the exchange's deadline as its timeout, or raise
-    TimeoutError if none is left."""
-    deadline = _EXCHANGE_DEADLINE.get()
-    if deadline is None:
-        return
-    left = deadline - time.monotonic()
-    if left <= 0:
-        raise TimeoutError("the exchange's time is up")
-    sock.settimeout(left)
-
-
-class _DeadlineReader(io.RawIOBase):
-    """The socket's reads, each with the time left until `deadline` as its timeout: a
-    server that sends a byte just before each read would time out never arrives later
-    than the deadline. (A TLS socket's read is bounded as a whole by its timeout.)"""
-
-    def __init__(self, sock: socket.socket, deadline: float) -> None:
-        super().__init__()
-        self._sock = sock
-        self._raw = sock.makefile("rb", buffering=0)  # keeps the socket open until closed
-        self._deadline = deadline
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int | None:
-        left = self._deadline - time.monotonic()
-        if left <= 0:
-            raise TimeoutError("the exchange's time is up")
-        self._sock.settimeout(left)
-        return self._raw.readinto(buffer)
-
-    def fileno(self) -> int:
-        return self._raw.fileno()
-
-    def close(self) -> None:
-        if not self.closed:
-            self._raw.close()
-        super().close()
-
-
-class _BoundedResponse(http.client.HTTPResponse):
-    """An HTTPResponse that reads its status line, headers and body through a
-    `_DeadlineReader`: what a server trickles ends at the exchange's deadline. Also reads
-    a proxy's answer to CONNECT (`HTTPConnection._tunnel` makes one of these)."""
-
-    def __init__(self, sock: socket.socket, *args: Any, **kwargs: Any) -> None:
-        super().__init__(sock, *args, **kwargs)
-        deadline = _EXCHANGE_DEADLINE.get()
-        if deadline is not None:
-            plain, self.fp = self.fp, io.BufferedReader(_DeadlineReader(sock, deadline))
-            plain.close()
-
-
-def _send_by_deadline(sock: socket.socket | None, data: Any, send: Callable[[Any], None]) -> None:
-    """`send(data)` in pieces, each with the time left as the socket's timeout (a TLS
-    socket's `sendall` bounds each piece, not the whole)."""
-    if sock is None or not isinstance(data, bytes | bytearray | memoryview):
-        send(data)  # connects first (urllib's request line and headers), or not ours to cut
-        return
-    view = memoryview(data)
-    for start in range(0, len(view), _SEND_CHUNK):
-        _time_left(sock)
-        send(view[start : start + _SEND_CHUNK])
-
-
-class _HTTPConnection(http.client.HTTPConnection):
-    response_class = _BoundedResponse
-
-    def send(self, data: Any) -> None:
-        _send_by_deadline(self.sock, data, super().send)
-
-
-class _HTTPSConnection(http.client.HTTPSConnection):
-    response_class = _BoundedResponse
-
-    def send(self, data: Any) -> None:
-        _send_by_deadline(self.sock, data, super().send)
-
-
-class _HTTPHandler(urllib.request.HTTPHandler):
-    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
-        return self.do_open(_HTTPConnection, req)
-
-
-class _HTTPSHandler(urllib.request.HTTPSHandler):
-    def __init__(self, context: ssl.SSLContext) -> None:
-        super().__init__(context=context)
-        self._tls = context
-
-    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
-        return self.do_open(_HTTPSConnection, req, context=self._tls)
-
-
-# --- which server, through which proxy ---------------------------------------------------
-
-
-@functools.lru_cache(maxsize=4)
-def _tls_context(ca_certificate: str) -> ssl.SSLContext:
-    """The TLS context for a W&B server whose certificate may come from `ca_certificate`.
-
-    The CA is added to the default context, whose roots stay: `create_default_context(
-    cafile=...)` alone would trust only the file (research B1). Cached: loading the
-    system roots takes milliseconds, and a create makes several requests.
-    """
-    context = ssl.create_default_context()
-    context.set_alpn_protocols(["http/1.1"])  # as http.client's own default context
-    if ca_certificate:
-        context.load_verify_locations(cadata=ca_certificate)
-    return context
-
-
-def proxy_for(base_url: str) -> str | None:
-    """The proxy that requests to `base_url` go through, or None for none.
-
-    None for a server on this machine (localhost, 127.0.0.0/8, ::1), whatever the
-    settings: it is the only one plain http may name (`base_url_problem`), and through
-    a proxy such a request, `Authorization` header and all, would be read by the proxy;
-    nor does a proxy elsewhere reach this machine's server. None for plain http in any
-    case. For https, the proxy urllib would choose: HTTPS_PROXY (or https_proxy; on
-    macOS and Windows the system's settings), unless NO_PROXY names the host
-    (`urllib.request.proxy_bypass`). HTTP_PROXY and ALL_PROXY are never used for https,
-    as with urllib. Read at every request, so a changed environment counts.
-    """
-    parts = urlsplit(base_url)
-    host = parts.hostname or ""
-    if parts.scheme != "https" or is_loopback_host(host):
-        return None
-    proxy = urllib.request.getproxies().get("https")
-    if not proxy or urllib.request.proxy_bypass(parts.netloc.rpartition("@")[2]):
-        return None
-    return proxy
-
-
-def _opener(access: WandbAccess) -> urllib.request.OpenerDirector:
-    """The opener for one request: no redirect, the deadline on every read and send,
-    the CA besides the public roots, and the proxy `proxy_for` names (if any)."""
-    proxy = proxy_for(access.base_url)
-    return urllib.request.build_opener(
-        urllib.request.ProxyHandler({"https": proxy} if proxy else {}),
-        _NoRedirect(),
-        _HTTPHandler(),
-        _HTTPSHandler(_tls_context(access.ca_certificate)),
-    )
-
-
 # --- what the server says ----------------------------------------------------------------
 
 _ESCAPE = re.compile(
@@ -438,11 +265,11 @@ def post_graphql(
     deadline = start + timeout
     if access.deadline is not None:
         deadline = min(deadline, access.deadline)
-    token = _EXCHANGE_DEADLINE.set(deadline)
+    token = EXCHANGE_DEADLINE.set(deadline)
     try:
         return _post(access, max(0.0, deadline - start), deadline, query, variables, action, failure)
     finally:
-        _EXCHANGE_DEADLINE.reset(token)
+        EXCHANGE_DEADLINE.reset(token)
 
 
 def _post(
@@ -467,7 +294,9 @@ def _post(
         method="POST",
     )
     try:
-        with _opener(access).open(request, timeout=max(0.001, deadline - time.monotonic())) as response:
+        with opener(access.base_url, access.ca_certificate).open(
+            request, timeout=max(0.001, deadline - time.monotonic())
+        ) as response:
             payload = _parsed(_read_reply(response))
     except urllib.error.HTTPError as error:
         try:

@@ -410,7 +410,7 @@ def test_any_sweep_file_gives_a_sweep_or_a_named_error(sweep_dir: Path, text: st
         return
     event("accepted")
     sweep_config_text(sweep.text)
-    sweep_display_name(sweep.text, "project/stack/sweep")
+    sweep_display_name(sweep.text, "project/stack/sweep", "local-" + "0" * 40)
 
 
 # --- stack config -------------------------------------------------------------------

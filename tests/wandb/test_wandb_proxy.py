@@ -26,7 +26,8 @@ from collections.abc import Iterator
 import pytest
 from wandb_server import DEFAULT_ENTITY, DEFAULT_KEY, WandbServer
 
-from wandb_sweeps.wandb.transport import WandbAccess, WandbError, call_graphql, proxy_for
+from wandb_sweeps.wandb.exchange import proxy_for
+from wandb_sweeps.wandb.transport import WandbAccess, WandbError, call_graphql
 
 PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
 
