@@ -196,8 +196,10 @@ controller, `ttlSecondsAfterFinished`) fails the update with NotFound. A delete 
 object succeeds (`Deletion`, `nilIfGVKDeleted`: "semantically like running refresh")."""
 
 REFRESH_ALWAYS_SOURCE = (
-    "Pulumi.yaml `options: refresh: always` (pulumi/pulumi sdk/go/common/workspace/project.go, "
-    "ProjectOptions.Refresh): every `pulumi up`, preview and destroy refreshes first"
+    "Pulumi.yaml `options: refresh: always` (Pulumi's project file reference, "
+    "pulumi.com/docs/iac/concepts/projects/project-file/, `options`; the Automation API's "
+    'ProjectOptions.refresh: "always run a refresh as part of a pulumi update / preview / '
+    'destroy"): every `pulumi up`, preview and destroy refreshes first'
 )
 """A refresh reads every resource: a Kubernetes object that is gone leaves the state (the
 program's next registration of it is a create); a dynamic resource calls its provider's
