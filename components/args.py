@@ -118,7 +118,7 @@ class WandbSweepArgs(TypedDict):
     supplemental_groups: NotRequired[list[int]]
     """Group ids (0 to 2147483647) the containers' processes also get (the pod's securityContext.supplementalGroups), e.g. the render and video groups that own /dev/kfd and /dev/dri/renderD* on AMD GPU nodes. Default: none; at most 32."""
     allow_privileged_pods: NotRequired[bool]
-    """Let the pods fall below the Restricted Pod Security Standard (hostPath and other volume types, system-* priority classes, tolerate-every-taint tolerations, AppArmor overrides, run_as_non_root false); a namespace the component creates then enforces nothing. Default: false."""
+    """Let the pods fall below the Restricted Pod Security Standard and reach past themselves (hostPath and other volume types, projected API tokens, tolerations of every taint or of control-plane nodes, system-* priority classes, AppArmor overrides, TLS-disabling env, run_as_non_root false); a namespace the component creates then enforces nothing. Default: false."""
     termination_grace_period_seconds: NotRequired[int]
     """Seconds agents and runs get to stop after SIGTERM. Default: 120; at most 86400 (a day)."""
 

@@ -21,8 +21,6 @@ import pulumi
 
 from ..checks import check_dns_label, shown, type_name
 from ..errors import ConfigError, ProblemList
-from ..kubernetes.agent_job import JOB_ANNOTATIONS
-from ..kubernetes.api_rules import TOTAL_ANNOTATION_SIZE_LIMIT, annotations_size
 from ..kubernetes.ca_bundle import pod_conflicts
 from ..kubernetes.pod_security import pod_security_problems
 from ..kubernetes.pods import (
@@ -38,6 +36,7 @@ from ..kubernetes.pods import (
     image_problem,
     pull_policy_problem,
 )
+from ..kubernetes.size_limits import env_size_problems, pod_pieces_problem
 from ..wandb.server import DEFAULT_BASE_URL, OnDestroy
 from ..wandb.sweep_file import load_sweep_file
 from .ca_file import CaCertificate, load_ca_file
@@ -112,16 +111,20 @@ def validate_args(
         "job_policy": _build(problems, lambda: _job_policy(read)),
         "metadata": _build(problems, lambda: _job_metadata(read)),
     }
-    if not read.boolean(OPT_OUT_KEY):  # the one way below Restricted: see pod_security_problems
-        for problem in pod_security_problems(parts["scheduling"], parts["runtime"], parts["metadata"]):
-            problems.add(problem)
     secret_env = _secret_env(read)
+    if not read.boolean(OPT_OUT_KEY):  # the one way below Restricted: see pod_security_problems
+        for problem in pod_security_problems(
+            parts["scheduling"], parts["runtime"], parts["metadata"], secret_env_names=secret_env
+        ):
+            problems.add(problem)
     if parts["wandb"] and parts["wandb"].ca_certificate and parts["runtime"]:
         env_names = [e.get("name") for e in parts["runtime"].env] + list(secret_env)
         for problem in pod_conflicts(env_names, parts["runtime"].volumes, parts["runtime"].volume_mounts):
             problems.add(problem)
     for problem in _pod_api_problems(parts["agents"], parts["runtime"], parts["metadata"]):
         problems.add(problem)
+    if not problems.problems and (too_large := _pod_pieces_problem(parts, secret_env)):
+        problems.add(too_large)
     namespace = _checked(read.string("namespace") or default_namespace(stack), _namespace_problem, problems)
     fields = {
         "name": name,
@@ -144,9 +147,9 @@ def _pod_api_problems(
 ) -> list[str]:
     """The API server's rules that need what wandb-sweeps adds to the user's pieces (parts
     that failed their own checks are None and left out): mount paths are unique in a
-    container ([core] ValidateVolumeMounts), ours (/dev/shm) included; and an object's
-    annotations, ours (agent_job.JOB_ANNOTATIONS) included, hold at most 256 KiB ([meta]
-    ValidateAnnotations, TotalAnnotationSizeLimitB; the Job carries both, its pods the user's)."""
+    container ([core] ValidateVolumeMounts), ours (/dev/shm) included. (An object's annotations,
+    ours included, may hold 256 KiB, [meta] ValidateAnnotations: size_limits.MAX_ANNOTATIONS_BYTES
+    keeps the user's far below that.)"""
     problems = []
     shm = agents is not None and runtime is not None and runtime.shm_enabled(agents.gpus_per_pod)
     if shm and runtime and any(mount["mountPath"] == SHM_MOUNT_PATH for mount in runtime.volume_mounts):
@@ -154,15 +157,32 @@ def _pod_api_problems(
             f"volumeMounts: {SHM_MOUNT_PATH!r} is where the memory-backed volume of shmSize is mounted; "
             "set shmSize: off to mount your own volume there, or mount it elsewhere."
         )
-    if metadata is not None:
-        size = annotations_size(metadata.annotations) + annotations_size(JOB_ANNOTATIONS)
-        if size > TOTAL_ANNOTATION_SIZE_LIMIT:
-            problems.append(
-                f"annotations: {size} bytes in all (keys and values, wandb-sweeps' own "
-                f"{annotations_size(JOB_ANNOTATIONS)} included), more than the {TOTAL_ANNOTATION_SIZE_LIMIT} "
-                "(256 KiB) Kubernetes allows on an object; keep large data out of annotations."
-            )
     return problems
+
+
+def _pod_pieces_problem(parts: Mapping[str, Any], secret_env: Mapping[str, Any]) -> str | None:
+    """What the stack copies into each agent Job, all together (size_limits.MAX_POD_PIECES_BYTES):
+    labels and annotations twice (the Job and its pod template); Outputs count when they resolve."""
+    agents, scheduling, runtime, metadata = (
+        parts[k] for k in ("agents", "scheduling", "runtime", "metadata")
+    )
+    if not (agents and scheduling and runtime and metadata):
+        return None
+    known = {name: value for name, value in secret_env.items() if isinstance(value, str)}
+    return pod_pieces_problem(
+        {
+            "env": [list(runtime.env), known],
+            "volumes": list(runtime.volumes),
+            "volumeMounts": list(runtime.volume_mounts),
+            "nodeSelector": dict(scheduling.node_selector),
+            "tolerations": list(scheduling.tolerations),
+            "affinity": scheduling.affinity or {},
+            "labels": [dict(metadata.labels)] * 2,
+            "annotations": [dict(metadata.annotations)] * 2,
+            "image": agents.image if isinstance(agents.image, str) else "",
+            "imagePullSecrets": list(runtime.image_pull_secrets),
+        }
+    )
 
 
 def _checked(value: Any, problem_of: Callable[[Any], str | None], problems: ProblemList) -> Any:
@@ -343,13 +363,15 @@ def _env(read: Reader) -> tuple[Any, ...]:
 def _checked_env_value(name: Any, value: Any) -> Any:
     value = env_text(value)
     if isinstance(value, pulumi.Output):
-        return value.apply(
-            lambda v: (
-                v
-                if isinstance(v, str)
-                else raise_problem(f"env: the value of {shown(name)} must be text, got {type_name(v)}.")
-            )
-        )
+
+        def checked(resolved: Any) -> Any:
+            if not isinstance(resolved, str):
+                raise_problem(f"env: the value of {shown(name)} must be text, got {type_name(resolved)}.")
+            if too_large := env_size_problems([{"name": name, "value": resolved}], {}):
+                raise_problem(too_large[0])
+            return resolved
+
+        return value.apply(checked)
     return value
 
 

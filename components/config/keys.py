@@ -279,8 +279,9 @@ CONFIG_KEYS: tuple[ConfigKey, ...] = (
         "allowPrivilegedPods",
         "boolean",
         False,
-        "Let the pods fall below the Restricted Pod Security Standard: other volume types (hostPath), "
-        "system-* priority classes, tolerate-every-taint tolerations, AppArmor overrides, runAsNonRoot false.",
+        "Let the pods fall below the Restricted Pod Security Standard and reach past themselves: other volume "
+        "types (hostPath), projected API tokens, tolerations of every taint or of control-plane nodes, "
+        "system-* priority classes, AppArmor overrides, TLS-disabling env, runAsNonRoot false.",
     ),
     _key(
         "terminationGracePeriodSeconds",

@@ -201,11 +201,20 @@ def raise_problem(problem: str) -> Any:
 
 
 API_KEY = re.compile(r"([A-Za-z0-9]+-)?[A-Za-z0-9_]{40,}", re.ASCII)
+MAX_API_KEY_CHARS = 512
+"""W&B keys are 40 (legacy) or 86 characters after an optional on-prem `prefix-`
+(wandb/sdk/lib/wbauth/validation.py, check_api_key: 40 or more); the key is copied
+into a Secret and every agent's environment, so it has a bound like everything else."""
 
 
 def api_key_problem(source: str, key: Any) -> str | None:
     if not isinstance(key, str):
         return f"{source}: must be the API key as text, got {type_name(key)}."
+    if len(key) > MAX_API_KEY_CHARS:
+        return (
+            f"{source}: is not a W&B API key: at most {MAX_API_KEY_CHARS} characters, it is {len(key)}. "
+            "Copy it from https://wandb.ai/authorize."
+        )
     if not API_KEY.fullmatch(key.strip()):
         return (
             f"{source}: is not a W&B API key (at least 40 letters, digits or '_', "

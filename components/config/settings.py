@@ -17,6 +17,7 @@ from ..checks import check_component_name, check_dns_label, check_int, shown, ty
 from ..errors import ProblemList
 from ..kubernetes.api_rules import ENV_VAR_NAME_RULE, is_config_map_key, is_env_var_name
 from ..kubernetes.pods import RESERVED_ENV, AgentPods, JobMetadata, JobPolicy, PodRuntime, PodScheduling
+from ..kubernetes.size_limits import env_size_problems
 from ..wandb.server import (
     DEFAULT_BASE_URL,
     DEFAULT_CALL_TIMEOUT,
@@ -170,6 +171,9 @@ class SweepSettings:
         problems.raise_if_any()
 
     def _check_secret_env(self, problems: ProblemList) -> None:
+        if self.secret_env and (found := env_size_problems(self.runtime.env, self.secret_env)):
+            problems.extend(found)  # plain env alone is within bounds (PodRuntime): the secret part is not
+            return
         plain = {e.get("name") for e in self.runtime.env if isinstance(e.get("name"), str)}
         for name, value in self.secret_env.items():
             if not isinstance(name, str):

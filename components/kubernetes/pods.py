@@ -26,6 +26,13 @@ from .api_rules import (
     volume_problems,
 )
 from .schema import fragment_problems, fragments_of, is_list
+from .size_limits import (
+    MAX_IMAGE_CHARS,
+    env_size_problems,
+    metadata_size_problems,
+    scheduling_size_problems,
+    volume_size_problems,
+)
 
 DEFAULT_GPU_RESOURCE = "nvidia.com/gpu"
 
@@ -238,6 +245,8 @@ class PodScheduling:
 
     def __post_init__(self) -> None:
         problems = ProblemList()
+        problems.extend(scheduling_size_problems(self.node_selector, self.tolerations, self.affinity))
+        problems.raise_if_any()  # bounded before anything walks them
         problems.extend(object_name_problems("priorityClassName", self.priority_class_name))
         if not isinstance(self.gpu_toleration, bool):
             problems.add(f"gpuToleration: must be true or false, got {shown(self.gpu_toleration)}.")
@@ -291,6 +300,10 @@ class PodRuntime:
 
     def __post_init__(self) -> None:
         problems = ProblemList()
+        problems.extend(volume_size_problems(self.volumes, self.volume_mounts, self.image_pull_secrets))
+        if isinstance(self.env, Sequence) and not isinstance(self.env, str):
+            problems.extend(env_size_problems(self.env, {}))
+        problems.raise_if_any()  # bounded before anything walks them
         if not (isinstance(self.shm_size, str) and self.shm_size in ("auto", "off")):
             check_quantity(problems, "shmSize", self.shm_size, "'auto', 'off' or 8Gi")
         if is_list(self.image_pull_secrets, problems, "imagePullSecrets"):
@@ -426,6 +439,8 @@ class JobMetadata:
 
     def __post_init__(self) -> None:
         problems = ProblemList()
+        problems.extend(metadata_size_problems(self.labels, self.annotations))
+        problems.raise_if_any()  # bounded before anything walks them
         if self.queue_name is not None and not (
             isinstance(self.queue_name, str) and self.queue_name and is_label_value(self.queue_name)
         ):
@@ -452,6 +467,11 @@ class JobMetadata:
 
 def image_problem(image: object) -> str | None:
     """Why `image` cannot be an image reference (printable ASCII without spaces), if it cannot."""
+    if isinstance(image, str) and len(image) > MAX_IMAGE_CHARS:
+        return (
+            f"image: at most {MAX_IMAGE_CHARS} characters (a 255-character name, a tag and a digest fit), "
+            f"got {len(image)}."
+        )
     if (
         isinstance(image, str)
         and bool(image)

@@ -604,7 +604,7 @@ CASES = [
         "annotations over 256 KiB in all",
         {"annotations": {"notes": "x" * (256 * 1024)}},
         SECRET,
-        ["annotations: 262", "bytes in all", "more than the 262144 (256 KiB) Kubernetes allows"],
+        ["annotations: at most 64 KiB of keys and values, got 256.0 KiB (Kubernetes allows 256 KiB per object"],
     ),
     (
         "nodeSelector key not a label key",
