@@ -48,6 +48,11 @@ class WandbSweepArgs(TypedDict):
     on_destroy: NotRequired[str]
     """What destroy, or a replaced sweep, does to the old sweep: finish, cancel or keep. Default: finish."""
 
+    render_yaml_to: NotRequired[str]
+    """Write the Kubernetes objects as YAML manifests into this directory (relative to the program's working directory, the Pulumi project folder, which it must stay inside) for Argo CD or Flux to apply, instead of applying them; needs api_key_secret. Default: apply them."""
+    api_key_secret: NotRequired[str]
+    """The agents read their W&B API key from this existing Secret in the namespace, NAME or NAME/KEY (key default WANDB_API_KEY); the component then makes no Secret from wandb_api_key, which the deploy-time W&B calls still use. Default: a Secret made from wandb_api_key."""
+
     namespace: NotRequired[pulumi.Input[str]]
     """Kubernetes namespace of the Secrets and Jobs. Default: wandb-sweeps-<stack>."""
     create_namespace: NotRequired[bool]

@@ -104,6 +104,20 @@ class WandbSweep(pulumi.ComponentResource):
             ),
             opts=self._child_opts(f"{name}-sweep"),
         )
+        self.render_provider: k8s.Provider | None = None
+        if settings.render_directory is not None:
+            # Every Kubernetes object goes through it: written as a manifest, never applied
+            # (pulumi-kubernetes provider.go, renderYaml; Delete removes the file). always_render:
+            # every `up` writes every file, so a fresh checkout's directory is whole again;
+            # skip_update_unreachable: with no cluster, a refresh (Pulumi.yaml refreshes before
+            # every up) keeps the state instead of failing (provider.go, Read).
+            self.render_provider = k8s.Provider(
+                f"{name}-render",
+                render_yaml_to_directory=str(settings.render_directory),
+                always_render=True,
+                skip_update_unreachable=True,
+                opts=self._child_opts(f"{name}-render"),
+            )
         self.namespace_resource: k8s.core.v1.Namespace | None = None
         namespace: pulumi.Input[str] = settings.namespace
         if settings.create_namespace:
@@ -115,14 +129,16 @@ class WandbSweep(pulumi.ComponentResource):
                         name, allow_privileged_pods=settings.runtime.allow_privileged_pods
                     ),
                 },
-                opts=self._child_opts(f"{name}-namespace", depends_on=[self.sweep]),
+                opts=self._kubernetes_opts(f"{name}-namespace", depends_on=[self.sweep]),
             )
             # The name given above (metadata.name is optional only in the type).
             namespace = self.namespace_resource.metadata.apply(lambda m: m.name or settings.namespace)
 
-        self.api_key_secret = self._secret(
-            f"{name}-api-key", api_key_secret_name(name), {API_KEY_ENTRY: api_key}, namespace
-        )
+        self.api_key_secret: k8s.core.v1.Secret | None = None
+        if settings.api_key_secret is None:  # else the agents read the team's own Secret
+            self.api_key_secret = self._secret(
+                f"{name}-api-key", api_key_secret_name(name), {API_KEY_ENTRY: api_key}, namespace
+            )
         self.env_secret: k8s.core.v1.Secret | None = None
         if settings.secret_env:
             self.env_secret = self._secret(
@@ -141,7 +157,7 @@ class WandbSweep(pulumi.ComponentResource):
                 },
                 data={CA_ENTRY: ca.pem},
                 immutable=True,
-                opts=self._child_opts(f"{name}-ca", depends_on=[self.sweep]),
+                opts=self._kubernetes_opts(f"{name}-ca", depends_on=[self.sweep]),
             )
 
         self.lifecycle = SweepLifecycleResource(
@@ -201,6 +217,7 @@ class WandbSweep(pulumi.ComponentResource):
             metadata=settings.metadata,
             secret_env_names=tuple(settings.secret_env),
             ca_config_map=config_map_name(settings.name, ca.digest) if ca is not None else None,
+            api_key_secret=settings.api_key_secret,
         )
         secrets = [s for s in (self.api_key_secret, self.env_secret, self.ca_config_map) if s is not None]
         # Kueue's webhook suspends a queued Job at create, under Pulumi's field manager; an
@@ -216,7 +233,7 @@ class WandbSweep(pulumi.ComponentResource):
                     f"{settings.name}-agent-{slot}",
                     metadata=agent_job_metadata(job_inputs, slot, spec),
                     spec=spec,
-                    opts=self._child_opts(
+                    opts=self._kubernetes_opts(
                         f"{settings.name}-agent-{slot}",
                         depends_on=[*secrets, self.lifecycle],
                         ignore_changes=kueue_owned,
@@ -237,7 +254,7 @@ class WandbSweep(pulumi.ComponentResource):
             metadata={"name": secret_name, "namespace": namespace, "labels": common_labels(self._name)},
             type="Opaque",
             string_data=pulumi.Output.secret(data),
-            opts=self._child_opts(resource_name, depends_on=[self.sweep]),
+            opts=self._kubernetes_opts(resource_name, depends_on=[self.sweep]),
         )
 
     def _child_opts(self, child_name: str, **options: Any) -> pulumi.ResourceOptions:
@@ -252,6 +269,12 @@ class WandbSweep(pulumi.ComponentResource):
             if child_name.startswith(self._name)
         ]
         return pulumi.ResourceOptions(parent=self, aliases=aliases or None, **options)
+
+    def _kubernetes_opts(self, child_name: str, **options: Any) -> pulumi.ResourceOptions:
+        """A Kubernetes child's options: with `renderYamlTo`, through the render provider."""
+        if self.render_provider is not None:
+            options["provider"] = self.render_provider
+        return self._child_opts(child_name, **options)
 
     def _say_when_the_shell_points_elsewhere(self, shell_base_url: str) -> None:
         """The sweep's server was pinned at its first create; an `up` from a shell with

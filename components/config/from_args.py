@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 import pulumi
 
-from ..checks import check_dns_label, shown, type_name
+from ..checks import check_dns_label, file_in_project, shown, type_name
 from ..errors import ConfigError, ProblemList
 from ..kubernetes.ca_bundle import pod_conflicts
 from ..kubernetes.pod_security import pod_security_problems
@@ -36,6 +36,7 @@ from ..kubernetes.pods import (
     image_problem,
     pull_policy_problem,
 )
+from ..kubernetes.secret_ref import SecretKeyRef
 from ..kubernetes.size_limits import env_size_problems, pod_pieces_problem
 from ..wandb.server import DEFAULT_BASE_URL, OnDestroy
 from ..wandb.sweep_file import load_sweep_file
@@ -133,6 +134,8 @@ def validate_args(
         "api_key": _api_key(read, environ),
         "on_destroy": read.choice("onDestroy", OnDestroy),
         "secret_env": secret_env,
+        "render_directory": _render_directory(read, cwd),
+        "api_key_secret": _build(problems, lambda: _api_key_secret(read)),
         **parts,
     }
     problems.raise_if_any()
@@ -232,6 +235,39 @@ def _ca_certificate(read: Reader, cwd: Path) -> CaCertificate | None:
         for problem in error.problems:
             read.problems.add(problem)
         return None
+
+
+def _render_directory(read: Reader, cwd: Path) -> Path | None:
+    """`renderYamlTo`: a directory inside the project folder (it may not exist yet), relative
+    to it: the render provider runs there too (the engine starts every plugin in the project
+    folder: pulumi/pulumi sdk/go/common/resource/plugin/provider_plugin.go NewProvider,
+    plugin.go execPlugin `cmd.Dir = pwd`), and a relative path keeps the provider's inputs the
+    same on every machine (a changed directory replaces the provider and all it rendered)."""
+    relative = read.string("renderYamlTo")
+    if relative is None:
+        return None
+    try:
+        path, named = file_in_project(cwd, relative, "renderYamlTo", "the render directory")
+    except ConfigError as error:
+        read.problems.extend(error.problems)
+        return None
+    try:
+        not_a_directory = path == cwd.resolve() or (path.exists() and not path.is_dir())
+    except OSError as error:  # a name too long for the file system
+        read.problems.add(f"{named} is not a usable directory path: {error.strerror}.")
+        return None
+    if not_a_directory:
+        read.problems.add(
+            f"{named} must be a directory of its own inside the project folder, such as deploy/sweeps: "
+            "pulumi-kubernetes writes one file per object there, and Argo CD or Flux applies all of it."
+        )
+        return None
+    return Path(path.relative_to(cwd.resolve()).as_posix())
+
+
+def _api_key_secret(read: Reader) -> SecretKeyRef | None:
+    text = read.string("apiKeySecret")
+    return None if text is None else SecretKeyRef.parse(text)
 
 
 def _sweep_source(read: Reader, cwd: Path) -> SweepSource:

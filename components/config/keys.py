@@ -137,6 +137,22 @@ CONFIG_KEYS: tuple[ConfigKey, ...] = (
         OnDestroy.FINISH.value,
         "What destroy or a replaced sweep does to the old sweep: finish, cancel or keep.",
     ),
+    # Where the Kubernetes objects go
+    _key(
+        "renderYamlTo",
+        "string",
+        "",
+        "Write the Kubernetes objects as YAML manifests into this directory inside the Pulumi project "
+        "folder, for Argo CD or Flux to apply, instead of applying them; needs apiKeySecret. Empty: apply "
+        "them to the cluster.",
+    ),
+    _key(
+        "apiKeySecret",
+        "string",
+        "",
+        "The agents read their W&B API key from this existing Secret in the namespace, NAME or NAME/KEY "
+        "(key default WANDB_API_KEY), which the stack does not create. Empty: a Secret made from wandbApiKey.",
+    ),
     # The agent pods
     _key("image", "string", None, "Agent image: your training code plus wandb."),
     _key("namespace", "string", "", "Namespace of the Secrets and Jobs; empty: wandb-sweeps-<stack>."),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pulumi
 
@@ -17,6 +18,7 @@ from ..checks import check_component_name, check_dns_label, check_int, shown, ty
 from ..errors import ProblemList
 from ..kubernetes.api_rules import ENV_VAR_NAME_RULE, is_config_map_key, is_env_var_name
 from ..kubernetes.pods import RESERVED_ENV, AgentPods, JobMetadata, JobPolicy, PodRuntime, PodScheduling
+from ..kubernetes.secret_ref import SecretKeyRef
 from ..kubernetes.size_limits import env_size_problems
 from ..wandb.server import (
     DEFAULT_BASE_URL,
@@ -155,6 +157,12 @@ class SweepSettings:
     secret_env: Mapping[str, pulumi.Input[str]] = field(default_factory=dict, repr=False)
     """`secretEnv` (or `env` marked secret): NAME -> value. The values go into a Kubernetes
     Secret of their own and reach the agents through `secretKeyRef`, like the API key."""
+    render_directory: Path | None = None
+    """`renderYamlTo`, relative to the project folder and inside it: the Kubernetes objects are
+    written there as manifests (for Argo CD or Flux) instead of applied. None: applied."""
+    api_key_secret: SecretKeyRef | None = None
+    """`apiKeySecret`: the existing Secret the agents read the key from; None: one made from
+    `api_key`, which the deploy-time W&B calls use either way."""
 
     def __post_init__(self) -> None:
         problems = ProblemList()
@@ -168,7 +176,34 @@ class SweepSettings:
                 f"onDestroy: must be one of {', '.join(o.value for o in OnDestroy)}, got {shown(self.on_destroy)}."
             )
         self._check_secret_env(problems)
+        if self.render_directory is not None:
+            problems.extend(self._render_mode_problems())
         problems.raise_if_any()
+
+    def _render_mode_problems(self) -> list[str]:
+        """What cannot go to Git, or would fight the GitOps tool that applies it."""
+        problems = []
+        if self.api_key_secret is None:
+            problems.append(
+                "renderYamlTo: needs apiKeySecret: the rendered manifests go to Git, and a Secret made from "
+                "wandbApiKey would put the key there in plain text. Create a Secret with the agents' key in "
+                "the namespace (External Secrets, Sealed Secrets, ...) and set "
+                "`pulumi config set wandb-sweeps:apiKeySecret NAME` (or NAME/KEY; key default WANDB_API_KEY)."
+            )
+        if self.secret_env:
+            problems.append(
+                f"env: {', '.join(map(str, self.secret_env))} is secret, and with renderYamlTo its Secret would be "
+                "written to Git in plain text; keep the value in a Secret of your own and give env a list entry "
+                "with valueFrom.secretKeyRef (see docs/gitops.md)."
+            )
+        if self.job_policy.ttl_seconds_after_finished is not None:
+            problems.append(
+                "ttlSecondsAfterFinished: cannot be used with renderYamlTo: Argo CD's self-heal and Flux's "
+                "reconcile re-create a Job that Kubernetes deleted after it finished, and its agents start on a "
+                "finished sweep again; finished Jobs stay until their manifests leave the directory "
+                "(see docs/gitops.md). Set it to 0."
+            )
+        return problems
 
     def _check_secret_env(self, problems: ProblemList) -> None:
         if self.secret_env and (found := env_size_problems(self.runtime.env, self.secret_env)):

@@ -64,6 +64,7 @@ from .pods import (
     PodRuntime,
     PodScheduling,
 )
+from .secret_ref import DEFAULT_SECRET_KEY, SecretKeyRef
 
 
 def _launcher_script() -> str:
@@ -76,7 +77,7 @@ def _launcher_script() -> str:
 
 LAUNCHER_SCRIPT = _launcher_script()
 """What each agent pod runs, as `sh -c LAUNCHER_SCRIPT`."""
-API_KEY_ENTRY = "WANDB_API_KEY"
+API_KEY_ENTRY = DEFAULT_SECRET_KEY
 """The entry of the Kubernetes Secret that holds the W&B API key."""
 CONTAINER_NAME = "agent"
 SIGTERM_EXIT = 143
@@ -135,6 +136,12 @@ class AgentJobInputs:
     """Names of the `env` entries kept in the `env_secret_name` Secret."""
     ca_config_map: str | None = None
     """The ConfigMap holding `caCertificate` (`ca_certificate.config_map_name`), if one is set."""
+    api_key_secret: SecretKeyRef | None = None
+    """`apiKeySecret`: the existing Secret the agents read the key from; None: `api_key_secret_name`."""
+
+    @property
+    def api_key_ref(self) -> SecretKeyRef:
+        return self.api_key_secret or SecretKeyRef(api_key_secret_name(self.name), API_KEY_ENTRY)
 
 
 def api_key_secret_name(name: str) -> str:
@@ -207,7 +214,7 @@ def agent_env(job: AgentJobInputs) -> list[EnvVarArgsDict]:
     env: list[EnvVarArgsDict] = [
         {
             "name": "WANDB_API_KEY",
-            "value_from": {"secret_key_ref": {"name": api_key_secret_name(job.name), "key": API_KEY_ENTRY}},
+            "value_from": {"secret_key_ref": {"name": job.api_key_ref.name, "key": job.api_key_ref.key}},
         },
         {"name": "WANDB_BASE_URL", "value": sweep.base_url},
         {"name": "WANDB_ENTITY", "value": sweep.entity},

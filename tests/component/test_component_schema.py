@@ -29,6 +29,8 @@ INPUTS = {
     "wandbRequestTimeoutSeconds": "integer",
     "wandbCallTimeoutSeconds": "integer",
     "onDestroy": "string",
+    "renderYamlTo": "string",
+    "apiKeySecret": "string",
     "namespace": "string",
     "createNamespace": "boolean",
     "queueName": "string",

@@ -26,7 +26,11 @@ those, one rule at a time, each taken from `platform_rules` with its source:
   project's Pulumi.yaml `options: refresh: always` is read and obeyed (REFRESH_ALWAYS_SOURCE);
 - an in-place update of a Job Kueue suspended at create must keep `spec.suspend`
   (SSA_WEBHOOK_FIELDS_SOURCE: `ignore_changes`);
-- a registration whose `aliases` name a resource of the prior state is that resource.
+- a registration whose `aliases` name a resource of the prior state is that resource;
+- a Kubernetes object whose provider renders (`renderYamlToDirectory`) is a file, written
+  at create and update (at every update with `alwaysRender`) and removed at delete, under
+  `render_root` (RENDER_SOURCE); no cluster is reachable, so a refresh of it fails unless the
+  provider skips unreachable reads (RENDER_REFRESH_SOURCE).
 
 Dynamic providers' create/update/delete go to a backend: `FakeWandb` (no W&B;
 the sweep's identity is made up, everything else is the real provider code) or
@@ -55,6 +59,9 @@ import yaml
 from platform_rules import (
     kubernetes_diff,
     lingers_after_delete,
+    refresh_keeps_rendered,
+    render_directory,
+    render_path,
     skips_delete_wait,
     ssa_drops_suspend,
 )
@@ -105,6 +112,8 @@ class Resource:
     parent: str = ""
     gone: bool = False
     """Deleted outside Pulumi (the TTL controller): still in the state, no longer in the cluster."""
+    provider: str = ""
+    """The name of the explicit provider resource it was registered with; "": the default one."""
 
 
 @dataclass
@@ -198,6 +207,10 @@ class FakeWandb:
         provider.delete(id_, props)
 
 
+class RefreshFailed(Exception):
+    """A refresh the engine cannot complete (it stops the `up` before any step)."""
+
+
 class CheckFailed(Exception):
     """A provider's `check` refused the inputs: the engine stops the preview or update
     there, with the failures, before the resource (or anything that depends on it) is made."""
@@ -267,6 +280,7 @@ def registration_options(request: Any) -> dict[str, Any]:
         "ignore_changes": list(request.ignoreChanges),
         "delete_before_replace": request.deleteBeforeReplace,
         "aliases": [_alias_name(alias) for alias in request.aliases],
+        "provider": _name_of(request.provider.rsplit("::", 1)[0]) if request.provider else "",
     }
 
 
@@ -308,8 +322,11 @@ class SimulatedEngine(pulumi.runtime.Mocks):
         *,
         preview: bool,
         lingering: set[tuple[str, str, str]] | None = None,
+        render_root: Path | None = None,
     ) -> None:
         self.prior = dict(prior)
+        self.render_root = render_root
+        """The project folder a render provider's relative directory is taken from (RENDER_SOURCE)."""
         self.lingering = set(lingering or ())
         """Objects a recent update deleted that are still in the API (FOREGROUND_LINGERS_SOURCE)."""
         self.aliased: dict[str, str] = {}
@@ -339,7 +356,16 @@ class SimulatedEngine(pulumi.runtime.Mocks):
                         break
             if old is not None and old.typ != args.typ:
                 old = None
-            if args.typ.startswith("kubernetes:"):
+            render = self._render_directory(request.get("provider", ""))
+            if args.typ.startswith("pulumi:providers:"):
+                step, id_, outputs = self._provider_step(args.name, inputs, args.inputs, old)
+            elif args.typ.startswith("kubernetes:") and render is not None:
+                step, id_, outputs = self._kubernetes(args.name, args.typ, inputs, args.inputs, old)
+                if step.op == "same" and self._always_renders(request.get("provider", "")):
+                    step = Step("update")  # RENDER_SOURCE: alwaysRender diffs every object as changed
+                if not self.preview:
+                    self._write_rendered(render, inputs)
+            elif args.typ.startswith("kubernetes:"):
                 step, id_, outputs = self._kubernetes(args.name, args.typ, inputs, args.inputs, old)
                 if step.op in ("create", "replace") and not step.delete_before_replace:
                     self._check_name_free(args.typ, inputs, step)
@@ -381,8 +407,44 @@ class SimulatedEngine(pulumi.runtime.Mocks):
                 | {n for names in deps.values() for n in names},
                 parent=_name_of(request.get("parent", "")),
                 gone=old is not None and old.gone and step.op in ("same", "update"),
+                provider=request.get("provider", ""),
             )
             return id_, outputs
+
+    # -- providers and render mode -------------------------------------------
+
+    def _provider_inputs(self, provider: str) -> dict[str, Any]:
+        known = self.deployment.state.get(provider) or self.prior.get(provider)
+        return known.inputs if known is not None else {}
+
+    def _render_directory(self, provider: str) -> Path | None:
+        directory = render_directory(self._provider_inputs(provider)) if provider else None
+        if directory is None:
+            return None
+        if self.render_root is None:
+            raise AssertionError("a provider renders YAML: pass render_root (the project folder) to deploy()")
+        return self.render_root / directory
+
+    def _always_renders(self, provider: str) -> bool:
+        return str(self._provider_inputs(provider).get("alwaysRender", "")).lower() == "true"
+
+    def _provider_step(
+        self, name: str, inputs: dict[str, Any], raw: dict[str, Any], old: Resource | None
+    ) -> tuple[Step, str, dict[str, Any]]:
+        """An explicit provider: a change of its render directory replaces it (RENDER_REPLACES_SOURCE)."""
+        if old is None:
+            return Step("create"), f"{name}-id", dict(raw)
+        if old.inputs == inputs:
+            return Step("same"), old.id, old.outputs
+        if old.inputs.get("renderYamlToDirectory") != inputs.get("renderYamlToDirectory"):
+            return Step("replace", ["renderYamlToDirectory"]), f"{name}-id2", dict(raw)
+        return Step("update"), old.id, dict(raw)
+
+    def _write_rendered(self, directory: Path, inputs: dict[str, Any]) -> None:
+        path = Path(render_path(inputs, str(directory)))
+        (directory / "0-crd").mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(yaml.safe_dump(inputs, sort_keys=False))
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], None]:
         return {}, None
@@ -487,12 +549,17 @@ class SimulatedEngine(pulumi.runtime.Mocks):
             self._delete(resource)
 
     def _delete(self, resource: Resource) -> None:
+        rendered = self._render_directory(resource.provider) if resource.typ.startswith("kubernetes:") else None
+        if rendered is not None:
+            if not self.preview:
+                Path(render_path(resource.inputs, str(rendered))).unlink(missing_ok=True)
+            return
         if resource.typ.startswith("kubernetes:") and not resource.gone:
             metadata = resource.inputs.get("metadata") or {}
             key = (resource.typ, metadata.get("namespace"), metadata.get("name"))
             if lingers_after_delete(resource.typ, resource.inputs):
                 self.deployment.lingering.add(key)
-        if self.preview or resource.typ.startswith("kubernetes:"):
+        if self.preview or resource.typ.startswith(("kubernetes:", "pulumi:providers:")):
             return
         self.backend.delete(_provider(resource.inputs), resource.id, resource.outputs)
 
@@ -527,6 +594,7 @@ def deploy(
     program: Callable[[], None] | None = None,
     lingering: set[tuple[str, str, str]] | None = None,
     refresh: bool | None = None,
+    render_root: Path | None = None,
 ) -> Deployment:
     """Run `__main__.py` (or `program`, a function that registers resources) for `stack`
     with `config` (short keys) as `pulumi up` (or `pulumi preview`) would, from `prior`
@@ -537,7 +605,7 @@ def deploy(
     if refresh is None:
         refresh = refreshes_always()
     prior = refreshed(prior or {}, backend) if refresh else dict(prior or {})
-    engine = SimulatedEngine(prior, backend, preview=preview, lingering=lingering)
+    engine = SimulatedEngine(prior, backend, preview=preview, lingering=lingering, render_root=render_root)
     engine.deployment.refreshed = refresh
     fresh_root()
     warnings = _Warnings()
@@ -584,7 +652,16 @@ def refreshed(prior: Mapping[str, Resource], backend: Any) -> dict[str, Resource
     each dynamic resource is read by its provider (`backend.read`)."""
     kept: dict[str, Resource] = {}
     for name, resource in prior.items():
-        if resource.typ.startswith("kubernetes:"):
+        provider = prior.get(resource.provider) if resource.provider else None
+        if provider is not None and render_directory(provider.inputs) is not None:
+            if not refresh_keeps_rendered(provider.inputs):
+                raise RefreshFailed(
+                    f"{name}: failed to read resource state due to unreachable cluster (a rendered object, "
+                    "no cluster reachable: RENDER_REFRESH_SOURCE)"
+                )
+            kept[name] = resource
+            continue
+        if resource.typ.startswith(("kubernetes:", "pulumi:providers:")):
             if not resource.gone:
                 kept[name] = resource
             continue
@@ -640,13 +717,21 @@ def drain_leftover_tasks(failure: BaseException) -> None:
             future.exception()  # retrieved: it is the failure the caller (or the gather) got
 
 
-def destroy(prior: Mapping[str, Resource], backend: Any = None, *, refresh: bool | None = None) -> Deployment:
+def destroy(
+    prior: Mapping[str, Resource],
+    backend: Any = None,
+    *,
+    refresh: bool | None = None,
+    render_root: Path | None = None,
+) -> Deployment:
     """`pulumi destroy`: every resource deleted, dependents first (after a refresh when the
     project asks for one before every operation, REFRESH_ALWAYS_SOURCE)."""
     backend = backend or FakeWandb()
     if refresh is None:
         refresh = refreshes_always()
-    engine = SimulatedEngine(refreshed(prior, backend) if refresh else prior, backend, preview=False)
+    engine = SimulatedEngine(
+        refreshed(prior, backend) if refresh else prior, backend, preview=False, render_root=render_root
+    )
     engine.finish(registered=False)
     engine.deployment.state = {}
     return engine.deployment
@@ -662,6 +747,7 @@ __all__ = [
     "CheckFailed",
     "Deployment",
     "FakeWandb",
+    "RefreshFailed",
     "Resource",
     "ServerWandb",
     "Step",

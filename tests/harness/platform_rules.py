@@ -237,6 +237,60 @@ def ssa_drops_suspend(typ: str, inputs: Mapping[str, Any], ignore_changes: list[
     )
 
 
+# --- pulumi-kubernetes render mode (renderYamlToDirectory) -------------------------------
+
+RENDER_SOURCE = (
+    "pulumi-kubernetes provider/pkg/provider/provider.go: Create and Update in yamlRenderMode call "
+    "renderYaml (one file per object, renderPathForResource); Delete removes the file; Diff reports "
+    "a change for every object when alwaysRender is set"
+)
+"""A provider with `renderYamlToDirectory` never contacts a cluster for create, update or
+delete: it writes the object's YAML to a file named after its apiVersion, kind, namespace
+and name under `<dir>/1-manifest/` (CRDs under `<dir>/0-crd/`, both made on the first
+write), and deletes that file when the object is deleted. The path is taken as given,
+relative to the plugin's working directory, the project folder (pulumi/pulumi
+sdk/go/common/resource/plugin/plugin.go, execPlugin: `cmd.Dir = pwd`). With `alwaysRender`
+every object is rewritten at every update, changed or not."""
+
+RENDER_REFRESH_SOURCE = (
+    "pulumi-kubernetes provider/pkg/provider/provider.go, Read: with the cluster unreachable it "
+    "fails (\"failed to read resource state due to unreachable cluster\") unless "
+    "skipUpdateUnreachable (PULUMI_K8S_SKIP_UPDATE_UNREACHABLE), which returns the state as it is"
+)
+"""Read has no render-mode branch: a refresh asks the cluster. Where `pulumi up` runs in
+render mode (a CI job, a laptop without a kubeconfig) no cluster is reachable, so a
+refresh of a rendered object fails unless the provider sets `skipUpdateUnreachable`.
+(With a kubeconfig for a real cluster, Read would read the object Argo CD or Flux applied;
+one not yet applied would leave the state and be rendered again: not modelled.)"""
+
+RENDER_REPLACES_SOURCE = (
+    "pulumi-kubernetes provider/pkg/provider/provider.go, DiffConfig: a changed "
+    "renderYamlToDirectory replaces the provider, and with it every object it rendered"
+)
+
+
+def render_directory(provider_inputs: Mapping[str, Any]) -> str | None:
+    """The provider's render directory, if it renders (`renderYamlToDirectory` set)."""
+    directory = provider_inputs.get("renderYamlToDirectory")
+    return str(directory) if directory else None
+
+
+def render_path(resource: Mapping[str, Any], directory: str) -> str:
+    """provider.go, renderPathForResource: `<dir>/1-manifest/<apiVersion>-<kind>-<namespace>-<name>.yaml`,
+    '/' and ':' in the apiVersion made '_', the kind lowercased, namespace "default" when unset."""
+    metadata = resource.get("metadata") or {}
+    version = str(resource["apiVersion"]).replace("/", "_").replace(":", "_")
+    namespace = metadata.get("namespace") or "default"
+    name = f"{version}-{str(resource['kind']).lower()}-{namespace}-{metadata['name']}.yaml"
+    return f"{directory}/1-manifest/{name}"
+
+
+def refresh_keeps_rendered(provider_inputs: Mapping[str, Any]) -> bool:
+    """RENDER_REFRESH_SOURCE: whether a refresh of an object this render provider wrote
+    succeeds with no cluster reachable (it then keeps the state as it is)."""
+    return str(provider_inputs.get("skipUpdateUnreachable", "")).lower() == "true"
+
+
 # --- Kubernetes: the job controller (kubernetes/kubernetes pkg/controller/job) ------------
 
 POD_FAILURE_POLICY_SOURCE = (

@@ -64,6 +64,8 @@ class Stack:
     lingering: set[tuple[str, str, str]] = field(default_factory=set)
     """Objects the last ups deleted that are still in the API: the next `up` comes within
     their pods' grace period unless `pods_stopped` says otherwise (engine_model)."""
+    render_root: Path | None = None
+    """The project folder, for a stack whose objects are rendered (`renderYamlTo`)."""
 
     def up(self, what: str, **changes: Any) -> Deployment:
         """`pulumi preview` then `pulumi up` with `changes` to the stack config (None removes a key)."""
@@ -85,10 +87,17 @@ class Stack:
             backend=backend,
             preview=True,
             lingering=self.lingering,
+            render_root=self.render_root,
         )
         before = len(self.server.requests)
         update = deploy(
-            self.name, config, self.state, secret_keys=keys, backend=backend, lingering=self.lingering
+            self.name,
+            config,
+            self.state,
+            secret_keys=keys,
+            backend=backend,
+            lingering=self.lingering,
+            render_root=self.render_root,
         )
         update.requests = len(self.server.requests) - before  # type: ignore[attr-defined]
         assert update.problems() == {}, f"{what}: {update.problems()}"
