@@ -1,8 +1,8 @@
 """Every W&B call is bounded in time and size, and shows only a short printable excerpt
 of what the server says (issue 16, item 2).
 
-Each attack is a small misbehaving HTTP server on 127.0.0.1 (`Misbehaving`: one
-thread, bounded loops, it stops by itself) that the transport talks to, with short
+Each attack is a small misbehaving HTTP server on 127.0.0.1 (`loopback_server.LoopbackServer`:
+one thread, bounded loops, it stops by itself) that the transport talks to, with short
 timeouts (3 s per request and per call) so that the module stays fast:
 
 - a reply trickled one byte at a time (status line, headers or body, chunked or not)
@@ -21,13 +21,12 @@ from __future__ import annotations
 
 import json
 import socket
-import ssl
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from loopback_server import LoopbackServer, Reply
 from private_ca import make_ca
 
 from wandb_sweeps.wandb.transport import (
@@ -46,96 +45,15 @@ SLACK = 1.5
 """How much later than the call timeout a bounded call may end (the last attempt's
 floor of 1 s, scheduling on a busy machine)."""
 
-Reply = Callable[["Misbehaving", socket.socket], None]
-
 OK_BODY = b'{"data": {"viewer": {"entity": "alice"}}}'
 
 
-class Misbehaving:
-    """A one-thread HTTP server on 127.0.0.1 that reads each request and answers it with
-    `reply(self, connection)`. It serves at most `connections` connections, one at a
-    time, and stops by itself after `lifetime` seconds (or at `stop()`); `sent` counts
-    the reply bytes that went out, `requests` keeps what came in."""
-
-    def __init__(
-        self, reply: Reply, *, connections: int = 6, lifetime: float = 15.0, tls: ssl.SSLContext | None = None
-    ) -> None:
-        self.reply = reply
-        self.tls = tls
-        self.sent = 0
-        self.requests: list[bytes] = []
-        self.stopping = threading.Event()
-        self.end = time.monotonic() + lifetime
-        self._connections = connections
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self._listener.settimeout(0.1)
-        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self._listener.getsockname()[1]}"
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
-
-    def running(self) -> bool:
-        return not self.stopping.is_set() and time.monotonic() < self.end
-
-    def send(self, connection: socket.socket, data: bytes) -> None:
-        connection.sendall(data)
-        self.sent += len(data)
-
-    def _serve(self) -> None:
-        served = 0
-        try:
-            while served < self._connections and self.running():
-                try:
-                    connection, _ = self._listener.accept()
-                except TimeoutError:
-                    continue
-                served += 1
-                with connection:
-                    connection.settimeout(2)
-                    try:
-                        if self.tls is not None:
-                            connection = self.tls.wrap_socket(connection, server_side=True)
-                        self.requests.append(_read_request(connection))
-                        self.reply(self, connection)
-                    except OSError:
-                        pass  # the client gave up: what the test wants
-        finally:
-            self._listener.close()
-
-    def stop(self) -> None:
-        self.stopping.set()
-        self._thread.join(timeout=5)
-
-
-def _read_request(connection: socket.socket) -> bytes:
-    data = b""
-    while b"\r\n\r\n" not in data and len(data) < 1 << 20:
-        chunk = connection.recv(65536)
-        if not chunk:
-            return data
-        data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    length = next(
-        (
-            int(line.split(b":", 1)[1])
-            for line in head.split(b"\r\n")
-            if line.lower().startswith(b"content-length:")
-        ),
-        0,
-    )
-    while len(body) < min(length, 1 << 20):
-        chunk = connection.recv(65536)
-        if not chunk:
-            break
-        body += chunk
-    return head + b"\r\n\r\n" + body
-
-
 @pytest.fixture
-def serve() -> Iterator[Callable[..., Misbehaving]]:
-    servers: list[Misbehaving] = []
+def serve() -> Iterator[Callable[..., LoopbackServer]]:
+    servers: list[LoopbackServer] = []
 
-    def start(reply: Reply, **options: float) -> Misbehaving:
-        servers.append(Misbehaving(reply, **options))  # type: ignore[arg-type]
+    def start(reply: Reply, **options: float) -> LoopbackServer:
+        servers.append(LoopbackServer(reply, **options))  # type: ignore[arg-type]
         return servers[-1]
 
     yield start
@@ -143,15 +61,15 @@ def serve() -> Iterator[Callable[..., Misbehaving]]:
         server.stop()
 
 
-def access(server: Misbehaving) -> WandbAccess:
+def access(server: LoopbackServer) -> WandbAccess:
     return WandbAccess(server.url, KEY, request_timeout=TIMEOUT, call_timeout=TIMEOUT)
 
 
-def read_entity(server: Misbehaving) -> dict:
+def read_entity(server: LoopbackServer) -> dict:
     return call_graphql(access(server), "read the default entity", "query { viewer { entity } }", {})
 
 
-def timed_failure(server: Misbehaving) -> tuple[WandbError, float]:
+def timed_failure(server: LoopbackServer) -> tuple[WandbError, float]:
     start = time.monotonic()
     with pytest.raises(WandbError) as failure:
         read_entity(server)
@@ -163,7 +81,7 @@ def head(status: str = "200 OK", *headers: str) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
 
-def trickle(server: Misbehaving, connection: socket.socket, data: bytes, every: float = 0.5) -> None:
+def trickle(server: LoopbackServer, connection: socket.socket, data: bytes, every: float = 0.5) -> None:
     for byte in data:
         if not server.running():
             return
@@ -174,16 +92,16 @@ def trickle(server: Misbehaving, connection: socket.socket, data: bytes, every: 
 # --- time -------------------------------------------------------------------------------
 
 
-def trickled_body(server: Misbehaving, connection: socket.socket) -> None:
+def trickled_body(server: LoopbackServer, connection: socket.socket) -> None:
     server.send(connection, head("200 OK", f"Content-Length: {len(OK_BODY)}"))
     trickle(server, connection, OK_BODY)
 
 
-def trickled_status_line(server: Misbehaving, connection: socket.socket) -> None:
+def trickled_status_line(server: LoopbackServer, connection: socket.socket) -> None:
     trickle(server, connection, head("200 OK", f"Content-Length: {len(OK_BODY)}") + OK_BODY)
 
 
-def trickled_headers(server: Misbehaving, connection: socket.socket) -> None:
+def trickled_headers(server: LoopbackServer, connection: socket.socket) -> None:
     server.send(connection, b"HTTP/1.1 200 OK\r\n")
     for number in range(90):  # http.client takes up to 100 header lines
         if not server.running():
@@ -191,7 +109,7 @@ def trickled_headers(server: Misbehaving, connection: socket.socket) -> None:
         trickle(server, connection, f"X-Slow-{number}: 1\r\n".encode(), every=0.05)
 
 
-def trickled_chunks(server: Misbehaving, connection: socket.socket) -> None:
+def trickled_chunks(server: LoopbackServer, connection: socket.socket) -> None:
     server.send(connection, head("200 OK", "Transfer-Encoding: chunked"))
     for byte in OK_BODY:
         if not server.running():
@@ -200,7 +118,7 @@ def trickled_chunks(server: Misbehaving, connection: socket.socket) -> None:
         time.sleep(0.5)
 
 
-def stalled_after_headers(server: Misbehaving, connection: socket.socket) -> None:
+def stalled_after_headers(server: LoopbackServer, connection: socket.socket) -> None:
     server.send(connection, head("200 OK", f"Content-Length: {len(OK_BODY)}") + OK_BODY[:5])
     while server.running():
         time.sleep(0.05)
@@ -210,7 +128,7 @@ def stalled_after_headers(server: Misbehaving, connection: socket.socket) -> Non
     "reply", [trickled_body, trickled_status_line, trickled_headers, trickled_chunks, stalled_after_headers]
 )
 def test_a_trickled_reply_ends_the_call_at_its_timeout(
-    serve: Callable[..., Misbehaving], reply: Reply
+    serve: Callable[..., LoopbackServer], reply: Reply
 ) -> None:
     """A byte every half second keeps every socket read within urllib's timeout; before
     the fix the call took as long as the server liked (here its 15 s lifetime)."""
@@ -224,7 +142,7 @@ def test_a_trickled_reply_ends_the_call_at_its_timeout(
 
 @pytest.mark.parametrize("reply", [trickled_body, trickled_headers])
 def test_a_reply_trickled_over_tls_ends_the_call_at_its_timeout(
-    serve: Callable[..., Misbehaving], reply: Reply, tmp_path: Path
+    serve: Callable[..., LoopbackServer], reply: Reply, tmp_path: Path
 ) -> None:
     ca = make_ca()
     server = serve(reply, tls=ca.issue().server_context(tmp_path))
@@ -238,9 +156,9 @@ def test_a_reply_trickled_over_tls_ends_the_call_at_its_timeout(
 
 
 def test_a_proxy_that_trickles_its_answer_to_connect_ends_the_call_at_its_timeout(
-    serve: Callable[..., Misbehaving], monkeypatch: pytest.MonkeyPatch
+    serve: Callable[..., LoopbackServer], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def trickled_tunnel(server: Misbehaving, connection: socket.socket) -> None:
+    def trickled_tunnel(server: LoopbackServer, connection: socket.socket) -> None:
         trickle(
             server, connection, b"HTTP/1.1 200 Connection established\r\n" + b"X-Slow: 1\r\n" * 50 + b"\r\n"
         )
@@ -263,7 +181,7 @@ HUGE = 64 * 1024 * 1024
 
 
 def padded_ok(
-    server: Misbehaving, connection: socket.socket, *, announce: bool, chunked: bool = False
+    server: LoopbackServer, connection: socket.socket, *, announce: bool, chunked: bool = False
 ) -> None:
     """OK_BODY followed by HUGE bytes of white space: JSON that parses, if read in full."""
     headers = ["Transfer-Encoding: chunked"] if chunked else []
@@ -289,7 +207,7 @@ def padded_ok(
     ],
 )
 def test_a_reply_larger_than_the_limit_is_refused_without_reading_it_all(
-    serve: Callable[..., Misbehaving], reply: Reply
+    serve: Callable[..., LoopbackServer], reply: Reply
 ) -> None:
     server = serve(reply, connections=1)
     error, elapsed = timed_failure(server)
@@ -302,9 +220,9 @@ def test_a_reply_larger_than_the_limit_is_refused_without_reading_it_all(
 
 
 def test_an_error_page_larger_than_the_limit_is_not_read_and_not_shown(
-    serve: Callable[..., Misbehaving],
+    serve: Callable[..., LoopbackServer],
 ) -> None:
-    def huge_error(server: Misbehaving, connection: socket.socket) -> None:
+    def huge_error(server: LoopbackServer, connection: socket.socket) -> None:
         server.send(connection, head("400 Bad Request") + b'{"errors": [{"message": "')
         for _ in range(HUGE // 65536):
             if not server.running():
@@ -324,7 +242,7 @@ def test_an_error_page_larger_than_the_limit_is_not_read_and_not_shown(
 
 
 def answer(body: bytes, status: str = "200 OK", *headers: str) -> Reply:
-    def reply(server: Misbehaving, connection: socket.socket) -> None:
+    def reply(server: LoopbackServer, connection: socket.socket) -> None:
         server.send(connection, head(status, f"Content-Length: {len(body)}", *headers) + body)
 
     return reply
@@ -346,7 +264,7 @@ def nested(depth: int, inner: bytes = b"1") -> bytes:
         ),
     ],
 )
-def test_a_deeply_nested_reply_is_the_named_error(serve: Callable[..., Misbehaving], body: bytes) -> None:
+def test_a_deeply_nested_reply_is_the_named_error(serve: Callable[..., LoopbackServer], body: bytes) -> None:
     """100,000 levels crashed the provider with RecursionError; less, past the limit,
     reached the callers, which walk replies recursively."""
     server = serve(answer(body), connections=1)
@@ -366,7 +284,7 @@ def test_a_deeply_nested_reply_is_the_named_error(serve: Callable[..., Misbehavi
     ],
 )
 def test_odd_replies_are_named_errors_and_shallow_ones_pass(
-    serve: Callable[..., Misbehaving], body: bytes, words: str | None
+    serve: Callable[..., LoopbackServer], body: bytes, words: str | None
 ) -> None:
     server = serve(answer(body), connections=1)
     if words is None:
@@ -385,26 +303,26 @@ HOSTILE = (
 )
 
 
-def graphql_errors(server: Misbehaving, connection: socket.socket) -> None:
+def graphql_errors(server: LoopbackServer, connection: socket.socket) -> None:
     answer(json.dumps({"errors": [{"message": HOSTILE}, {"message": HOSTILE}]}).encode())(server, connection)
 
 
-def error_page(server: Misbehaving, connection: socket.socket) -> None:
+def error_page(server: LoopbackServer, connection: socket.socket) -> None:
     answer(json.dumps({"errors": [{"message": HOSTILE}]}).encode(), "400 Bad Request")(server, connection)
 
 
-def redirect(server: Misbehaving, connection: socket.socket) -> None:
+def redirect(server: LoopbackServer, connection: socket.socket) -> None:
     location = "http://evil.example/" + HOSTILE.replace("\r\n", "").replace("\u2028", "")
     server.send(connection, head("302 Found", f"Location: {location}", "Content-Length: 0"))
 
 
-def status_line(server: Misbehaving, connection: socket.socket) -> None:
+def status_line(server: LoopbackServer, connection: socket.socket) -> None:
     server.send(connection, ("NOT-HTTP " + HOSTILE.replace("\r\n", "") + "\r\n\r\n").encode())
 
 
 @pytest.mark.parametrize("reply", [graphql_errors, error_page, redirect, status_line])
 def test_what_the_server_says_is_shown_as_a_short_printable_excerpt(
-    serve: Callable[..., Misbehaving], reply: Reply
+    serve: Callable[..., LoopbackServer], reply: Reply
 ) -> None:
     server = serve(reply)
     error, _ = timed_failure(server)

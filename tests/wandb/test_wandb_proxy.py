@@ -19,11 +19,10 @@ import os
 import socket
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator
 
 import pytest
+from loopback_server import LoopbackServer
 from wandb_server import DEFAULT_ENTITY, DEFAULT_KEY, WandbServer
 
 from wandb_sweeps.wandb.exchange import proxy_for
@@ -32,54 +31,17 @@ from wandb_sweeps.wandb.transport import WandbAccess, WandbError, call_graphql
 PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
 
 
-class RecordingProxy:
-    """Records what each connection sends (up to the end of its headers) and answers
-    403; at most 10 connections, for at most 30 s."""
+FORBIDDEN = b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
 
-    def __init__(self) -> None:
-        self.requests: list[bytes] = []
-        self._stopping = threading.Event()
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self._listener.settimeout(0.1)
-        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
 
-    def _serve(self) -> None:
-        end, served = time.monotonic() + 30, 0
-        try:
-            while served < 10 and time.monotonic() < end and not self._stopping.is_set():
-                try:
-                    connection, _ = self._listener.accept()
-                except TimeoutError:
-                    continue
-                served += 1
-                with connection:
-                    connection.settimeout(1)
-                    data = b""
-                    try:
-                        while b"\r\n\r\n" not in data and len(data) < 65536:
-                            chunk = connection.recv(65536)
-                            if not chunk:
-                                break
-                            data += chunk
-                        self.requests.append(data)
-                        connection.sendall(
-                            b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                        )
-                    except OSError:
-                        self.requests.append(data)
-        finally:
-            self._listener.close()
-
-    def stop(self) -> None:
-        self._stopping.set()
-        self._thread.join(timeout=5)
+def forbid(server: LoopbackServer, connection: socket.socket) -> None:
+    """A proxy that records each request (`server.requests`) and lets nothing through."""
+    server.send(connection, FORBIDDEN)
 
 
 @pytest.fixture
-def proxy() -> Iterator[RecordingProxy]:
-    running = RecordingProxy()
+def proxy() -> Iterator[LoopbackServer]:
+    running = LoopbackServer(forbid, connections=10, lifetime=30)
     yield running
     running.stop()
 
@@ -101,7 +63,7 @@ for url in sys.argv[2:]:
 
 
 def test_a_server_on_this_machine_is_reached_directly_whatever_the_proxy_settings(
-    server: WandbServer, proxy: RecordingProxy
+    server: WandbServer, proxy: LoopbackServer
 ) -> None:
     """In a fresh process, as the provider runs (urllib reads the proxy variables when
     its opener is built): before the fix, the request and its Authorization header went
@@ -125,7 +87,7 @@ def test_a_server_on_this_machine_is_reached_directly_whatever_the_proxy_setting
 
 
 def test_https_through_a_proxy_shows_the_proxy_only_the_host_and_port(
-    monkeypatch: pytest.MonkeyPatch, no_proxy_settings: None, proxy: RecordingProxy
+    monkeypatch: pytest.MonkeyPatch, no_proxy_settings: None, proxy: LoopbackServer
 ) -> None:
     monkeypatch.setenv("HTTPS_PROXY", proxy.url)
     access = WandbAccess("https://wandb.example.test", DEFAULT_KEY, request_timeout=2, call_timeout=1.5)
