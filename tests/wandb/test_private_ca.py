@@ -421,9 +421,16 @@ def test_what_would_collide_with_the_ca_in_the_pods_is_refused(
         run_program("dev", ca_stack_config(ca_file, **change), secret_keys=("wandbApiKey",), run=run)
     assert expected in str(raised.value)
     assert run.registrations == []
-    # Without caCertificate the same env is the user's own business.
+    # Without caCertificate the same env replaces the agents' trust store: a power that needs
+    # allowPrivilegedPods (issue 16.7, pod_security.TLS_ENV), and then it is the user's own business.
     if "env" in change:
-        run_program("dev", cli_config("dev", wandbApiKey=API_KEY, **change), secret_keys=("wandbApiKey",))
+        with pytest.raises(ConfigError, match="turns TLS verification off or replaces the roots"):
+            run_program("dev", cli_config("dev", wandbApiKey=API_KEY, **change), secret_keys=("wandbApiKey",))
+        run_program(
+            "dev",
+            cli_config("dev", wandbApiKey=API_KEY, allowPrivilegedPods="true", **change),
+            secret_keys=("wandbApiKey",),
+        )
 
 
 # --- day 2, under the engine model, against the TLS server ------------------------------
