@@ -42,6 +42,7 @@ LOCKS = ("requirements.lock", "requirements-dev.lock", "requirements-image.lock"
 # The platform the locks are compiled for (`--python-version 3.11 --python-platform
 # x86_64-unknown-linux-gnu`); their hashes cover every file of each pinned version.
 LOCKED_FOR = "CPython 3.11 on Linux x86_64"
+RECOMPILE = "recompile the locks as docs/development.md#the-lock-files says"
 _LINE = re.compile(r"([a-z0-9][a-z0-9._-]*)==(\S+?)((?: --hash=sha256:[0-9a-f]{64})+)")
 # The example image's base, by digest (the Dockerfile cites where the digest comes from).
 BASE_IMAGE = re.compile(r"python:3\.11-slim@sha256:[0-9a-f]{64}")
@@ -144,9 +145,9 @@ def test_each_lock_satisfies_its_ranges_and_the_dev_and_image_locks_pin_what_the
         for source in inputs:
             for requirement in input_requirements(source):
                 pin = pins.get(canonicalize_name(requirement.name))
-                assert pin, f"{lock} lacks {requirement.name} ({source})"
+                assert pin, f"{lock} lacks {requirement.name} ({source}): {RECOMPILE}"
                 assert requirement.specifier.contains(pin.version, prereleases=True), (
-                    f"{lock} pins {pin.name} {pin.version}, outside {source}'s {requirement.specifier}"
+                    f"{lock} pins {pin.name} {pin.version}, outside {source}'s {requirement.specifier}: {RECOMPILE}"
                 )
         if lock != "requirements.lock":
             for pin in pins.values():
@@ -168,8 +169,10 @@ def test_each_lock_is_exactly_the_dependency_closure_of_its_inputs() -> None:
         roots = [r for source in inputs for r in input_requirements(source)]
         needed = closure(roots)
         pinned = {name: pin.version for name, pin in read_lock(lock).items()}
-        assert sorted(needed.keys() - pinned.keys()) == [], f"{lock} misses these dependencies"
-        assert sorted(pinned.keys() - needed.keys()) == [], f"{lock} pins what its inputs do not need"
+        assert sorted(needed.keys() - pinned.keys()) == [], f"{lock} misses these dependencies: {RECOMPILE}"
+        assert sorted(pinned.keys() - needed.keys()) == [], (
+            f"{lock} pins what its inputs do not need: {RECOMPILE}"
+        )
 
 
 @needs_locked_platform
