@@ -242,8 +242,8 @@ def test_example_trainer_refuses_a_float_batch_size(tmp_path) -> None:
 
 def test_every_package_the_components_import_is_a_deploy_time_requirement() -> None:
     """`pulumi up` and `pip install wandb-sweeps` install the package's dependencies only
-    (requirements.txt is `-e .`): a test-only package imported by components/ would work
-    in CI and fail on the user's machine."""
+    (requirements.txt is requirements.lock, compiled from pyproject.toml, plus `-e .`): a
+    test-only package imported by components/ would work in CI and fail on the user's machine."""
     import ast
 
     distribution_of = {
@@ -256,7 +256,7 @@ def test_every_package_the_components_import_is_a_deploy_time_requirement() -> N
     }
     assert [
         line for line in (ROOT / "requirements.txt").read_text().splitlines() if not line.startswith("#")
-    ] == ["-e ."]
+    ] == ["--no-require-hashes", "-r requirements.lock", "-e ."]
     dependencies = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
     required = {re.split(r"[\[<>=~ ]", dependency.strip())[0].lower() for dependency in dependencies}
     stdlib = set(sys.stdlib_module_names)
