@@ -37,7 +37,7 @@ ENCRYPTED_PLACEHOLDER = "value_encrypted_in_stack_file_not_decrypted"
 """What the program is given for an encrypted value: never the real one. 43 characters of
 [A-Za-z0-9_], the form of a W&B API key (config/reader.py API_KEY)."""
 PROJECT_FILES = ("Pulumi.yaml", "Pulumi.yml")
-_STACK_NAME = re.compile(r"[A-Za-z0-9_.-]+")
+_STACK_NAME = re.compile(r"(?!\.+$)[A-Za-z0-9_.-]+")
 _DECLARATION_KEYS = {"type", "items", "description", "secret", "default", "value"}
 _TYPES = ("string", "integer", "boolean", "array", "object")
 
@@ -161,8 +161,9 @@ def _with(files: StackFiles, **changes: Any) -> StackFiles:
 
 def _stack_name(stack: str | None, stack_dir: Path, suffix: str) -> str:
     if stack is not None:
-        name = stack.rsplit("/", 1)[-1]
-        if not _STACK_NAME.fullmatch(name):
+        parts = stack.split("/")
+        name = parts[-1]
+        if len(parts) > 3 or not all(_STACK_NAME.fullmatch(part) for part in parts):
             raise UsageError(
                 f"--stack {stack!r}: a stack name has only letters, digits, '-', '_' and '.' "
                 "(optionally after 'org/' or 'org/project/')."
