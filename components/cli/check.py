@@ -69,7 +69,9 @@ def run(args: argparse.Namespace) -> int:
     problems = stack_problems(files, os.environ)
     where = f"stack '{files.stack}' ({_shown_path(files.stack_file)})"
     if not problems:
-        print(f"wandb-sweeps check: {where}: no problems; `pulumi preview` would find none of its checks failing.")
+        print(
+            f"wandb-sweeps check: {where}: no problems; `pulumi preview` would find none of its checks failing."
+        )
         return 0
     count = f"{len(problems)} problem{'s' if len(problems) > 1 else ''}"
     print(f"wandb-sweeps check: {where}: {count}; `pulumi preview` would stop with:")

@@ -67,7 +67,7 @@ def load(text: str) -> Any:
     if len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
         raise YamlFileError(f"is larger than {MAX_FILE_BYTES} bytes; a Pulumi file is a few KB")
     try:
-        root = yaml.compose(text, Loader=_Composer)  # noqa: S506 - composes nodes, constructs nothing
+        root = yaml.compose(text, Loader=_Composer)  # composes nodes; constructs nothing
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -91,7 +91,7 @@ class _Composer(yaml.SafeLoader):
     def resolve(self, kind: Any, value: Any, implicit: Any) -> str:
         if kind is ScalarNode:
             return _PLAIN if implicit[0] else _TAG + "str"
-        return str(super().resolve(kind, value, implicit))
+        return str(super().resolve(kind, value, implicit))  # type: ignore[no-untyped-call]
 
     def compose_node(self, parent: Node | None, index: int) -> Node | None:
         nested = self.check_event(yaml.SequenceStartEvent, yaml.MappingStartEvent)
@@ -117,7 +117,9 @@ def _check_size(root: Node) -> None:
             raise YamlFileError("has a YAML alias that contains itself")
         if id(node) not in measured:
             open_nodes.add(id(node))
-            children = node.value if isinstance(node, SequenceNode) else [n for pair in node.value for n in pair]
+            children = (
+                node.value if isinstance(node, SequenceNode) else [n for pair in node.value for n in pair]
+            )
             count, depth = 1, 0
             for child in children:
                 n, d = measure(child)
@@ -151,7 +153,9 @@ def _value(node: Node) -> Any:
         if not isinstance(key, str):  # SimplifyMarshalledValue's error
             raise YamlFileError(f"line {_line(key_node)}: expected only string keys, got '{_go_text(key)}'")
         if key in lines:
-            raise YamlFileError(f'line {_line(key_node)}: mapping key "{key}" already defined at line {lines[key]}')
+            raise YamlFileError(
+                f'line {_line(key_node)}: mapping key "{key}" already defined at line {lines[key]}'
+            )
         lines[key] = _line(key_node)
         result[key] = _value(value_node)
     if merge is not None:  # explicit keys win; of several merged mappings, the first
@@ -182,16 +186,16 @@ def _scalar(node: ScalarNode) -> Any:
             return base64.b64decode(text, validate=True).decode("utf-8", "replace")
         except (binascii.Error, ValueError):
             raise YamlFileError(f"line {_line(node)}: !!binary value contains invalid base64 data") from None
-    expected = {_TAG + "int": (int,), _TAG + "float": (int, float), _TAG + "bool": (bool,), _TAG + "null": ()}
-    if tag not in expected:
-        return text  # !!str, quoted, block, or a tag yaml.v3 does not resolve: the text
     value = plain_scalar(text)
-    kinds = expected[tag]
-    if (value is None and not kinds) or (
-        kinds and isinstance(value, kinds) and not (isinstance(value, bool) and bool not in kinds)
-    ):
-        return float(value) if tag == _TAG + "float" else value
-    raise YamlFileError(f"line {_line(node)}: cannot decode `{text}` as a {tag.removeprefix(_TAG)}")
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    fits = {"int": number and not isinstance(value, float), "float": number, "bool": isinstance(value, bool)}
+    fits["null"] = value is None
+    kind = tag.removeprefix(_TAG)
+    if kind not in fits:
+        return text  # !!str, quoted, block, or a tag yaml.v3 does not resolve: the text
+    if fits[kind]:
+        return float(value) if kind == "float" else value
+    raise YamlFileError(f"line {_line(node)}: cannot decode `{text}` as a {kind}")
 
 
 def plain_scalar(text: str) -> Any:
@@ -225,10 +229,7 @@ def _go_int(text: str) -> int | None:
         return None
     sign, body = match.groups()
     base = {"0x": 16, "0o": 8, "0b": 2}.get(body[:2].lower())
-    if base:
-        value = int(body[2:], base)
-    else:
-        value = int(body[1:] or "0", 8) if body[0] == "0" else int(body)
+    value = int(body[2:], base) if base else int(body, 8 if body[0] == "0" else 10)
     value = -value if sign == "-" else value
     if -(2**63) <= value < 2**63 or (not sign and value < 2**64):
         return value
@@ -257,7 +258,12 @@ def _timestamp(text: str) -> str | None:
             sign = -1 if zone[0] == "-" else 1
             offset = sign * timedelta(hours=int(zone[1:3]), minutes=int(zone[4:6]))
         when = datetime(
-            int(year), int(month), int(day), int(hour or 0), int(minute or 0), int(second or 0),
+            int(year),
+            int(month),
+            int(day),
+            int(hour or 0),
+            int(minute or 0),
+            int(second or 0),
             tzinfo=UTC if not offset else timezone(offset),
         )
     except ValueError:

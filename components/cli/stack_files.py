@@ -118,7 +118,9 @@ def read_stack_files(cwd: Path, stack: str | None) -> StackFiles:
     stack_dir = project_file.parent
     if isinstance(project.get("stackConfigDir"), str):
         stack_dir = stack_dir / project["stackConfigDir"]
-    elif isinstance(config_block, str):  # the deprecated `config: <dir>` (RewriteConfigPathIntoStackConfigDir)
+    elif isinstance(
+        config_block, str
+    ):  # the deprecated `config: <dir>` (RewriteConfigPathIntoStackConfigDir)
         stack_dir, config_block = stack_dir / config_block, None
     suffix = project_file.suffix
     name = _stack_name(stack, stack_dir, suffix)
@@ -128,7 +130,9 @@ def read_stack_files(cwd: Path, stack: str | None) -> StackFiles:
         return _with(files, problems=problems, readable=False)
     project_name = project.get("name")
     if not (isinstance(project_name, str) and project_name):
-        return _with(files, problems=[f"{project_file}: project is missing a non-empty string 'name' attribute"])
+        return _with(
+            files, problems=[f"{project_file}: project is missing a non-empty string 'name' attribute"]
+        )
     declarations, project_problems = _declarations(project_name, config_block, project_file)
     if project_problems:
         return _with(files, project_name=project_name, problems=project_problems, readable=False)
@@ -137,11 +141,15 @@ def read_stack_files(cwd: Path, stack: str | None) -> StackFiles:
     try:
         stack_doc = load(_read(stack_file)) or {}
     except YamlFileError as error:
-        return _with(files, project_name=project_name, problems=[f"{stack_file}: the file {error}."], readable=False)
+        return _with(
+            files, project_name=project_name, problems=[f"{stack_file}: the file {error}."], readable=False
+        )
     stack_config = stack_doc.get("config") if isinstance(stack_doc, dict) else None
     if not isinstance(stack_doc, dict) or not isinstance(stack_config, dict | None):
         return _with(
-            files, project_name=project_name, readable=False,
+            files,
+            project_name=project_name,
+            readable=False,
             problems=[f"{stack_file}: `config:` must be a mapping of keys to values."],
         )
     return _merged(files, project_name, declarations, stack_config or {}, stack_doc)
@@ -221,12 +229,17 @@ def _declarations(project: str, block: object, where: Path) -> tuple[dict[str, _
         if not isinstance(spec, dict) or set(spec) - _DECLARATION_KEYS:
             extra = sorted(set(spec) - _DECLARATION_KEYS) if isinstance(spec, dict) else None
             problems.append(
-                f"{where}: config.{key}: " + (f"{extra} not allowed" if extra else "must be a value or a mapping")
+                f"{where}: config.{key}: "
+                + (f"{extra} not allowed" if extra else "must be a value or a mapping")
                 + f"; a declaration has only {', '.join(sorted(_DECLARATION_KEYS))}."
             )
             continue
         declaration = _Declaration(
-            key, spec.get("type"), spec.get("items"), spec.get("default"), spec.get("value"),
+            key,
+            spec.get("type"),
+            spec.get("items"),
+            spec.get("default"),
+            spec.get("value"),
             spec.get("secret") is True,
         )
         problem = _declaration_problem(declaration, own)
@@ -250,7 +263,11 @@ def _declaration_problem(d: _Declaration, own: bool) -> str | None:
                 f"The configuration key '{d.key}' declares an array but does not specify the underlying "
                 "type via the 'items' attribute"
             )
-        if d.type is not None and d.default is not None and not valid_config_value(d.type, d.items, d.default):
+        if (
+            d.type is not None
+            and d.default is not None
+            and not valid_config_value(d.type, d.items, d.default)
+        ):
             return (
                 f"The default value specified for configuration key '{d.key}' is not of the expected type "
                 f"'{full_type_name(d.type, d.items)}'"

@@ -130,7 +130,10 @@ def test_every_problem_is_reported_in_one_run(tmp_path: Path, capsys: pytest.Cap
 def test_the_programs_messages_are_the_ones_the_program_gives_at_preview(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    stack = GOOD_STACK + "  wandb-sweeps:gpu_per_pod: 2\n  wandb-sweeps:runsPerAgent: -1\n  wandb-sweeps:cpu: 2 cores\n"
+    stack = (
+        GOOD_STACK
+        + "  wandb-sweeps:gpu_per_pod: 2\n  wandb-sweeps:runsPerAgent: -1\n  wandb-sweeps:cpu: 2 cores\n"
+    )
     folder = project(tmp_path, stack)
     code, out, _ = check(folder, "-s", "dev", capsys=capsys)
     assert code == 1
@@ -187,13 +190,23 @@ def test_the_shells_api_key_is_never_read(tmp_path: Path, monkeypatch: pytest.Mo
 @pytest.mark.parametrize(
     ("args", "files", "message"),
     [
-        ([], {"Pulumi.dev.yaml": GOOD_STACK, "Pulumi.live.yaml": GOOD_STACK}, "pass --stack NAME; the stack "),
+        (
+            [],
+            {"Pulumi.dev.yaml": GOOD_STACK, "Pulumi.live.yaml": GOOD_STACK},
+            "pass --stack NAME; the stack ",
+        ),
         (["-s", "prod"], {"Pulumi.dev.yaml": GOOD_STACK}, "are for: dev."),
         (["-s", "../../etc/passwd"], {"Pulumi.dev.yaml": GOOD_STACK}, "a stack name has only letters"),
         (["--stack"], {"Pulumi.dev.yaml": GOOD_STACK}, "expected one argument"),
         (["--stacks", "dev"], {"Pulumi.dev.yaml": GOOD_STACK}, "unrecognized arguments: --stacks"),
     ],
-    ids=["two stacks, no --stack", "no such stack", "a path as stack", "--stack without a name", "unknown option"],
+    ids=[
+        "two stacks, no --stack",
+        "no such stack",
+        "a path as stack",
+        "--stack without a name",
+        "unknown option",
+    ],
 )
 def test_usage_errors_exit_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], files: dict[str, str], message: str
@@ -234,7 +247,9 @@ NOT_THE_CHECKS = {
 
 
 def _bad_config_cases() -> list[Any]:
-    spec = importlib.util.spec_from_file_location("bad_config_cases", ROOT / "tests/config/test_bad_config.py")
+    spec = importlib.util.spec_from_file_location(
+        "bad_config_cases", ROOT / "tests/config/test_bad_config.py"
+    )
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -259,7 +274,8 @@ def test_every_bad_config_the_preview_refuses_is_refused_with_the_same_words(
         stack_file=ROOT / "Pulumi.dev.yaml",
         program_dir=ROOT,
         values={
-            f"wandb-sweeps:{key}": ConfigValue(value, secure=key in secret_keys) for key, value in config.items()
+            f"wandb-sweeps:{key}": ConfigValue(value, secure=key in secret_keys)
+            for key, value in config.items()
         },
     )
     problems = "\n".join(stack_problems(files, os.environ))
@@ -352,6 +368,8 @@ def test_the_offline_harness_does_refuse_a_connection(tmp_path: Path) -> None:
     """The proof above holds only if the hook bites: a program that connects fails under it."""
     env, log, _ = offline_env(tmp_path)
     script = "import socket; socket.create_connection(('127.0.0.1', 9), timeout=1)"
-    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode != 0 and "no network in this test: socket." in result.stderr
     assert log.read_text().startswith("socket.")  # the name lookup, before the connection
