@@ -105,7 +105,7 @@ def validate_args(
     env = _env(read)
     parts: dict[str, Any] = {
         "wandb": _build(problems, lambda: _wandb_target(read, environ, cwd)),
-        "sweep": _build(problems, lambda: _sweep_source(read, cwd)),
+        "sweep": _build(problems, lambda: sweep_source(read, cwd)),
         "agents": _build(problems, lambda: _agent_pods(read)),
         "scheduling": _build(problems, lambda: _pod_scheduling(read)),
         "runtime": _build(problems, lambda: _pod_runtime(read, env)),
@@ -270,7 +270,9 @@ def _api_key_secret(read: Reader) -> SecretKeyRef | None:
     return None if text is None else SecretKeyRef.parse(text)
 
 
-def _sweep_source(read: Reader, cwd: Path) -> SweepSource:
+def sweep_source(read: Reader, cwd: Path) -> SweepSource:
+    """The sweep the input names: `sweepId`, or `sweepConfig`'s file read and checked
+    through layer 2 (`load_sweep_file`). Raises ConfigError."""
     sweep_id = read.string("sweepId")
     if sweep_id is not None:
         return SweepSource(existing_sweep_id=sweep_id)

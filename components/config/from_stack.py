@@ -20,10 +20,10 @@ from ..args import WandbSweepArgs
 from ..checks import MAX_COMPONENT_NAME, shown, type_name
 from ..errors import ConfigError, ProblemList
 from ..kubernetes.schema import fragment_problems
-from .from_args import default_namespace, validate_args
+from .from_args import default_namespace, sweep_source, validate_args
 from .keys import CONFIG_KEYS, KEYS_BY_NAME, PROJECT, SECRET_CAPABLE_KEYS, ConfigKey
 from .reader import Reader, env_text
-from .settings import SweepSettings
+from .settings import SweepSettings, SweepSource
 
 __all__ = [
     "CONFIG_KEYS",
@@ -36,6 +36,7 @@ __all__ = [
     "likely_keys",
     "load_stack_config",
     "read_pulumi_config",
+    "stack_sweep_source",
     "suggest_key",
 ]
 
@@ -231,6 +232,17 @@ def _load(
     problems.raise_if_any()
     assert settings is not None
     return cast(WandbSweepArgs, args), settings
+
+
+def stack_sweep_source(values: Mapping[str, object], *, project_root: Path) -> SweepSource:
+    """The sweep the stack config names, alone: `sweepId`, or the sweep file read and
+    checked as the program reads it. `wandb-sweeps check` runs W&B's schema on it even
+    when other keys are bad, so that one run shows every problem. Raises ConfigError."""
+    raw = {name: value for key, value in values.items() for ns, _, name in [key.partition(":")] if ns == PROJECT}
+    problems = ProblemList()
+    source = sweep_source(Reader(raw, problems), project_root)
+    problems.raise_if_any()
+    return source
 
 
 def _typed(read: Reader, key: ConfigKey) -> Any:

@@ -4,6 +4,7 @@ Read from the source with `ast` (no module is imported): every `import` and
 `from ... import` in components/, at module level or inside a function (the sweep
 provider imports the W&B side lazily, and a lazy cycle is still a cycle).
 
+    __main__, cli/       the command line (`wandb-sweeps check`): beside the face, never imports it
     the Pulumi face      wandb_sweep, sweep_provider, sweep_resources, __init__
     config/              stack config and args -> one checked SweepSettings
     args                 the component's public schema (a TypedDict: no logic)
@@ -23,8 +24,10 @@ PACKAGE = "wandb_sweeps"
 SOURCE = ROOT / "components"
 MAX_LINES = 500
 FACE = {"wandb_sweep", "sweep_provider", "sweep_resources", ""}
-LAYER = {"config": 4, "args": 3, "wandb": 2, "kubernetes": 2, "checks": 1, "errors": 0}
-"""Higher layers may import lower ones only; the face (5) may import anything."""
+LAYER = {"__main__": 7, "cli": 6, "config": 4, "args": 3, "wandb": 2, "kubernetes": 2, "checks": 1, "errors": 0}
+"""Higher layers may import lower ones only; the face (5) may import anything below it.
+The command line (cli, 6; `python -m wandb_sweeps` is __main__, 7) sits beside the face:
+it may import what the face imports, never the face itself (`test_the_command_line_...`)."""
 
 
 def module_name(path: Path) -> str:
@@ -133,6 +136,21 @@ def test_imports_go_only_downwards(name: str) -> None:
 @pytest.mark.parametrize("name", sorted(n for n in MODULES if n.startswith(f"{PACKAGE}.wandb.")))
 def test_the_wandb_side_imports_no_pulumi_and_no_kubernetes(name: str) -> None:
     assert not third_party_imports(name) & {"pulumi", "pulumi_kubernetes", "kubernetes_validate"}, name
+
+
+def test_the_command_line_imports_no_face_module_and_nothing_imports_it() -> None:
+    """The cli checks stacks without the Pulumi face (no resource is registered, and the
+    engine's pickled provider path is not its business); the library never needs it."""
+    for name in MODULES:
+        side, _ = layer_of(name)
+        for target in imports_of(name):
+            target_side, _ = layer_of(target)
+            if side in ("cli", "__main__"):
+                assert target_side != "face", f"{name} imports {target} (the Pulumi face)"
+            else:
+                assert target_side not in ("cli", "__main__"), f"{name} imports the command line ({target})"
+    assert f"{PACKAGE}.cli.main" in imports_of(f"{PACKAGE}.__main__")
+    assert f"{PACKAGE}.config.from_stack" in imports_of(f"{PACKAGE}.cli.check")
 
 
 def test_a_cycle_or_an_upward_import_would_be_found() -> None:
