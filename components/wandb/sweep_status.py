@@ -204,7 +204,9 @@ def read_config(text: object) -> SweepConfigView:
         method=method if isinstance(method, str) else None,
         metric=name if isinstance(name, str) and name else None,
         goal=goal if goal in GOALS else "minimize",
-        run_cap=run_cap if isinstance(run_cap, int) and not isinstance(run_cap, bool) and run_cap > 0 else None,
+        run_cap=run_cap
+        if isinstance(run_cap, int) and not isinstance(run_cap, bool) and run_cap > 0
+        else None,
         parameters=tuple(str(p) for p in parameters) if isinstance(parameters, dict) else (),
     )
 
@@ -212,9 +214,9 @@ def read_config(text: object) -> SweepConfigView:
 def expected_runs(run_count_expected: object, config: SweepConfigView) -> int | None:
     """The runs the sweep will run: the server's count and `run_cap`, the smaller."""
     known = [config.run_cap] if config.run_cap is not None else []
-    if isinstance(run_count_expected, int) and not isinstance(run_count_expected, bool):
-        if run_count_expected >= 0:
-            known.append(run_count_expected)
+    server = run_count_expected
+    if isinstance(server, int) and not isinstance(server, bool) and server >= 0:
+        known.append(server)
     return min(known) if known else None
 
 
