@@ -472,6 +472,7 @@ class WandbServer:
         sweep_creator: str = "user",
         ssl_context: ssl.SSLContext | None = None,
         paused_agents: str = "accepted",
+        legacy_sweeps: bool = False,
     ) -> None:
         if api_keys is None:
             api_keys = {DEFAULT_KEY: DEFAULT_ENTITY}
@@ -480,6 +481,9 @@ class WandbServer:
         if paused_agents not in PAUSED_AGENT_READINGS:
             raise ValueError(f"paused_agents must be one of {PAUSED_AGENT_READINGS}, got {paused_agents!r}")
         self.paused_agents = paused_agents
+        self.legacy_sweeps = legacy_sweeps
+        """Play a server older than the wandb 0.31 client: no ``Sweep.runCountExpected``
+        and no ``Sweep.agents`` (queries asking for them fail validation, HTTP 400)."""
         """Whether ``createAgent`` on a PAUSED sweep is accepted or refused (module docstring)."""
         self.api_keys: dict[str, str] = dict(api_keys)
         """API key -> entity (user) name; may be changed to revoke a key."""
@@ -1045,6 +1049,9 @@ def _build_schema(server: WandbServer) -> graphql.GraphQLSchema:
     sdl = SCHEMA_SDL
     if server.sweep_creator == "absent":
         sdl = "\n".join(line for line in sdl.splitlines() if not line.strip().startswith("user: User"))
+    if server.legacy_sweeps:
+        dropped = {"runCountExpected: Int", "agents: AgentConnection!"}
+        sdl = "\n".join(line for line in sdl.splitlines() if line.strip() not in dropped)
     schema = graphql.build_schema(sdl)
     resolvers: dict[tuple[str, str], Callable[..., Any]] = {
         ("Query", "viewer"): lambda _, info: _user(info.context.entity),
@@ -1089,7 +1096,7 @@ def _build_schema(server: WandbServer) -> graphql.GraphQLSchema:
     for (type_name, field_name), resolve in resolvers.items():
         type_ = schema.get_type(type_name)
         assert isinstance(type_, graphql.GraphQLObjectType)
-        if field_name in type_.fields:  # Sweep.user is left out for sweep_creator="absent"
+        if field_name in type_.fields:  # Sweep.user, Sweep.agents may be left out (above)
             type_.fields[field_name].resolve = resolve
     return schema
 
