@@ -73,8 +73,37 @@ Behaviours copied from the real server:
   - an agent whose sweep was deleted: HTTP 404, which the client turns into
     ``SweepNotFoundError`` (``wandb agent`` exits 1).
 
-Simplifications: no run logging (a run exists only as handed out, see
-``WandbServer.runs``; ``Sweep.runs`` stays empty and ``runCount`` 0), no
+Runs and agents, as ``wandb-sweeps status`` reads them (``components/wandb/status_queries.py``):
+
+* A run exists on W&B once its trainer reported (``wandb.init``): tests make one with
+  ``log_run`` (state, parameters, summary) and change it with ``update_run``. A run only
+  handed out by a ``run`` command, whose trainer never reported, is not listed, as on
+  the real server. ``Project.runs(filters, after, first, order)`` lists a project's runs
+  a page at a time, like the client's ``Runs`` query (``wandb/apis/public/runs.py``,
+  ``_create_runs_query``): the filter is MongoDB-style on ``sweep``, ``name``, ``state``
+  and ``displayName`` (the client filters a sweep's runs with ``{"$and": [{"sweep":
+  <sweep id>}]}``, ``wandb/apis/public/sweeps.py``, ``_get_sweep``), the order
+  ``+created_at`` (the client's default) or ``-created_at``, anything else an error;
+  each edge has its ``cursor`` and the page its ``pageInfo``. ``Project.runCount(filters)``
+  counts the same runs. ``Sweep.runs`` lists the sweep's runs too.
+* A run's ``config`` is JSON text whose values are wrapped as ``{"value": v, "desc":
+  null}``, with wandb's own ``_wandb`` beside them, and ``summaryMetrics`` is JSON text
+  (``wandb/apis/public/runs.py``, ``Run._load_from_attrs``); states are W&B's lowercase
+  run states (``RUN_STATES``, from the ``sweeps`` package's ``RunState``).
+* ``Sweep.runCountExpected`` is the grid's size for a grid sweep (nested parameters
+  multiply) and null for any other method: what wandb's system test against a real
+  server asserts (``tests/system_tests/test_sweep/test_sweep_public_api.py``,
+  ``test_sweep_api_expected_run_count``: 3 for ``values: [1, 2, 3]``, 9 for a nested
+  3 x 3, None for bayes and random). Whether the real server counts ``run_cap`` in it is
+  unverified; this one does not.
+* ``Sweep.agents`` lists the agents registered for the sweep with the fields of the
+  client's ``AgentFragment`` (``GET_SWEEP_AGENTS_GQL``, ``wandb/apis/_generated/operations.py``),
+  ``heartbeatAt`` the last heartbeat; ``add_agent`` plants one with any heartbeat time.
+* ``WandbServer(legacy_sweeps=True)`` plays a server older than the wandb 0.31 client:
+  no ``Sweep.runCountExpected`` and no ``Sweep.agents``, so a query asking for either
+  fails validation (HTTP 400), as the client's fallback to ``GetSweepLegacy`` expects.
+
+Simplifications: a run reports nothing by itself (tests log it), no
 teams (a sweep another user made in a shared entity is planted with
 ``create_sweep(created_by=...)``), no permission checks on reads; ``method`` is read from the config
 with a regular expression (YAML or JSON), because only the standard library
@@ -641,7 +670,9 @@ class WandbServer:
             self.runs.append(run)
             return run
 
-    def update_run(self, run: RunRecord, *, state: str | None = None, summary: dict[str, Any] | None = None) -> None:
+    def update_run(
+        self, run: RunRecord, *, state: str | None = None, summary: dict[str, Any] | None = None
+    ) -> None:
         """Change a logged run, as its trainer's later reports would."""
         if state is not None and state not in RUN_STATES:
             raise ValueError(f"unknown run state {state!r}")
