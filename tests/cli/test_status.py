@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
+from private_ca import make_ca
 from status_cli import ROOT, calls_of, seed_grid, stack_of, status_command, write_pulumi_stub
 from wandb_server import DEFAULT_KEY, WandbServer
 
@@ -236,7 +237,7 @@ def test_a_stack_names_the_sweep_its_server_and_url(server: WandbServer, tmp_pat
     write_pulumi_stub(tmp_path / "bin", {"dev": stack_of(server, seeded)}, calls)
     done = status_command("-s", "dev", path_prefix=tmp_path / "bin")
     assert done.returncode == 0, done.stderr
-    assert f"url       {server.base_url}/alice/vision/sweeps/{seeded.sweep.name}" in done.stdout
+    assert f"url       https://app.example.com/alice/vision/sweeps/{seeded.sweep.name}" in done.stdout
     assert "runs      5 (running 1, finished 2, failed 1, crashed 1)" in done.stdout
     assert [c["args"] for c in calls_of(calls)] == [
         ["stack", "output", "--json", "--stack=dev"],
@@ -368,3 +369,33 @@ def test_the_command_is_installed_and_starts_without_the_pulumi_face(server: Wan
     )
     assert installed.returncode == 0, installed.stderr
     assert json.loads(installed.stdout)["sweep"] == seeded.path
+
+
+def test_a_stack_s_ca_certificate_is_trusted_as_at_deploy(tmp_path: Path) -> None:
+    """The stack's caCertificate (a file in the project folder) is trusted besides the
+    public roots; without it, the TLS error names caCertificate. With --sweep, the
+    machine's SSL_CERT_FILE is what a private CA goes in."""
+    ca = make_ca("Corp CA")
+    with WandbServer(ssl_context=ca.issue().server_context(tmp_path)) as tls:
+        seeded = seed_grid(tls)
+        project = tmp_path / "project"
+        (project / "certs").mkdir(parents=True)
+        (project / "Pulumi.yaml").write_text("name: wandb-sweeps\nruntime: python\n")
+        (project / "certs" / "ca.pem").write_text(ca.pem)
+        stacks = {"dev": stack_of(tls, seeded, caCertificate="certs/ca.pem"), "plain": stack_of(tls, seeded)}
+        write_pulumi_stub(tmp_path / "bin", stacks, tmp_path / "calls.jsonl")
+        trusted = status_command("-s", "dev", path_prefix=tmp_path / "bin", cwd=project / "certs")
+        assert trusted.returncode == 0, trusted.stderr
+        assert "runs      5 (running 1, finished 2, failed 1, crashed 1)" in trusted.stdout
+        refused = status_command("-s", "plain", path_prefix=tmp_path / "bin", cwd=project)
+        assert refused.returncode == 1
+        assert "presented a TLS certificate this machine does not trust" in refused.stderr
+        assert "set caCertificate to the CA's PEM file" in refused.stderr
+        by_env = status_command(
+            "--sweep",
+            seeded.path,
+            "--base-url",
+            tls.base_url,
+            env={"SSL_CERT_FILE": str(project / "certs" / "ca.pem")},
+        )
+        assert by_env.returncode == 0, by_env.stderr

@@ -124,7 +124,7 @@ def test_a_watch_ends_on_each_final_state(
     sweep = server.create_sweep({"method": "random", "parameters": {"a": {"values": [1]}}}, state="RUNNING")
     server.log_run(sweep, state="finished")
     fake = FakeTime(lambda n: server.set_sweep_state(sweep.entity, sweep.project, sweep.name, final))
-    assert watch(server, sweep, fake) == code
+    assert watch(server, sweep, fake, timeout=3600) == code  # a state the watch missed: no hang
     assert fake.sleeps == [30]
     assert reason in capsys.readouterr().err
 
@@ -172,7 +172,7 @@ def test_w_and_b_down_for_the_limit_ends_the_watch_1(
     sweep = server.create_sweep({"method": "random", "parameters": {"a": {"values": [1]}}}, state="RUNNING")
     server.inject(status=503, times=1000)
     fake = FakeTime()
-    assert watch(server, sweep, fake, interval=30, max_backoff=300, down_limit=600) == 1
+    assert watch(server, sweep, fake, interval=30, max_backoff=300, down_limit=600, timeout=36000) == 1
     assert fake.sleeps == [30, 60, 120, 240, 300]
     assert "It has not answered for 750 s in a row; the watch gives up." in capsys.readouterr().err
 

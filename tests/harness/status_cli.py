@@ -111,7 +111,8 @@ def stack_of(server: WandbServer, seeded: Seeded, **config: Any) -> dict[str, An
         "outputs": {
             "sweepId": seeded.sweep.name,
             "sweepPath": path,
-            "sweepUrl": f"{server.base_url}/{path.replace('/' + seeded.sweep.name, '/sweeps/' + seeded.sweep.name)}",
+            # The app's URL, which the deploy derived: not the API server's.
+            "sweepUrl": f"https://app.example.com/{seeded.sweep.entity}/{seeded.sweep.project}/sweeps/{seeded.sweep.name}",
             "namespace": "wandb-sweeps-dev",
             "jobNames": ["sweep-agent-0-3f2a9c1b07"],
             "agentCommand": f"wandb agent {path}",
