@@ -12,6 +12,7 @@ import io
 import json
 import os
 import pty
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -292,3 +293,34 @@ def test_interval_and_timeout_reach_the_watch(server: WandbServer) -> None:
     )
     assert done.returncode == 1
     assert "still RUNNING after the --timeout of 3 s" in done.stderr
+
+
+def test_ctrl_c_ends_a_watch_with_130_and_no_traceback(server: WandbServer) -> None:
+    sweep = server.create_sweep({"method": "random", "parameters": {"a": {"values": [1]}}}, state="RUNNING")
+    env = {k: v for k, v in os.environ.items() if k != "WANDB_BASE_URL"}
+    env["WANDB_API_KEY"] = DEFAULT_KEY
+    path = f"alice/uncategorized/{sweep.name}"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "wandb_sweeps",
+            "status",
+            "--sweep",
+            path,
+            "--base-url",
+            server.base_url,
+            "--watch",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=ROOT,
+    )
+    assert process.stdout is not None
+    assert "runs done" in process.stdout.readline()  # the first refresh: now it sleeps
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=30) == 130
+    assert process.stderr is not None
+    assert "Traceback" not in process.stderr.read()
