@@ -3,7 +3,7 @@
 `main` wires the subcommands; each lives in its own module with `add_parser(subparsers)`
 and `run(args) -> int`. Exit codes, for every subcommand: 0 done (shown), 1 a problem
 found (with the sweep or the server), 2 usage (argparse's own errors, and anything that
-stops the command before it asks W&B: a missing key, an unknown stack).
+stops the command before it asks W&B: a missing key, an unknown stack); 130 after Ctrl-C.
 
 - `main`    the parser and the dispatch (`wandb-sweeps`, `python -m wandb_sweeps`)
 - `status`  `wandb-sweeps status`: which sweep, one refresh or a watch, the exit code
