@@ -1,4 +1,4 @@
-"""`python -m wandb_sweeps COMMAND`: the same command line as the `wandb-sweeps` script."""
+"""`python -m wandb_sweeps COMMAND ...`: the same command line as the `wandb-sweeps` script."""
 
 from .cli.main import main
 

@@ -1,24 +1,32 @@
-"""`wandb-sweeps COMMAND`: the subcommands wired into one argparse parser.
-
-Exit status: 0 all is well, 1 a problem found, 2 a usage error (argparse's own
-usage errors exit 2 as well).
-"""
+"""`wandb-sweeps COMMAND ...`: the parser, and the dispatch to each subcommand's `run`."""
 
 from __future__ import annotations
 
 import argparse
 
-from . import check
+from .. import __version__
+from . import check, status
+
+
+def parser() -> argparse.ArgumentParser:
+    """The `wandb-sweeps` parser with every subcommand (each module adds its own)."""
+    top = argparse.ArgumentParser(
+        prog="wandb-sweeps",
+        description="W&B sweeps on Kubernetes: commands beside the Pulumi program.",
+        epilog="Exit codes: 0 done, 1 a problem found (in the stack, the sweep or the server), 2 usage.",
+    )
+    top.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for mod in (check, status):
+        mod.add_parser(sub)
+    return top
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="wandb-sweeps",
-        description="W&B sweeps on Kubernetes with Pulumi: tools for the project folder.",
-    )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for mod in (check,):
-        mod.add_parser(sub)
-    args = parser.parse_args(argv)
-    code: int = args.func(args)
+    """Run one command; returns its exit code (argparse exits 2 itself on bad usage)."""
+    args = parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except KeyboardInterrupt:
+        return 130  # interrupted (a watch stopped with Ctrl-C): the shell's convention
     return code

@@ -52,6 +52,17 @@ ARG_NAMES = frozenset(KEYS_BY_NAME) - {"env"} | {"env", "envVars", "secretEnv"}
 """The args' names in camelCase; `env` is a mapping in args, and envVars holds EnvVar objects."""
 
 
+WANDB_TARGET_KEYS = (
+    "project",
+    "entity",
+    "baseUrl",
+    "caCertificate",
+    "wandbRequestTimeoutSeconds",
+    "wandbCallTimeoutSeconds",
+)
+"""The keys `wandb_target` reads."""
+
+
 def default_namespace(stack: str) -> str:
     """`wandb-sweeps-<stack>`, made a valid DNS label whatever the stack is called."""
     label = re.sub(r"[^a-z0-9-]+", "-", f"{PROJECT}-{stack}".lower())
@@ -104,7 +115,7 @@ def validate_args(
     read = Reader(raw, problems)
     env = _env(read)
     parts: dict[str, Any] = {
-        "wandb": _build(problems, lambda: _wandb_target(read, environ, cwd)),
+        "wandb": _build(problems, lambda: wandb_target(read, environ, cwd)),
         "sweep": _build(problems, lambda: sweep_source(read, cwd)),
         "agents": _build(problems, lambda: _agent_pods(read)),
         "scheduling": _build(problems, lambda: _pod_scheduling(read)),
@@ -211,7 +222,9 @@ def _namespace_problem(value: Any) -> str | None:
     return found.problems[0] if found.problems else None
 
 
-def _wandb_target(read: Reader, environ: Mapping[str, str], cwd: Path) -> WandbTarget:
+def wandb_target(read: Reader, environ: Mapping[str, str], cwd: Path) -> WandbTarget:
+    """Where the sweep lives on W&B and how it is reached (the keys of WANDB_TARGET_KEYS),
+    checked: what the deploy-time calls use, and `wandb-sweeps status -s` too."""
     return WandbTarget(
         project=read.required("project", "the W&B project of the sweep"),
         entity=read.string("entity"),

@@ -20,10 +20,10 @@ from ..args import WandbSweepArgs
 from ..checks import MAX_COMPONENT_NAME, shown, type_name
 from ..errors import ConfigError, ProblemList
 from ..kubernetes.schema import fragment_problems
-from .from_args import default_namespace, sweep_source, validate_args
+from .from_args import WANDB_TARGET_KEYS, default_namespace, sweep_source, validate_args, wandb_target
 from .keys import CONFIG_KEYS, KEYS_BY_NAME, PROJECT, SECRET_CAPABLE_KEYS, ConfigKey
 from .reader import Reader, env_text
-from .settings import SweepSettings, SweepSource
+from .settings import SweepSettings, SweepSource, WandbTarget
 
 __all__ = [
     "CONFIG_KEYS",
@@ -38,6 +38,7 @@ __all__ = [
     "read_pulumi_config",
     "stack_sweep_source",
     "suggest_key",
+    "wandb_target_from_stack",
 ]
 
 # Names users reach for that difflib would not map to the right key.
@@ -243,6 +244,35 @@ def stack_sweep_source(values: Mapping[str, object], *, project_root: Path) -> S
     source = sweep_source(Reader(raw, problems), project_root)
     problems.raise_if_any()
     return source
+
+
+def wandb_target_from_stack(
+    values: Mapping[str, object], *, environ: Mapping[str, str], project_root: Path
+) -> WandbTarget:
+    """Where a deployed stack's sweep lives on W&B and how it is reached: `baseUrl` (else
+    WANDB_BASE_URL of `environ`, as when the sweep was made), `caCertificate` (read from
+    `project_root`) and the two timeouts, checked as `load_stack_config` checks them.
+
+    Only these keys are read (WANDB_TARGET_KEYS): `wandb-sweeps status -s` must work
+    whatever else the stack holds, with no API key in the config and no sweep file or
+    image to check. `values` maps full keys, as for `load_stack_config`. Raises
+    ConfigError naming the key.
+    """
+    problems = ProblemList()
+    raw = {
+        name: value
+        for full_key, value in values.items()
+        for namespace, _, name in [full_key.partition(":")]
+        if namespace == PROJECT and name in WANDB_TARGET_KEYS
+    }
+    target = None
+    try:
+        target = wandb_target(Reader(raw, problems), environ, project_root)
+    except ConfigError as error:
+        problems.extend(error.problems)
+    problems.raise_if_any()
+    assert target is not None
+    return target
 
 
 def _typed(read: Reader, key: ConfigKey) -> Any:

@@ -133,6 +133,18 @@ def sweep_path_from_text(text: str) -> SweepPath:
     return SweepPath(entity, project, sweep_id)
 
 
+def parse_sweep_path(text: object) -> SweepPath | None:
+    """ENTITY/PROJECT/ID as a user or a stack output gives it, each part checked (W&B
+    names, a sweep id); None if it is not one."""
+    parts = text.split("/") if isinstance(text, str) and len(text) <= 400 else []
+    if len(parts) != 3:
+        return None
+    entity, project, sweep_id = parts
+    if WANDB_NAME.fullmatch(entity) and WANDB_NAME.fullmatch(project) and SWEEP_ID.fullmatch(sweep_id):
+        return SweepPath(entity, project, sweep_id)
+    return None
+
+
 def sweep_url(base_url: str, path: SweepPath) -> str:
     """The sweep's page in the W&B app, as wandb names it: WANDB_APP_URL when set, else
     derived from the API URL (`wandb.util.api_to_app_url`)."""

@@ -190,10 +190,17 @@ def excerpt(access: WandbAccess, text: str, limit: int = EXCERPT_CHARS) -> str:
     """`text`, from the server, as a message may show it: without the key, terminal
     escape sequences and control characters (white space becomes one space), at most
     `limit` characters. Linear in `text`; only its first 20 * `limit` characters count."""
-    window = access.scrub(text)[: 20 * limit]
-    window = _ESCAPE.sub("", window)
+    return printable(access.scrub(text)[: 20 * limit], limit, access.scrub)
+
+
+def printable(text: str, limit: int = EXCERPT_CHARS, scrub: Callable[[str], str] = str) -> str:
+    """`text` without terminal escape sequences and control characters (white space
+    becomes one space), `scrub`bed once they are out, at most `limit` characters: what
+    another program said (a server, the Pulumi CLI), safe to print. Only its first
+    20 * `limit` characters count."""
+    window = _ESCAPE.sub("", text[: 20 * limit])
     window = "".join(c if c.isprintable() else " " if c.isspace() else "" for c in window)
-    shown = " ".join(access.scrub(window).split())
+    shown = " ".join(scrub(window).split())
     return shown if len(shown) <= limit else shown[: limit - 3] + "..."
 
 

@@ -73,8 +73,37 @@ Behaviours copied from the real server:
   - an agent whose sweep was deleted: HTTP 404, which the client turns into
     ``SweepNotFoundError`` (``wandb agent`` exits 1).
 
-Simplifications: no run logging (a run exists only as handed out, see
-``WandbServer.runs``; ``Sweep.runs`` stays empty and ``runCount`` 0), no
+Runs and agents, as ``wandb-sweeps status`` reads them (``components/wandb/status_queries.py``):
+
+* A run exists on W&B once its trainer reported (``wandb.init``): tests make one with
+  ``log_run`` (state, parameters, summary) and change it with ``update_run``. A run only
+  handed out by a ``run`` command, whose trainer never reported, is not listed, as on
+  the real server. ``Project.runs(filters, after, first, order)`` lists a project's runs
+  a page at a time, like the client's ``Runs`` query (``wandb/apis/public/runs.py``,
+  ``_create_runs_query``): the filter is MongoDB-style on ``sweep``, ``name``, ``state``
+  and ``displayName`` (the client filters a sweep's runs with ``{"$and": [{"sweep":
+  <sweep id>}]}``, ``wandb/apis/public/sweeps.py``, ``_get_sweep``), the order
+  ``+created_at`` (the client's default) or ``-created_at``, anything else an error;
+  each edge has its ``cursor`` and the page its ``pageInfo``. ``Project.runCount(filters)``
+  counts the same runs. ``Sweep.runs`` lists the sweep's runs too.
+* A run's ``config`` is JSON text whose values are wrapped as ``{"value": v, "desc":
+  null}``, with wandb's own ``_wandb`` beside them, and ``summaryMetrics`` is JSON text
+  (``wandb/apis/public/runs.py``, ``Run._load_from_attrs``); states are W&B's lowercase
+  run states (``RUN_STATES``, from the ``sweeps`` package's ``RunState``).
+* ``Sweep.runCountExpected`` is the grid's size for a grid sweep (nested parameters
+  multiply) and null for any other method: what wandb's system test against a real
+  server asserts (``tests/system_tests/test_sweep/test_sweep_public_api.py``,
+  ``test_sweep_api_expected_run_count``: 3 for ``values: [1, 2, 3]``, 9 for a nested
+  3 x 3, None for bayes and random). Whether the real server counts ``run_cap`` in it is
+  unverified; this one does not.
+* ``Sweep.agents`` lists the agents registered for the sweep with the fields of the
+  client's ``AgentFragment`` (``GET_SWEEP_AGENTS_GQL``, ``wandb/apis/_generated/operations.py``),
+  ``heartbeatAt`` the last heartbeat; ``add_agent`` plants one with any heartbeat time.
+* ``WandbServer(legacy_sweeps=True)`` plays a server older than the wandb 0.31 client:
+  no ``Sweep.runCountExpected`` and no ``Sweep.agents``, so a query asking for either
+  fails validation (HTTP 400), as the client's fallback to ``GetSweepLegacy`` expects.
+
+Simplifications: a run reports nothing by itself (tests log it), no
 teams (a sweep another user made in a shared entity is planted with
 ``create_sweep(created_by=...)``), no permission checks on reads; ``method`` is read from the config
 with a regular expression (YAML or JSON), because only the standard library
@@ -117,7 +146,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 
@@ -130,6 +159,10 @@ DEFAULT_ENTITY = "alice"
 DEFAULT_PROJECT = "uncategorized"
 SWEEP_STATES = frozenset({"PENDING", "RUNNING", "PAUSED", "CANCELED", "FINISHED", "FAILED", "CRASHED"})
 """States the server accepts; new sweeps start in ``PENDING``."""
+RUN_STATES = frozenset(
+    {"running", "pending", "preempting", "finished", "failed", "crashed", "killed", "preempted"}
+)
+"""Run states W&B reports (``sweeps/run.py``, ``RunState``, of W&B's ``sweeps`` package)."""
 SWEEP_CREATOR_READINGS = ("user", "null", "absent")
 """The readings of ``Sweep.user`` the server can play (module docstring)."""
 
@@ -198,6 +231,8 @@ type Project {
   totalSweeps: Int!
   sweep(sweepName: String!): Sweep
   sweeps(after: String, first: Int, filters: JSONString, order: String): SweepConnection
+  runCount(filters: JSONString): Int!
+  runs(filters: JSONString, after: String, first: Int, order: String): RunConnection
 }
 
 type SweepConnection {
@@ -230,14 +265,27 @@ type Sweep {
   project: Project
   user: User  # not asked for by the wandb 0.31 client: see the module docstring
   runs(first: Int, after: String, order: String): RunConnection!
+  agents: AgentConnection!
 }
 
-type RunConnection { edges: [RunEdge!]! }
-type RunEdge { node: Run! }
+type RunConnection {
+  pageInfo: PageInfo!
+  edges: [RunEdge!]!
+}
+type RunEdge {
+  cursor: String!
+  node: Run!
+}
+
+type AgentConnection { edges: [AgentEdge!]! }
+type AgentEdge { node: Agent! }
 
 type Run {
   id: ID!
   name: String!
+  displayName: String
+  sweepName: String
+  createdAt: DateTime
   state: String
   config: JSONString
   exitcode: Int
@@ -358,7 +406,7 @@ class AgentRecord:
 
 @dataclasses.dataclass
 class RunRecord:
-    """A run handed to an agent by a ``run`` command."""
+    """A run of a sweep: handed to an agent by a ``run`` command, or logged (``log_run``)."""
 
     name: str
     """The run id (``run_id`` of the command; the run sees it as WANDB_RUN_ID)."""
@@ -366,11 +414,17 @@ class RunRecord:
     project: str
     sweep: str
     agent_id: str
-    """``gql_id`` of the agent it was handed to."""
+    """``gql_id`` of the agent it was handed to; "" for a run logged by ``log_run``."""
     program: str | None
     params: dict[str, Any]
     """Parameter -> value; the command's ``args`` are ``{name: {"value": v}}``."""
     created_at: datetime
+    state: str | None = None
+    """The run's state as W&B reports it (``finished``, ``running``, ...); None for a run
+    handed out whose trainer never reported to W&B: it is not listed (module docstring)."""
+    summary: dict[str, Any] = dataclasses.field(default_factory=dict)
+    """Its summary (``summaryMetrics``): metric -> last value."""
+    display_name: str | None = None
 
 
 @dataclasses.dataclass
@@ -447,6 +501,7 @@ class WandbServer:
         sweep_creator: str = "user",
         ssl_context: ssl.SSLContext | None = None,
         paused_agents: str = "accepted",
+        legacy_sweeps: bool = False,
     ) -> None:
         if api_keys is None:
             api_keys = {DEFAULT_KEY: DEFAULT_ENTITY}
@@ -455,6 +510,9 @@ class WandbServer:
         if paused_agents not in PAUSED_AGENT_READINGS:
             raise ValueError(f"paused_agents must be one of {PAUSED_AGENT_READINGS}, got {paused_agents!r}")
         self.paused_agents = paused_agents
+        self.legacy_sweeps = legacy_sweeps
+        """Play a server older than the wandb 0.31 client: no ``Sweep.runCountExpected``
+        and no ``Sweep.agents`` (queries asking for them fail validation, HTTP 400)."""
         """Whether ``createAgent`` on a PAUSED sweep is accepted or refused (module docstring)."""
         self.api_keys: dict[str, str] = dict(api_keys)
         """API key -> entity (user) name; may be changed to revoke a key."""
@@ -567,6 +625,81 @@ class WandbServer:
         values = {"config": config, "state": state, "displayName": display_name}
         with self._lock:
             return self._create_sweep(entity, project, values, creator=created_by or entity)
+
+    def log_run(
+        self,
+        sweep: SweepRecord,
+        *,
+        state: str = "finished",
+        params: dict[str, Any] | None = None,
+        summary: dict[str, Any] | None = None,
+        name: str | None = None,
+        display_name: str | None = None,
+        created_at: datetime | None = None,
+    ) -> RunRecord:
+        """A run of ``sweep`` as W&B knows it once its trainer reported (``wandb.init``,
+        ``wandb.log``): listed by ``Project.runs`` and ``Sweep.runs``, with its state,
+        config (``params``) and summary. Runs are listed newest first by ``created_at``
+        (default: now, each one a second after the last)."""
+        if state not in RUN_STATES:
+            raise ValueError(f"unknown run state {state!r}")
+        with self._lock:
+            taken = {r.name for r in self.runs}
+            if name is None:
+                name = _random_sweep_id()
+                while name in taken:
+                    name = _random_sweep_id()
+            elif name in taken:
+                raise ValueError(f"run {name!r} exists")
+            if created_at is None:
+                latest = max((r.created_at for r in self.runs), default=None)
+                created_at = max(_now(), latest + timedelta(seconds=1)) if latest else _now()
+            run = RunRecord(
+                name=name,
+                entity=sweep.entity,
+                project=sweep.project,
+                sweep=sweep.name,
+                agent_id="",
+                program=None,
+                params=dict(params or {}),
+                created_at=created_at,
+                state=state,
+                summary=dict(summary or {}),
+                display_name=display_name or f"run-{name}",
+            )
+            self.runs.append(run)
+            return run
+
+    def update_run(
+        self, run: RunRecord, *, state: str | None = None, summary: dict[str, Any] | None = None
+    ) -> None:
+        """Change a logged run, as its trainer's later reports would."""
+        if state is not None and state not in RUN_STATES:
+            raise ValueError(f"unknown run state {state!r}")
+        with self._lock:
+            if state is not None:
+                run.state = state
+            if summary is not None:
+                run.summary.update(summary)
+
+    def add_agent(
+        self, sweep: SweepRecord, *, host: str, heartbeat_at: datetime | None = None, state: str = "RUNNING"
+    ) -> AgentRecord:
+        """An agent registered for ``sweep`` earlier, whose last heartbeat was at ``heartbeat_at``."""
+        with self._lock:
+            agent = AgentRecord(
+                gql_id=_opaque_id("Agent", str(len(self.agents) + 1)),
+                name=_random_sweep_id(),
+                host=host,
+                entity=sweep.entity,
+                project=sweep.project,
+                sweep=sweep.name,
+                created_at=_now(),
+                state=state,
+                heartbeat_at=heartbeat_at,
+            )
+            self.agents.append(agent)
+            return agent
 
     def agents_of(self, sweep: str) -> list[AgentRecord]:
         """The agents registered for the sweep with this name."""
@@ -947,6 +1080,9 @@ def _build_schema(server: WandbServer) -> graphql.GraphQLSchema:
     sdl = SCHEMA_SDL
     if server.sweep_creator == "absent":
         sdl = "\n".join(line for line in sdl.splitlines() if not line.strip().startswith("user: User"))
+    if server.legacy_sweeps:
+        dropped = {"runCountExpected: Int", "agents: AgentConnection!"}
+        sdl = "\n".join(line for line in sdl.splitlines() if line.strip() not in dropped)
     schema = graphql.build_schema(sdl)
     resolvers: dict[tuple[str, str], Callable[..., Any]] = {
         ("Query", "viewer"): lambda _, info: _user(info.context.entity),
@@ -959,6 +1095,16 @@ def _build_schema(server: WandbServer) -> graphql.GraphQLSchema:
             server.find_sweep(project["entityName"], project["name"], args["sweepName"]),
         ),
         ("Project", "sweeps"): lambda project, _, **args: _sweep_connection(server, project, **args),
+        ("Project", "runCount"): lambda project, _, filters=None: len(_runs_of(server, project, filters)),
+        ("Project", "runs"): lambda project, _, filters=None, **args: _run_connection(
+            _runs_of(server, project, filters), **args
+        ),
+        ("Sweep", "runs"): lambda sweep, _, **args: _run_connection(
+            _logged_runs(server, sweep["_record"]), **args
+        ),
+        ("Sweep", "agents"): lambda sweep, _: {
+            "edges": [{"node": _agent_view(server, a)} for a in server.agents_of(sweep["_record"].name)]
+        },
         ("Sweep", "project"): lambda sweep, _: _project_view(
             server, sweep["_record"].entity, sweep["_record"].project
         ),
@@ -981,7 +1127,7 @@ def _build_schema(server: WandbServer) -> graphql.GraphQLSchema:
     for (type_name, field_name), resolve in resolvers.items():
         type_ = schema.get_type(type_name)
         assert isinstance(type_, graphql.GraphQLObjectType)
-        if field_name in type_.fields:  # Sweep.user is left out for sweep_creator="absent"
+        if field_name in type_.fields:  # Sweep.user, Sweep.agents may be left out (above)
             type_.fields[field_name].resolve = resolve
     return schema
 
@@ -1034,12 +1180,121 @@ def _sweep_view(server: WandbServer, sweep: SweepRecord | None) -> dict[str, Any
         "updatedAt": sweep.updated_at.strftime(_TIME_FORMAT) if sweep.updated_at else None,
         "heartbeatAt": None,
         "bestLoss": None,
-        "runCount": 0,
-        "runCountExpected": None,
+        "runCount": len(_logged_runs(server, sweep)),
+        "runCountExpected": _run_count_expected(sweep.config),
         "earlyStopJobRunning": False,
         "controller": None,
         "scheduler": None,
-        "runs": {"edges": []},
+    }
+
+
+def _logged_runs(server: WandbServer, sweep: SweepRecord) -> list[RunRecord]:
+    """The sweep's runs that reported to W&B, oldest first."""
+    return [
+        r
+        for r in server.runs
+        if r.state is not None and (r.entity, r.project, r.sweep) == (sweep.entity, sweep.project, sweep.name)
+    ]
+
+
+def _run_count_expected(config: str) -> int | None:
+    """``Sweep.runCountExpected``: the grid's size for a grid sweep (nested parameters
+    multiply: 3 x 3 x 1 = 9), null for any other method, as wandb's system test finds
+    the real server answer (module docstring)."""
+    try:
+        parsed = _parse_config(config)
+    except graphql.GraphQLError:
+        return None
+    return _grid_size(parsed.get("parameters") or {}) if parsed.get("method") == "grid" else None
+
+
+def _grid_size(parameters: Any) -> int | None:
+    """The number of points of a grid over ``parameters``; None if one is not a grid's."""
+    if not isinstance(parameters, dict):
+        return None
+    size = 1
+    for spec in parameters.values():
+        if isinstance(spec, dict) and isinstance(spec.get("values"), list):
+            size *= len(spec["values"])
+        elif isinstance(spec, dict) and "value" in spec:
+            continue
+        elif isinstance(spec, dict) and isinstance(spec.get("parameters"), dict):
+            inner = _grid_size(spec["parameters"])
+            if inner is None:
+                return None
+            size *= inner
+        else:
+            return None
+    return size
+
+
+_RUN_FILTER_FIELDS: dict[str, Callable[[RunRecord], Any]] = {
+    "sweep": lambda r: r.sweep,
+    "name": lambda r: r.name,
+    "state": lambda r: r.state,
+    "displayName": lambda r: r.display_name,
+}
+
+
+def _runs_of(server: WandbServer, project: dict[str, Any], filters: str | None) -> list[RunRecord]:
+    """A project's logged runs that match ``filters`` (MongoDB-style, as for sweeps), oldest first."""
+    runs = [
+        r
+        for r in server.runs
+        if r.state is not None and (r.entity, r.project) == (project["entityName"], project["name"])
+    ]
+    if filters:
+        try:
+            condition = json.loads(filters)
+        except ValueError as error:
+            raise graphql.GraphQLError(f"filters is not JSON: {error}") from None
+        runs = [r for r in runs if _matches(r, condition, _RUN_FILTER_FIELDS)]
+    return sorted(runs, key=lambda r: r.created_at)
+
+
+def _run_connection(
+    runs: list[RunRecord], after: str | None = None, first: int | None = None, order: str | None = None
+) -> dict[str, Any]:
+    """A page of ``runs`` (oldest first as given), in ``order``, like the real listing."""
+    if order in ("-created_at",):
+        runs = runs[::-1]
+    elif order not in (None, "", "+created_at", "created_at"):
+        raise graphql.GraphQLError(f"unsupported order {order!r}")
+    start = _cursor_index(after) + 1 if after else 0
+    page = runs[start : start + (first if first is not None else 50)]
+    edges = [{"cursor": _cursor(start + i), "node": _run_view(r)} for i, r in enumerate(page)]
+    return {
+        "edges": edges,
+        "pageInfo": {
+            "startCursor": edges[0]["cursor"] if edges else None,
+            "endCursor": edges[-1]["cursor"] if edges else None,
+            "hasNextPage": start + len(page) < len(runs),
+            "hasPreviousPage": start > 0,
+        },
+    }
+
+
+def _run_view(run: RunRecord) -> dict[str, Any]:
+    """A run as the real server answers: config and summary as JSON text, the config's
+    values wrapped as ``{"value": v, "desc": null}`` next to wandb's own ``_wandb``."""
+    config = {name: {"value": value, "desc": None} for name, value in run.params.items()}
+    config["_wandb"] = {"value": {"cli_version": "0.31.0"}, "desc": None}
+    return {
+        "id": _opaque_id("Run", f"{run.entity}/{run.project}/{run.name}"),
+        "name": run.name,
+        "displayName": run.display_name,
+        "sweepName": run.sweep,
+        "createdAt": run.created_at.strftime(_TIME_FORMAT),
+        "state": run.state,
+        "config": json.dumps(config),
+        "exitcode": {"finished": 0, "failed": 1}.get(run.state or ""),
+        "heartbeatAt": run.created_at.strftime(_TIME_FORMAT),
+        "shouldStop": False,
+        "failed": run.state == "failed",
+        "stopped": run.state == "killed",
+        "running": run.state == "running",
+        "summaryMetrics": json.dumps(run.summary),
+        "sampledHistory": [],
     }
 
 
@@ -1062,7 +1317,7 @@ def _sweep_connection(
             condition = json.loads(filters)
         except ValueError as error:
             raise graphql.GraphQLError(f"filters is not JSON: {error}") from None
-        sweeps = [s for s in sweeps if _matches(s, condition)]
+        sweeps = [s for s in sweeps if _matches(s, condition, _FILTER_FIELDS)]
     start = _cursor_index(after) + 1 if after else 0
     page = sweeps[start : start + (first if first is not None else 50)]
     edges = [{"cursor": _cursor(start + i), "node": _sweep_view(server, s)} for i, s in enumerate(page)]
@@ -1085,13 +1340,13 @@ _FILTER_FIELDS: dict[str, Callable[[SweepRecord], Any]] = {
 }
 
 
-def _matches(sweep: SweepRecord, condition: Any) -> bool:
-    """Evaluate the MongoDB-style filter the client sends for sweeps.
+def _matches(record: Any, condition: Any, fields: dict[str, Callable[[Any], Any]]) -> bool:
+    """Evaluate the MongoDB-style filter the client sends for sweeps (and runs).
 
     Supports ``$and``, ``$or``, ``$nor``, plain equality and the operators
     ``$eq``, ``$ne``, ``$in``, ``$nin`` and ``$regex`` on the fields in
-    ``_FILTER_FIELDS``. Anything else is an error rather than a silent
-    mismatch, so a test never passes because a filter was ignored.
+    ``fields`` (``_FILTER_FIELDS``, ``_RUN_FILTER_FIELDS``). Anything else is an error
+    rather than a silent mismatch, so a test never passes because a filter was ignored.
     """
     if not isinstance(condition, dict):
         raise graphql.GraphQLError(f"invalid filter {condition!r}")
@@ -1099,17 +1354,17 @@ def _matches(sweep: SweepRecord, condition: Any) -> bool:
         if key in ("$and", "$or", "$nor"):
             if not isinstance(value, list):
                 raise graphql.GraphQLError(f"{key} needs a list")
-            results = [_matches(sweep, c) for c in value]
+            results = [_matches(record, c, fields) for c in value]
             if key == "$and":
                 ok = all(results)
             elif key == "$or":
                 ok = any(results)
             else:
                 ok = not any(results)
-        elif key in _FILTER_FIELDS:
-            ok = _compare(_FILTER_FIELDS[key](sweep), value)
+        elif key in fields:
+            ok = _compare(fields[key](record), value)
         else:
-            raise graphql.GraphQLError(f"unsupported sweep filter field {key!r}")
+            raise graphql.GraphQLError(f"unsupported filter field {key!r}")
         if not ok:
             return False
     return True

@@ -4,8 +4,8 @@ Read from the source with `ast` (no module is imported): every `import` and
 `from ... import` in components/, at module level or inside a function (the sweep
 provider imports the W&B side lazily, and a lazy cycle is still a cycle).
 
-    __main__, cli/       the command line (`wandb-sweeps check`): beside the face, never imports it
     the Pulumi face      wandb_sweep, sweep_provider, sweep_resources, __init__
+    the command          cli/, __main__: beside the face, which it never imports; nothing imports it
     config/              stack config and args -> one checked SweepSettings
     args                 the component's public schema (a TypedDict: no logic)
     wandb/, kubernetes/  the two sides, which never import each other
@@ -24,10 +24,10 @@ PACKAGE = "wandb_sweeps"
 SOURCE = ROOT / "components"
 MAX_LINES = 500
 FACE = {"wandb_sweep", "sweep_provider", "sweep_resources", ""}
-LAYER = {"__main__": 7, "cli": 6, "config": 4, "args": 3, "wandb": 2, "kubernetes": 2, "checks": 1, "errors": 0}
-"""Higher layers may import lower ones only; the face (5) may import anything below it.
-The command line (cli, 6; `python -m wandb_sweeps` is __main__, 7) sits beside the face:
-it may import what the face imports, never the face itself (`test_the_command_line_...`)."""
+CLI = {"cli", "__main__"}
+LAYER = {"config": 4, "args": 3, "wandb": 2, "kubernetes": 2, "checks": 1, "errors": 0}
+"""Higher layers may import lower ones only; the face (5) and the command (5, beside it)
+may import anything below them, never each other."""
 
 
 def module_name(path: Path) -> str:
@@ -75,6 +75,8 @@ def layer_of(name: str) -> tuple[str, int]:
     top = inner.split(".")[0]
     if top in FACE:
         return "face", 5
+    if top in CLI:
+        return "cli", 5
     return top, LAYER[top]
 
 
@@ -133,6 +135,16 @@ def test_imports_go_only_downwards(name: str) -> None:
         assert target_level < level, f"{name} ({side}) imports {target} ({target_side}): only lower layers"
 
 
+def test_nothing_imports_the_command() -> None:
+    """The command is the top: the face, config and the sides stay usable without it."""
+    importers = {
+        name: sorted(t for t in imports_of(name) if layer_of(t)[0] == "cli")
+        for name in MODULES
+        if layer_of(name)[0] != "cli"
+    }
+    assert {name: found for name, found in importers.items() if found} == {}
+
+
 @pytest.mark.parametrize("name", sorted(n for n in MODULES if n.startswith(f"{PACKAGE}.wandb.")))
 def test_the_wandb_side_imports_no_pulumi_and_no_kubernetes(name: str) -> None:
     assert not third_party_imports(name) & {"pulumi", "pulumi_kubernetes", "kubernetes_validate"}, name
@@ -161,3 +173,6 @@ def test_a_cycle_or_an_upward_import_would_be_found() -> None:
         f"{PACKAGE}.config.from_args"
     )
     assert f"{PACKAGE}.wandb.operations" in imports_of(f"{PACKAGE}.sweep_provider")
+    assert f"{PACKAGE}.wandb.status_queries" in imports_of(f"{PACKAGE}.cli.status")
+    assert f"{PACKAGE}.config.from_stack" in imports_of(f"{PACKAGE}.cli.status")  # lazily
+    assert layer_of(f"{PACKAGE}.__main__") == ("cli", 5)
