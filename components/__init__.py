@@ -8,7 +8,7 @@ The folders are the architecture (docs/architecture.md), from the outside in:
   documented TypedDict args), `sweep_resources` and `sweep_provider` (the sweep's
   identity and lifecycle as dynamic resources; pickled by reference as
   `wandb_sweeps.sweep_provider` into every stack's state: never move it)
-- `cli/`         the `wandb-sweeps` command (`status`), beside the face; nothing imports it
+- `cli/`         the `wandb-sweeps` command (`check`, `status`), beside the face; nothing imports it
 - `config/`      stack config and args -> one checked `SweepSettings`, before anything is registered
 - `wandb/`       the W&B side: sweep file, W&B's schema, transport, operations, adoption
 - `kubernetes/`  the Kubernetes side: pod settings and rules, Job builders, the launcher
