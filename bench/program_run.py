@@ -53,9 +53,12 @@ class Mocks(pulumi.runtime.Mocks):
         self.record = record
         self.preview = preview
         self.last_registration = 0.0
+        self.first_registration = 0.0
+        self.program_returned = 0.0
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         self.last_registration = time.monotonic()
+        self.first_registration = self.first_registration or self.last_registration
         if self.record is not None:
             self.record.append(
                 {"type": args.typ, "name": args.name, "custom": args.custom, "inputs": args.inputs}
@@ -88,7 +91,12 @@ def main(argv: list[str]) -> int:
     pulumi.runtime.set_all_config(request["config"], request.get("secret_keys", []))
     os.chdir(program.parent)
     sys.path.insert(0, str(program.parent))
-    _sync_await(run_pulumi_func(lambda: runpy.run_path(str(program), run_name="__main__")))
+    def program_body() -> None:
+        runpy.run_path(str(program), run_name="__main__")
+        mocks.program_returned = time.monotonic()
+
+    _sync_await(run_pulumi_func(program_body))
+    settled = time.monotonic()
     if record_file is not None:
         # A preview's unknowns as the engine's own sentinel: the floor registers them as such.
         record_file.write_text(
@@ -99,6 +107,9 @@ def main(argv: list[str]) -> int:
             {
                 "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                 "last_registration": mocks.last_registration,
+                "first_registration": mocks.first_registration,
+                "program_returned": mocks.program_returned,
+                "settled": settled,
                 "modules": sorted(sys.modules),
             }
         )

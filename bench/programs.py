@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -112,7 +113,7 @@ def run_program(
 ) -> dict[str, float]:
     """One run in a fresh process: `seconds` to its exit, `evaluation` to its last
     registration (both from the process's start, interpreter start included), and
-    `max_rss_mb`, its peak memory."""
+    `max_rss_mb`, its peak memory, and `cpu`, its CPU time (user + system)."""
     request_file = workdir / f"request-{time.monotonic_ns()}.json"
     request_file.write_text(json.dumps(request))
     command = [sys.executable, str(RUNNER), str(program), str(request_file)]
@@ -120,10 +121,22 @@ def run_program(
         command += ["--record", str(record)]
     if preview:
         command.append("--preview")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("WANDB_", "PULUMI_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("WANDB_", "PULUMI_")) and k != "PYTHONDONTWRITEBYTECODE"
+    }
+    # Bytecode cached as on a user's machine (pip compiles what it installs; Python caches the
+    # project's own modules at their first import), in the bench's own directory: a shell that
+    # sets PYTHONDONTWRITEBYTECODE would otherwise make every run compile wandb_sweeps anew while
+    # pulumi's bytecode, compiled at install, is read. The untimed first runs fill the cache.
+    env["PYTHONPYCACHEPREFIX"] = str(workdir / "pycache")
+    cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic()
     result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600, cwd=workdir)
     seconds = time.monotonic() - started
+    cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
     if result.returncode != 0:
         raise RuntimeError(f"{program} failed:\n{result.stderr[-3000:]}")
     report = json.loads(result.stdout.strip().splitlines()[-1])
@@ -131,6 +144,7 @@ def run_program(
         "seconds": seconds,
         "evaluation": report["last_registration"] - started,
         "max_rss_mb": report["max_rss_mb"],
+        "cpu": cpu,
     }
 
 
@@ -145,11 +159,14 @@ class Case:
 
 @dataclass
 class Runs:
-    """A case's runs: wall time to the process's exit, time to its last registration, peak memory."""
+    """A case's runs: wall time to the process's exit, time to its last registration, peak
+    memory, and the CPU time of the whole process (user + system: what other work on the
+    machine does not inflate)."""
 
     seconds: Figure
     evaluation: Figure
     memory: Figure
+    cpu: Figure
 
 
 def measure(case: Case, runs: int, workdir: Path) -> tuple[Figure, Figure]:
@@ -174,7 +191,7 @@ def side_by_side(case: Case, floor: Case, runs: int, workdir: Path) -> tuple[Run
 
     def figures(name: str) -> Runs:
         found = results[name]
-        return Runs(*(Figure([r[key] for r in found]) for key in ("seconds", "evaluation", "max_rss_mb")))
+        return Runs(*(Figure([r[key] for r in found]) for key in ("seconds", "evaluation", "max_rss_mb", "cpu")))
 
     return figures(case.name), figures(floor.name)
 

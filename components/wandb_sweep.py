@@ -166,13 +166,13 @@ class WandbSweep(pulumi.ComponentResource):
             sweep_id=self.sweep.sweep_id,
             base_url=self.sweep.sweep_base_url,
         )
-        self.jobs = self._jobs(settings, sweep, namespace)
+        self.jobs, job_names = self._jobs(settings, sweep, namespace)
 
         self.sweep_id = self.sweep.sweep_id
         self.sweep_path = self.sweep.sweep_path
         self.sweep_url = self.sweep.sweep_url
         self.namespace = pulumi.Output.from_input(namespace)
-        self.job_names = pulumi.Output.all(*[job.metadata.apply(lambda m: m.name) for job in self.jobs])
+        self.job_names = job_names if isinstance(job_names, pulumi.Output) else pulumi.Output.from_input(job_names)
         self.agent_command = pulumi.Output.concat("wandb agent ", sweep.path)
         self.register_outputs(
             {
@@ -187,7 +187,9 @@ class WandbSweep(pulumi.ComponentResource):
 
     def _jobs(
         self, settings: SweepSettings, sweep: SweepRef, namespace: pulumi.Input[str]
-    ) -> list[k8s.batch.v1.Job]:
+    ) -> tuple[list[k8s.batch.v1.Job], pulumi.Input[list[str]]]:
+        """The agent Jobs, and their names: one Output for them all (an Output per Job, from
+        each Job's metadata, cost three more Outputs per slot; the names are the ones given)."""
         ca = settings.wandb.ca_certificate
         job_inputs = AgentJobInputs(
             pods=settings.agents,
@@ -210,7 +212,7 @@ class WandbSweep(pulumi.ComponentResource):
         # The pod spec, its Outputs and the names' digest text once; per slot only its
         # labels and name (job_slots: at 1,000 pods the rest was a third of the run).
         slots = agent_job_slots(job_inputs)
-        return [
+        jobs = [
             k8s.batch.v1.Job(
                 f"{settings.name}-agent-{slot}",
                 metadata=slots.metadata(slot),
@@ -223,6 +225,7 @@ class WandbSweep(pulumi.ComponentResource):
             )
             for slot in range(settings.agents.pods)
         ]
+        return jobs, slots.names_of(range(settings.agents.pods))
 
     def _secret(
         self,

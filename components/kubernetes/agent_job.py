@@ -288,7 +288,14 @@ def _ca_volumes(job: AgentJobInputs) -> tuple[list[VolumeArgsDict], list[VolumeM
     return ca_pod_volumes(job.ca_config_map) if job.ca_config_map else ([], [])
 
 
-def agent_container(job: AgentJobInputs) -> ContainerArgsDict:
+def _our_volumes(job: AgentJobInputs) -> tuple[list[VolumeArgsDict], list[VolumeMountArgsDict]]:
+    """/dev/shm and the CA's volumes, and their mounts: the pod lists the one, the container the other."""
+    shm, shm_mounts = _shm_volume(job)
+    ca, ca_mounts = _ca_volumes(job)
+    return shm + ca, shm_mounts + ca_mounts
+
+
+def agent_container(job: AgentJobInputs, our_mounts: list[VolumeMountArgsDict]) -> ContainerArgsDict:
     container: ContainerArgsDict = {
         "name": CONTAINER_NAME,
         "image": job.pods.image,
@@ -303,7 +310,7 @@ def agent_container(job: AgentJobInputs) -> ContainerArgsDict:
     resources = agent_resources(job.pods)
     if resources:
         container["resources"] = resources
-    mounts = _shm_volume(job)[1] + _ca_volumes(job)[1] + list(job.runtime.volume_mounts)
+    mounts = our_mounts + list(job.runtime.volume_mounts)
     if mounts:
         container["volume_mounts"] = mounts  # type: ignore[typeddict-item]  # user VolumeMount objects, camelCase
     return container
@@ -322,6 +329,7 @@ def agent_pod_spec(job: AgentJobInputs) -> PodSpecArgsDict:
     user's pieces take it below (pod_settings.pod_security_problems): seccomp RuntimeDefault
     and runAsNonRoot here, no capabilities and no privilege escalation in the container."""
     runtime, scheduling = job.runtime, job.scheduling
+    our_volumes, our_mounts = _our_volumes(job)
     security: PodSecurityContextArgsDict = {"seccomp_profile": {"type": "RuntimeDefault"}}
     if runtime.run_as_non_root:
         security["run_as_non_root"] = True
@@ -335,10 +343,10 @@ def agent_pod_spec(job: AgentJobInputs) -> PodSpecArgsDict:
         # Agents never call the Kubernetes API: no token in the pod.
         "automount_service_account_token": False,
         "security_context": security,
-        "containers": [agent_container(job)],
+        "containers": [agent_container(job, our_mounts)],
     }
     optional: dict[str, Any] = {
-        "volumes": _shm_volume(job)[0] + _ca_volumes(job)[0] + list(runtime.volumes),
+        "volumes": our_volumes + list(runtime.volumes),
         "tolerations": agent_tolerations(job),
         "node_selector": dict(scheduling.node_selector),
         "affinity": scheduling.affinity,

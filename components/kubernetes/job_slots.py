@@ -98,6 +98,13 @@ class AgentJobSlots:
         spec["template"] = {"metadata": agent_pod_metadata(self.job, slot), "spec": self.pod_spec}
         return spec  # type: ignore[return-value]  # the JobSpec's own keys, one replaced
 
+    def names_of(self, slots: range) -> pulumi.Input[list[str]]:
+        """The Job names of `slots`, as one Output (or plain list)."""
+        names = self.names
+        if isinstance(names, pulumi.Output):
+            return names.apply(lambda resolved: [resolved.of_slot(slot) for slot in slots])
+        return [names.of_slot(slot) for slot in slots]
+
     def metadata(self, slot: int) -> ObjectMetaArgsDict:
         names = self.names
         name = (
