@@ -27,12 +27,12 @@ from typing import Any
 
 import pulumi
 import pytest
-from bench.programs import floor_program
 from engine_model import fresh_root
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 from pulumi_harness import ProgramRun, cli_config, run_program
 
+from bench.programs import floor_program
 from wandb_sweeps.kubernetes import agent_job, job_slots
 
 API_KEY = "local-" + "k" * 40
@@ -65,6 +65,8 @@ def counted(monkeypatch: pytest.MonkeyPatch) -> Iterator[Counted]:
         counts.outputs += 1
         track(output)
 
+    # Whatever an earlier test left on the shared event loop runs now, before anything is counted.
+    run_program("dev", cli_config("dev", wandbApiKey=API_KEY), secret_keys=("wandbApiKey",))
     monkeypatch.setattr(pulumi.Output, "_track", counting_track)
     # Wrapped where they are defined and where they are imported: per-slot building put
     # back in either module is counted.
@@ -86,7 +88,9 @@ def _counting(function: Callable[..., Any], name: str, counts: Counted) -> Calla
 def program_run(counts: Counted, pods: int) -> tuple[Counted, ProgramRun]:
     counts.calls.clear()
     counts.outputs = 0
-    run = run_program("dev", cli_config("dev", wandbApiKey=API_KEY, pods=str(pods)), secret_keys=("wandbApiKey",))
+    run = run_program(
+        "dev", cli_config("dev", wandbApiKey=API_KEY, pods=str(pods)), secret_keys=("wandbApiKey",)
+    )
     snapshot = Counted()
     snapshot.calls, snapshot.outputs = Counter(counts.calls), counts.outputs
     return snapshot, run
