@@ -74,6 +74,21 @@ class Mocks(pulumi.runtime.Mocks):
         return {}, None
 
 
+def peak_memory_mb() -> float:
+    """This program's peak resident memory. On Linux `VmHWM`, which starts anew at exec:
+    `ru_maxrss` keeps the high-water mark the process had before it, i.e. the forked copy
+    of the bench's own process (about 150 MB once it has read a 1,000-pod record), and
+    so hid every smaller program behind that figure."""
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    for line in status.splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("program", type=Path)
@@ -105,7 +120,7 @@ def main(argv: list[str]) -> int:
     print(
         json.dumps(
             {
-                "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "max_rss_mb": peak_memory_mb(),
                 "last_registration": mocks.last_registration,
                 "first_registration": mocks.first_registration,
                 "program_returned": mocks.program_returned,
