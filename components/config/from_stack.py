@@ -10,7 +10,6 @@ Everything else is checked by `validation`, the same code the component runs.
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Collection, Mapping
 from pathlib import Path
@@ -83,6 +82,8 @@ def _normalized(name: str) -> str:
 def likely_keys(unknown: str) -> list[str]:
     """The known keys a misspelled one most likely meant, best first: at most
     MAX_SUGGESTED, those about as close as the closest; none if nothing is close."""
+    import difflib  # only for a key that is wrong: not on every program run's import path
+
     norm = _normalized(unknown)
     if norm in _LIKELY_MEANT:
         return [_LIKELY_MEANT[norm]]

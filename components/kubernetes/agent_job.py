@@ -36,6 +36,7 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,7 @@ from pulumi_kubernetes.core.v1 import (
     EnvVarArgsDict,
     PodSecurityContextArgsDict,
     PodSpecArgsDict,
+    PodTemplateSpecArgsDict,
     ResourceRequirementsArgsDict,
     TolerationArgsDict,
     VolumeArgsDict,
@@ -114,8 +116,10 @@ class SweepRef:
     sweep_id: pulumi.Input[str]
     base_url: pulumi.Input[str]
 
-    @property
+    @cached_property
     def path(self) -> pulumi.Output[str]:
+        """entity/project/id, one Output for the component: every Job's SWEEP_PATH and
+        the `agent_command` share it."""
         return pulumi.Output.concat(self.entity, "/", self.project, "/", self.sweep_id)
 
 
@@ -189,11 +193,15 @@ def namespace_labels(instance: str, *, allow_privileged_pods: bool) -> dict[str,
     return labels
 
 
-def agent_labels(instance: str, slot: int) -> dict[str, str]:
+SLOT_LABEL = "wandb-sweeps/slot"
+"""The one label, and the only part of a Job's pod template, that differs between slots."""
+
+
+def agent_labels(instance: str, slot: int | str) -> dict[str, str]:
     return {
         **common_labels(instance),
         "app.kubernetes.io/component": "sweep-agent",
-        "wandb-sweeps/slot": str(slot),
+        SLOT_LABEL: str(slot),
     }
 
 
@@ -201,10 +209,19 @@ def job_name(name: str, slot: int, spec: Mapping[str, Any], queue_name: str | No
     """`<name>-agent-<slot>-<digest>`: the digest covers every field of the (resolved)
     JobSpec that cannot change in place, so a Job is only ever replaced under a new
     name; and the Kueue queue, which Kueue does not let change on an admitted Job."""
+    return job_name_of_text(name, slot, job_digest_text(spec, queue_name))
+
+
+def job_digest_text(spec: Mapping[str, Any], queue_name: str | None) -> str:
+    """The canonical text `job_name` digests: the fixed fields as sorted, compact JSON."""
     fixed = {k: v for k, v in spec.items() if k not in MUTABLE_JOB_SPEC_FIELDS}
     if queue_name:
         fixed["kueue_queue"] = queue_name
-    digest = hashlib.sha256(json.dumps(fixed, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    return json.dumps(fixed, sort_keys=True, separators=(",", ":"))
+
+
+def job_name_of_text(name: str, slot: int, text: str) -> str:
+    digest = hashlib.sha256(text.encode()).hexdigest()
     return f"{name}-agent-{slot}-{digest[:10]}"
 
 
@@ -278,7 +295,14 @@ def _ca_volumes(job: AgentJobInputs) -> tuple[list[VolumeArgsDict], list[VolumeM
     return ca_pod_volumes(job.ca_config_map) if job.ca_config_map else ([], [])
 
 
-def agent_container(job: AgentJobInputs) -> ContainerArgsDict:
+def _our_volumes(job: AgentJobInputs) -> tuple[list[VolumeArgsDict], list[VolumeMountArgsDict]]:
+    """/dev/shm and the CA's volumes, and their mounts: the pod lists the one, the container the other."""
+    shm, shm_mounts = _shm_volume(job)
+    ca, ca_mounts = _ca_volumes(job)
+    return shm + ca, shm_mounts + ca_mounts
+
+
+def agent_container(job: AgentJobInputs, our_mounts: list[VolumeMountArgsDict]) -> ContainerArgsDict:
     container: ContainerArgsDict = {
         "name": CONTAINER_NAME,
         "image": job.pods.image,
@@ -293,7 +317,7 @@ def agent_container(job: AgentJobInputs) -> ContainerArgsDict:
     resources = agent_resources(job.pods)
     if resources:
         container["resources"] = resources
-    mounts = _shm_volume(job)[1] + _ca_volumes(job)[1] + list(job.runtime.volume_mounts)
+    mounts = our_mounts + list(job.runtime.volume_mounts)
     if mounts:
         container["volume_mounts"] = mounts  # type: ignore[typeddict-item]  # user VolumeMount objects, camelCase
     return container
@@ -312,6 +336,7 @@ def agent_pod_spec(job: AgentJobInputs) -> PodSpecArgsDict:
     user's pieces take it below (pod_settings.pod_security_problems): seccomp RuntimeDefault
     and runAsNonRoot here, no capabilities and no privilege escalation in the container."""
     runtime, scheduling = job.runtime, job.scheduling
+    our_volumes, our_mounts = _our_volumes(job)
     security: PodSecurityContextArgsDict = {"seccomp_profile": {"type": "RuntimeDefault"}}
     if runtime.run_as_non_root:
         security["run_as_non_root"] = True
@@ -325,10 +350,10 @@ def agent_pod_spec(job: AgentJobInputs) -> PodSpecArgsDict:
         # Agents never call the Kubernetes API: no token in the pod.
         "automount_service_account_token": False,
         "security_context": security,
-        "containers": [agent_container(job)],
+        "containers": [agent_container(job, our_mounts)],
     }
     optional: dict[str, Any] = {
-        "volumes": _shm_volume(job)[0] + _ca_volumes(job)[0] + list(runtime.volumes),
+        "volumes": our_volumes + list(runtime.volumes),
         "tolerations": agent_tolerations(job),
         "node_selector": dict(scheduling.node_selector),
         "affinity": scheduling.affinity,
@@ -340,72 +365,28 @@ def agent_pod_spec(job: AgentJobInputs) -> PodSpecArgsDict:
     return spec
 
 
-def agent_job_metadata(job: AgentJobInputs, slot: int, spec: JobSpecArgsDict) -> ObjectMetaArgsDict:
-    """`spec` is this slot's `agent_job_spec`: the name is derived from it once resolved.
-
-    Kueue reads its queue from the Job's labels; it creates the Job suspended and
-    lets it run once admitted against the queue's quota.
-    """
-    queue = job.metadata.queue_name
+def agent_job_labels(job: AgentJobInputs, slot: int) -> dict[str, str]:
+    """Kueue reads its queue from the Job's labels; it creates the Job suspended and
+    lets it run once admitted against the queue's quota."""
     labels = {**job.metadata.labels, **agent_labels(job.name, slot)}
-    if queue:
-        labels[KUEUE_QUEUE_LABEL] = queue
-    return {
-        "name": once_resolved(spec, lambda resolved: job_name(job.name, slot, resolved, queue)),
-        "namespace": job.namespace,
-        "labels": labels,
-        "annotations": {**job.metadata.annotations, **JOB_ANNOTATIONS},
-    }
+    if job.metadata.queue_name:
+        labels[KUEUE_QUEUE_LABEL] = job.metadata.queue_name
+    return labels
 
 
-def once_resolved(value: Any, build: Any) -> Any:
-    """`build(value)` with every pulumi.Output inside `value` resolved: an Output if there
-    are any, else a plain value.
-
-    Only the Outputs are awaited (the sweep's identity, maybe the image), with one
-    `Output.all`: `Output.from_input` on the whole spec would wrap each of its hundreds
-    of plain values in an Output of its own, for every Job, which made the program's
-    cost grow superlinearly with `pods`.
-    """
-    found: list[tuple[tuple[Any, ...], pulumi.Output[Any]]] = []
-
-    def collect(node: Any, path: tuple[Any, ...]) -> None:
-        if isinstance(node, pulumi.Output):
-            found.append((path, node))
-        elif isinstance(node, dict):
-            for key, item in node.items():
-                collect(item, (*path, key))
-        elif isinstance(node, list | tuple):
-            for index, item in enumerate(node):
-                collect(item, (*path, index))
-
-    collect(value, ())
-    if not found:
-        return build(value)
-
-    def substituted(node: Any, path: tuple[Any, ...], values: dict[tuple[Any, ...], Any]) -> Any:
-        if path in values:
-            return values[path]
-        if isinstance(node, dict):
-            return {key: substituted(item, (*path, key), values) for key, item in node.items()}
-        if isinstance(node, list | tuple):
-            return [substituted(item, (*path, index), values) for index, item in enumerate(node)]
-        return node
-
-    paths = [path for path, _ in found]
-    return pulumi.Output.all(*[output for _, output in found]).apply(
-        lambda resolved: build(substituted(value, (), dict(zip(paths, resolved, strict=True))))
-    )
+def agent_job_annotations(job: AgentJobInputs) -> dict[str, str]:
+    return {**job.metadata.annotations, **JOB_ANNOTATIONS}
 
 
-def _pod_metadata(job: AgentJobInputs, slot: int) -> ObjectMetaArgsDict:
+def agent_pod_metadata(job: AgentJobInputs, slot: int | str) -> ObjectMetaArgsDict:
     metadata: ObjectMetaArgsDict = {"labels": {**job.metadata.labels, **agent_labels(job.name, slot)}}
     if job.metadata.annotations:
         metadata["annotations"] = dict(job.metadata.annotations)
     return metadata
 
 
-def agent_job_spec(job: AgentJobInputs, slot: int) -> JobSpecArgsDict:
+def agent_job_spec(job: AgentJobInputs, template: PodTemplateSpecArgsDict) -> JobSpecArgsDict:
+    """A Job running `template` (from `agent_pod_metadata` and `agent_pod_spec`), one pod at a time."""
     spec: JobSpecArgsDict = {
         "completions": 1,
         "parallelism": 1,
@@ -431,10 +412,7 @@ def agent_job_spec(job: AgentJobInputs, slot: int) -> JobSpecArgsDict:
                 },
             ]
         },
-        "template": {
-            "metadata": _pod_metadata(job, slot),
-            "spec": agent_pod_spec(job),
-        },
+        "template": template,
     }
     if job.policy.active_deadline_seconds is not None:
         spec["active_deadline_seconds"] = job.policy.active_deadline_seconds

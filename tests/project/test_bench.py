@@ -32,6 +32,8 @@ def test_the_bench_prints_its_table_for_the_smallest_case() -> None:
     figures = [row.split(" | ")[0].removeprefix("| ") for row in rows]
     for expected in (
         "program vs floor, dev stack",
+        "evaluation vs floor, dev stack, update",
+        "evaluation vs floor, dev stack, preview",
         "growth, 1 pods",
         "launcher: container start to 1 agent(s) started",
         "W&B requests, first up (entity unset)",
