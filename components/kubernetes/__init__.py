@@ -8,5 +8,5 @@ component (`wandb_sweep`) registers what `agent_job` builds.
 - `api_rules`     what the API server refuses beyond that schema (env names, labels, ...), with sources
 - `ca_bundle`     what a private CA adds to the pods (ConfigMap, volumes, env)
 - `agent_job`     pure builders of the agent Jobs and their pod specs
-- `agent_launcher.sh`  the POSIX sh program each agent pod runs
+- `launcher/`    the POSIX sh program each agent pod runs, in three parts (agent_job.LAUNCHER_PARTS)
 """

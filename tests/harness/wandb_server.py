@@ -109,6 +109,7 @@ import binascii
 import dataclasses
 import itertools
 import json
+import math
 import re
 import secrets
 import ssl
@@ -413,6 +414,25 @@ class _Fault:
         return self.operation == request.operation_name or self.operation in request.root_fields[:1]
 
 
+@dataclasses.dataclass(frozen=True)
+class RateLimit:
+    """At most ``requests`` GraphQL requests per user in each ``window`` seconds (see
+    :meth:`WandbServer.limit_rate`)."""
+
+    requests: int
+    window: float = 1.0
+    retry_after: bool = True
+    """Send ``Retry-After`` with the 429 (W&B's pages name only the ``RateLimit-*`` headers)."""
+
+
+@dataclasses.dataclass
+class _Window:
+    """One user's current fixed window: when it began and the requests it has let through."""
+
+    started: float
+    used: int = 0
+
+
 @dataclasses.dataclass
 class _Context:
     """Per-request context handed to resolvers."""
@@ -472,6 +492,8 @@ class WandbServer:
         """Runs handed out to agents by ``run`` commands, in order."""
         self._projects: set[tuple[str, str]] = set()
         self._faults: list[_Fault] = []
+        self._rate_limit: RateLimit | None = None
+        self._windows: dict[str, _Window] = {}
         self._rewrites: list[tuple[str, Callable[[dict[str, Any]], dict[str, Any]], list[int]]] = []
         self._next_sweep_number = 1
         self._next_command_number = 1
@@ -625,6 +647,16 @@ class WandbServer:
         with self._lock:
             self._faults.append(_Fault(operation, status, delay, drop_reply_after_acting, times, location))
 
+    def limit_rate(self, requests: int | None, *, window: float = 1.0, retry_after: bool = True) -> None:
+        """Let each user (the entity of an API key; an unknown key is its own user) make at
+        most ``requests`` GraphQL requests per ``window`` seconds, in fixed windows; the
+        rest get HTTP 429 with ``RateLimit-Limit``, ``RateLimit-Remaining: 0``,
+        ``RateLimit-Reset`` (whole seconds until the window ends) and, with ``retry_after``,
+        ``Retry-After`` (the same). None lifts the limit. See the module docstring."""
+        with self._lock:
+            self._rate_limit = None if requests is None else RateLimit(requests, window, retry_after)
+            self._windows = {}
+
     def rewrite_replies(
         self, operation: str, change: Callable[[dict[str, Any]], dict[str, Any]], *, times: int = 1
     ) -> None:
@@ -648,6 +680,27 @@ class WandbServer:
         if sweep is None:
             raise KeyError(f"no sweep {entity}/{project}/{name}")
         return sweep
+
+    def _rate_limited(self, request: GraphQLRequest) -> dict[str, str] | None:
+        """The 429's headers when ``request`` is over its user's limit, else None (counted)."""
+        with self._lock:
+            limit = self._rate_limit
+            if limit is None:
+                return None
+            key = request.api_key or ""
+            user = self.api_keys.get(key, key)
+            now = time.monotonic()
+            window = self._windows.get(user)
+            if window is None or now - window.started >= limit.window:
+                window = self._windows[user] = _Window(started=now)
+            if window.used < limit.requests:
+                window.used += 1
+                return None
+            reset = str(max(1, math.ceil(window.started + limit.window - now)))
+            headers = {"RateLimit-Limit": str(limit.requests), "RateLimit-Remaining": "0", "RateLimit-Reset": reset}
+            if limit.retry_after:
+                headers["Retry-After"] = reset
+            return headers
 
     def _take_fault(self, request: GraphQLRequest) -> _Fault | None:
         with self._lock:
@@ -845,6 +898,12 @@ class _Handler(BaseHTTPRequestHandler):
         request = _parse_request(raw, _api_key(self.headers.get("Authorization")))
         with server._lock:
             server.requests.append(request)
+
+        limited = server._rate_limited(request)
+        if limited is not None:
+            request.status = 429
+            self._reply_json(429, {"error": "rate limit exceeded"}, limited)
+            return
 
         fault = server._take_fault(request)
         if fault is not None and fault.status is not None:
