@@ -54,6 +54,7 @@ from pulumi_kubernetes.core.v1 import (
 )
 from pulumi_kubernetes.meta.v1 import ObjectMetaArgsDict
 
+from .agent_scale import AGENT_RESTARTS, RESTARTS_ENV, scale_config_map_name
 from .ca_bundle import ca_pod_env, ca_pod_volumes
 from .pods import (
     KUEUE_QUEUE_LABEL,
@@ -65,7 +66,6 @@ from .pods import (
     PodScheduling,
 )
 from .secret_ref import DEFAULT_SECRET_KEY, SecretKeyRef
-
 
 LAUNCHER_PARTS = ("setup.sh", "agents.sh", "watch.sh")
 """The launcher's parts in launcher/, in the order they run as one script (setup.sh's
@@ -82,7 +82,9 @@ def launcher_source() -> str:
 def _launcher_script() -> str:
     """The launcher without its comment lines: the script stays documented in the repo
     while `kubectl describe` of an agent pod stays short."""
-    kept = [line for line in launcher_source().splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    kept = [
+        line for line in launcher_source().splitlines() if line.strip() and not line.lstrip().startswith("#")
+    ]
     return "\n".join(kept) + "\n"
 
 
@@ -235,6 +237,8 @@ def agent_env(job: AgentJobInputs) -> list[EnvVarArgsDict]:
         {"name": "GPUS_PER_POD", "value": str(pods.gpus_per_pod)},
         # How long agents the launcher stops itself get, like a SIGTERM from Kubernetes.
         {"name": "STOP_GRACE_SECONDS", "value": str(job.runtime.termination_grace_period_seconds)},
+        # An agent that exits 1 while the sweep runs is restarted this often (agent_scale).
+        {"name": RESTARTS_ENV, "value": str(AGENT_RESTARTS)},
     ]
     if pods.gpus_per_pod > 0:
         # Which variables split the GPUs between the agents: amd.com/* adds HIP_VISIBLE_DEVICES.
@@ -296,6 +300,9 @@ def agent_container(job: AgentJobInputs) -> ContainerArgsDict:
         "image_pull_policy": job.runtime.pull_policy.value,
         "command": ["/bin/sh", "-c", LAUNCHER_SCRIPT],
         "env": agent_env(job),
+        # The start spread and client timeouts that follow the sweep's size: in a ConfigMap, so
+        # that scaling replaces no Job; a small sweep has none (agent_scale). `env` wins over it.
+        "env_from": [{"config_map_ref": {"name": scale_config_map_name(job.name), "optional": True}}],
         "security_context": {
             "allow_privilege_escalation": False,
             "capabilities": {"drop": ["ALL"]},

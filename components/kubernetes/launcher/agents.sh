@@ -88,14 +88,16 @@ make_agent_dirs() {
   mkdir -p "$@"
 }
 
-# launch DELAY DEVICES COUNT: in the background, after DELAY s, becomes `wandb agent` for
-# agent `number` (its WANDB_DIR `dir`), with its GPUs (see the header of setup.sh) and
-# `--count COUNT` unless COUNT is empty. A subshell: a SIGTERM during its delay ends it
-# (its traps are the default ones), and exec keeps its pid for the agent.
+# launch DELAY DEVICES COUNT: in the background, after DELAY s (whole, or with 3 decimals),
+# becomes `wandb agent` for agent `number` (its WANDB_DIR `dir`), with its GPUs (see the
+# header of setup.sh) and `--count COUNT` unless COUNT is empty. A subshell: a SIGTERM
+# during its delay ends it (its traps are the default ones), and exec keeps its pid for
+# the agent.
 launch() {
-  if [ "$1" -gt 0 ]; then
-    sleep "$1" > /dev/null 2>&1
-  fi
+  case $1 in
+    0 | 0.000) ;;
+    *) sleep "$1" > /dev/null 2>&1 ;;
+  esac
   devices=$2
   if [ -n "$3" ]; then
     set -- --count "$3"
@@ -111,8 +113,8 @@ launch() {
   fi
 }
 
-# start_agent INDEX [DELAY [RESTARTS ORIGIN]]: starts agent INDEX after DELAY s (default: its
-# random start delay, see the header of setup.sh), as restart RESTARTS in a row of an agent
+# start_agent INDEX [DELAY [RESTARTS ORIGIN]]: starts agent INDEX after DELAY whole seconds
+# (default: its random start delay, see the header of setup.sh), as restart RESTARTS of an agent
 # whose directory held ORIGIN runs before its first start. A restarted agent with
 # RUNS_PER_AGENT is given the runs it has left.
 start_agent() {
@@ -123,11 +125,16 @@ start_agent() {
   first=${4:-$started}
   if [ $# -ge 2 ]; then
     delay=$2
+    later=$2
   else
-    random_below "$start_spread"
-    delay=$random
+    random_below $((start_spread * 1000))
+    delay=$((random / 1000))
+    later=$(((random + 999) / 1000))
+    if [ -n "$fractions" ]; then
+      delay=$delay.$(printf %03d $((random % 1000)))
+    fi
     if [ "$start_spread" -gt 0 ]; then
-      echo "wandb-sweeps: agent $number starts in $delay s (a random 0 to $((start_spread - 1)) s, AGENT_START_SPREAD_SECONDS: the sweep's agents start at about agentStartsPerSecond)"
+      echo "wandb-sweeps: agent $number starts in $delay s (a random 0 to $start_spread s, AGENT_START_SPREAD_SECONDS: the sweep's agents start at about agentStartsPerSecond)"
     fi
   fi
   devices=$(gpu_share "$number")
@@ -142,10 +149,14 @@ start_agent() {
   else
     echo "wandb-sweeps: starting agent $number on GPU(s) $devices for $SWEEP_PATH"
   fi
-  launch "$delay" "$devices" "$count" &
-  agent=$!
   read_debug_log "$dir"
-  running="$running $number:$agent:$first:$started:$again:$((ticks + delay)):$seen"
+  launch "$delay" "$devices" "$count" &
+  running="$running $number:$!:$first:$started:$again:$((ticks + later)):$seen"
+  # A signal that came while it was being started found it in no list: pass it on now.
+  case $signal_status in
+    143) kill -s TERM $! 2> /dev/null ;;
+    130) kill -s INT $! 2> /dev/null ;;
+  esac
 }
 
 # run_query PYTHON FILE: runs STATE_QUERY with PYTHON, its answer in FILE, its status in

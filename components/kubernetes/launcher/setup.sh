@@ -17,8 +17,9 @@
 #     folder, so that `wandb agent` keeps its debug log there and not in /tmp), to count its
 #     runs and read its W&B errors;
 #   - a start delay: with AGENT_START_SPREAD_SECONDS = S > 0 (the sweep's agent count over
-#     agentStartsPerSecond, from the pod's scale ConfigMap), a random 0 .. S-1 s, so that a
-#     sweep's agents (and a retried pod's) start at about that rate; 0 or unset: at once.
+#     agentStartsPerSecond, from the pod's scale ConfigMap), a random 0 to S s (in ms where
+#     `sleep` takes fractions, else whole seconds), so that a sweep's agents (and a retried
+#     pod's) start at about that rate; 0 or unset: at once.
 # With WANDB_SWEEPS_CA_FILE set it first writes one CA bundle (trust_ca).
 #
 # Each agent's exit is judged (`wandb agent` also exits 0 when it gives up on failing runs,
@@ -79,23 +80,30 @@ if [ "$stop_grace" -le $((2 * drain_margin)) ]; then
   drain_margin=$((stop_grace / 2))
 fi
 
-# whole NAME VALUE DEFAULT: prints VALUE if it is a whole number, else DEFAULT, with a
-# warning naming NAME (these come from the pod's env, which users may set).
+# whole NAME VALUE DEFAULT: sets `value` to VALUE if it is a whole number, else to DEFAULT,
+# with a warning naming NAME when VALUE is set (users may set these in the pod's env).
 whole() {
+  value=$3
   case $2 in
-    '' | *[!0-9]*)
-      if [ -n "$2" ]; then
-        echo "wandb-sweeps: $1 must be a whole number of seconds or times, got '$2'; using $3" >&2
-      fi
-      echo "$3"
-      ;;
-    *) echo "$2" ;;
+    '') ;;
+    *[!0-9]*) echo "wandb-sweeps: $1 must be a whole number, got '$2'; using $3" >&2 ;;
+    *) value=$2 ;;
   esac
 }
-start_spread=$(whole AGENT_START_SPREAD_SECONDS "${AGENT_START_SPREAD_SECONDS:-}" 0)
-restart_limit=$(whole AGENT_RESTARTS "${AGENT_RESTARTS:-}" 0)
-restart_backoff=$(whole WANDB_SWEEPS_RESTART_BACKOFF_SECONDS "${WANDB_SWEEPS_RESTART_BACKOFF_SECONDS:-}" 30)
-idle_period=$(whole WANDB_SWEEPS_IDLE_REPORT_SECONDS "${WANDB_SWEEPS_IDLE_REPORT_SECONDS:-}" 600)
+whole AGENT_START_SPREAD_SECONDS "${AGENT_START_SPREAD_SECONDS:-}" 0
+start_spread=$value
+whole AGENT_RESTARTS "${AGENT_RESTARTS:-}" 0
+restart_limit=$value
+whole WANDB_SWEEPS_RESTART_BACKOFF_SECONDS "${WANDB_SWEEPS_RESTART_BACKOFF_SECONDS:-}" 30
+restart_backoff=$value
+whole WANDB_SWEEPS_IDLE_REPORT_SECONDS "${WANDB_SWEEPS_IDLE_REPORT_SECONDS:-}" 600
+idle_period=$value
+# Start delays in milliseconds where `sleep` takes fractions of a second (GNU coreutils,
+# busybox: a smooth rate, not a burst each second); POSIX asks only for whole seconds.
+fractions=""
+if [ "$start_spread" -gt 0 ] && sleep 0.001 > /dev/null 2>&1; then
+  fractions=1
+fi
 
 # The files where images keep their public roots: Debian/Ubuntu, RHEL/Fedora, Alpine/macOS.
 public_roots="/etc/ssl/certs/ca-certificates.crt /etc/pki/tls/certs/ca-bundle.crt /etc/ssl/cert.pem"
