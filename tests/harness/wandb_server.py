@@ -73,6 +73,41 @@ Behaviours copied from the real server:
   - an agent whose sweep was deleted: HTTP 404, which the client turns into
     ``SweepNotFoundError`` (``wandb agent`` exits 1).
 
+  This is the protocol as the wandb 0.31 agent speaks it (wandb/wandb_agent.py
+  ``Agent._run_loop``, ``_heartbeat_commands``, ``_process_command``; the mutation in
+  wandb/apis/public/sweeps.py ``_agent_heartbeat``, which wandb 0.28 had as
+  ``InternalApi.agent_heartbeat`` in wandb/sdk/internal/internal_api.py): a heartbeat
+  every ``Agent.POLL_INTERVAL`` = 5 s, busy or idle, whatever the server answers (it
+  cannot change the interval); ``runState`` holds the runs whose process still runs;
+  ``commands`` is a JSON list of ``run``, ``resume``, ``stop`` and ``exit``, and runs start
+  and stop only through it. The client waits 60 s for a heartbeat; one that fails for any
+  reason but a 404 (a 429 or 5xx after wandb-core's retries, a timeout) is logged as
+  "Error communicating with W&B." with its traceback, to the agent's debug log only, and
+  gives no commands: the agent goes on, starting no run, until a heartbeat gets through.
+
+* Rate limiting, per user, when a test asks for it (``limit_rate(requests, window=...)``):
+  at most ``requests`` GraphQL requests per user (the entity of the API key) in each
+  fixed ``window``; the others get HTTP 429, body ``{"error": "rate limit exceeded"}``
+  (what the hosted W&B answered, wandb/wandb#2696), with ``RateLimit-Remaining: 0`` and
+  ``RateLimit-Reset`` (whole seconds until the window ends), the headers W&B documents
+  for its 429s ("quota remaining in the current window (0-1000 scale)", "seconds until the
+  current quota resets": docs.wandb.ai, support article "Rate limit exceeded on metric
+  logging"; Dedicated Cloud and self-managed "Rate limits"), ``RateLimit-Limit`` (the
+  IETF RateLimit header fields draft, which W&B's names follow) and ``Retry-After`` (the
+  same seconds; ``retry_after=False`` leaves it out, as W&B's pages do not promise it).
+  What the client does with them, read in wandb-core (wandb/wandb core/): every GraphQL
+  request is retried on 429 and on any 4xx or 5xx but 400, 401, 403, 404, 409, 410, 413,
+  422 and 501 (internal/clients/retry_policy.go ``RetryMostFailures``, the policy of
+  ``CheckRetry``), up to 20 times, waiting ``Retry-After`` when it is there and else
+  2 s x 2^n plus up to 25 %, at most 60 s (internal/clients/backoff.go
+  ``ExponentialBackoffWithJitter``, ``retryAfterHeader``; internal/api/api.go
+  ``DefaultRetryMax``, ``DefaultRetryWaitMin``, ``DefaultRetryWaitMax``), each attempt
+  bounded by WANDB_HTTP_TIMEOUT (30 s unset: internal/api/gql_client.go ``NewGQLClient``);
+  ``RateLimit-Reset`` it does not read. The Python side stops waiting after
+  WANDB_HTTP_TIMEOUT (19 s unset: wandb/apis/public/api.py ``Api._HTTP_TIMEOUT``), so a
+  ``wandb agent`` whose start-up calls keep getting 429 exits 1 after about 20 s (seen
+  here, tests/end_to_end/test_agent_rate_limits.py).
+
 Simplifications: no run logging (a run exists only as handed out, see
 ``WandbServer.runs``; ``Sweep.runs`` stays empty and ``runCount`` 0), no
 teams (a sweep another user made in a shared entity is planted with
