@@ -213,15 +213,15 @@ def launch_pods(
     for name, text in (("wandb", RECORDING_STUB), ("python3", FINISHED_PYTHON)):
         (bin_dir / name).write_text(text)
         (bin_dir / name).chmod(0o755)
-    maps = scale_maps(stack_objects)
-    from_config_map = maps[0]["data"] if maps else {}
+    config_maps = {o["metadata"]["name"]: o.get("data", {}) for o in stack_objects if o["typ"] == CONFIG_MAP}
     jobs = [o for o in stack_objects if o["typ"] == JOB]
     launchers = []
     began: dict[str, float] = {}
     for slot in range(slots):
         agent = container(jobs[slot])
         env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": str(tmp_path), "STUB_DIR": str(tmp_path)}
-        env.update(from_config_map)
+        for source in agent.get("envFrom", []):  # what the kubelet does: envFrom, then env over it
+            env.update(config_maps.get(source["configMapRef"]["name"], {}))
         env.update({e["name"]: e.get("value", API_KEY) for e in agent["env"]})
         env["WANDB_DIR"] = str(tmp_path / f"pod-{slot}")
         began[env["WANDB_DIR"]] = time.time()

@@ -157,6 +157,14 @@ def test_a_burst_of_agents_refused_at_start_ends_with_running_agents_not_failed_
 
     assert [p.process.poll() for p in burst] == [None, None]  # no pod failed
     assert len(server.agents_of(sweep.name)) == 4
+
+    # What the agents ask of W&B once they run (docs/performance.md): one heartbeat each
+    # every 5 s (Agent.POLL_INTERVAL), nothing else while their runs go on.
+    mark = server.mark()
+    time.sleep(10)
+    asked = server.operation_counts(mark)
+    print(f"4 running agents, 10 s: {asked}")
+    assert asked.get("Heartbeat", 0) in range(7, 10) and set(asked) == {"Heartbeat"}, asked
     for pod in burst:
         output = pod.output()
         assert "while the sweep is PENDING" in output and "restart 1 of 3 (AGENT_RESTARTS)" in output, output
