@@ -95,7 +95,9 @@ Behaviours copied from the real server:
   logging"; Dedicated Cloud and self-managed "Rate limits"), ``RateLimit-Limit`` (the
   IETF RateLimit header fields draft, which W&B's names follow) and ``Retry-After`` (the
   same seconds; ``retry_after=False`` leaves it out, as W&B's pages do not promise it).
-  What the client does with them, read in wandb-core (wandb/wandb core/): every GraphQL
+  What the client does with them, read in wandb-core (wandb/wandb core/ at commit
+  b6e2950588, the newest source mirrored here; the wandb 0.31 wheel ships wandb-core as a
+  binary, whose 429 handling tests/wandb/test_wandb_server.py checks): every GraphQL
   request is retried on 429 and on any 4xx or 5xx but 400, 401, 403, 404, 409, 410, 413,
   422 and 501 (internal/clients/retry_policy.go ``RetryMostFailures``, the policy of
   ``CheckRetry``), up to 20 times, waiting ``Retry-After`` when it is there and else
