@@ -22,19 +22,45 @@ within about 20 s; the behaviour is the same at wandb's defaults, only slower.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from test_agent_end_to_end import BIN_DIR, LAUNCHER_SHELL, PROBE, SWEEP_CONFIG
 from wandb_server import DEFAULT_KEY, SweepRecord, WandbServer
 
 from wandb_sweeps.kubernetes.agent_job import LAUNCHER_SCRIPT
+
+LAUNCHER_SHELL = os.environ.get("LAUNCHER_SHELL", "/bin/sh").split()
+"""/bin/sh as in pods (dash here), or e.g. LAUNCHER_SHELL="bash --posix" (as test_agent_end_to_end)."""
+BIN_DIR = Path(sys.executable).parent
+"""The test interpreter's bin directory: `python` and `wandb` for the agents."""
+SWEEP_CONFIG = {
+    "method": "grid",
+    "program": "probe.py",
+    "parameters": {"lr": {"values": [0.1, 0.2, 0.3, 0.4]}},
+}
+"""Four grid points: one run for each of four agents."""
+PROBE = """import json, os, signal, sys, time
+from pathlib import Path
+# A sweep run: record it (run id, pid), then wait for SIGTERM, at most PROBE_MAX_SECONDS.
+run_id = os.environ.get("WANDB_RUN_ID", "no-run-id")
+records = Path(__file__).resolve().parent / "records"
+(records / f"{run_id}.tmp").write_text(json.dumps({"run_id": run_id, "pid": os.getpid()}))
+(records / f"{run_id}.tmp").replace(records / f"{run_id}.json")
+stopped = []
+signal.signal(signal.SIGTERM, lambda *_: stopped.append(True))
+deadline = time.monotonic() + float(os.environ.get("PROBE_MAX_SECONDS", "60"))
+while not stopped and time.monotonic() < deadline:
+    time.sleep(0.05)
+sys.exit(0 if stopped else 3)
+"""
 
 
 @dataclass
@@ -72,7 +98,6 @@ def pods(server: WandbServer, tmp_path: Path) -> Iterator[Callable[..., Pod]]:
             "WANDB_BASE_URL": server.base_url,
             "WANDB_ENTITY": sweep.entity,
             "WANDB_PROJECT": sweep.project,
-            "PROBE_MODE": "wait-for-term",
             "PROBE_MAX_SECONDS": "60",
             "AGENT_RESTARTS": "3",  # as the Jobs render it
             **settings,
@@ -100,8 +125,8 @@ def pods(server: WandbServer, tmp_path: Path) -> Iterator[Callable[..., Pod]]:
             os.killpg(pod.process.pid, signal.SIGKILL)
         pod.process.wait(timeout=10)
         for record in (pod.directory / "records").glob("*.json"):
-            with contextlib.suppress(ProcessLookupError, ValueError):
-                os.kill(int(record.read_text().split('"pid": ')[1].split(",")[0]), signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(json.loads(record.read_text())["pid"], signal.SIGKILL)
 
 
 def wait_for(condition: Callable[[], bool], what: str, pods: list[Pod], timeout: float = 40) -> None:

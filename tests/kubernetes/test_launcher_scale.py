@@ -7,32 +7,41 @@ SIGTERM, starting no run), `run` (write a run's config file, as `wandb agent` do
 each run, then run until SIGTERM) or `run-then-N` (write one, then exit N). Each start is
 recorded in `starts.agent-<i>` (time, argv) and `debug.agent-<i>` (whether the agent's
 wandb/ folder existed when it started). A debug log is planted by the tests where the real
-`wandb agent` writes it. The state query is test_agent_launcher's stub Python (`state`).
+`wandb agent` writes it. The state query meets a stub Python first on PATH (`STATE_STUB`),
+which answers what the file `state` holds.
 The script under test is `LAUNCHER_SCRIPT`, byte for byte what the pods run.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
 import subprocess
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from test_agent_launcher import (  # the stub state query, the launcher's env and clean-up
-    KEY,
-    LAUNCHER_SHELL,
-    STUB_PYTHON,
-    SWEEP,
-    _launched,
-    kill_leftover_launchers,  # noqa: F401  (an autouse fixture: kills what a test left running)
-    launcher_env,
-    queries,
-    set_state,
-    wait_for,
-)
 
 from wandb_sweeps.kubernetes.agent_job import LAUNCHER_SCRIPT
+
+LAUNCHER_SHELL = os.environ.get("LAUNCHER_SHELL", "/bin/sh").split()
+"""/bin/sh as in pods (dash here), or e.g. LAUNCHER_SHELL="bash --posix" (as test_agent_launcher)."""
+SWEEP = "team/proj/abcd1234"
+KEY = "local-" + "k" * 40
+
+STATE_STUB = r"""#!/bin/sh
+# Stub Python, first on PATH: as `python3 -c <query> SWEEP_PATH` it records the call and
+# answers what $STUB_DIR/state holds: a state, or ERROR (a one-line error, exit 1).
+shift 2
+printf '%s\n' "$@" > "$STUB_DIR/query.$$"
+answer=$(cat "$STUB_DIR/state")
+case "$answer" in
+  ERROR) echo "CommError: W&B said no" >&2; exit 1 ;;
+  *) echo "$answer" ;;
+esac
+"""
 
 PLANNED_STUB = r"""#!/bin/sh
 name=${WANDB_DIR##*/}
@@ -60,16 +69,61 @@ BACKOFF = {"WANDB_SWEEPS_RESTART_BACKOFF_SECONDS": "1"}
 """Restarts 1 s (plus up to 1 s), then 2 s (plus up to 2 s) after the exit: fast tests."""
 
 
+_launched: list[subprocess.Popen[str]] = []
+"""Launchers started by the current test, each in a process group of its own."""
+
+
+@pytest.fixture(autouse=True)
+def kill_leftover_launchers() -> Iterator[None]:
+    """Whatever a failed test left running (a launcher, its agents) is killed."""
+    yield
+    while _launched:
+        process = _launched.pop()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+
 @pytest.fixture
 def stub_dir(tmp_path: Path) -> Path:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    for name, text in (("wandb", PLANNED_STUB), ("python3", STUB_PYTHON)):
+    for name, text in (("wandb", PLANNED_STUB), ("python3", STATE_STUB)):
         (bin_dir / name).write_text(text)
         (bin_dir / name).chmod(0o755)
     set_state(tmp_path, "RUNNING")
     (tmp_path / "wandb-dir").mkdir()
     return tmp_path
+
+
+def launcher_env(stub_dir: Path, **settings: str) -> dict[str, str]:
+    env = {
+        "PATH": f"{stub_dir / 'bin'}:/usr/bin:/bin",
+        "HOME": str(stub_dir),
+        "STUB_DIR": str(stub_dir),
+        "SWEEP_PATH": SWEEP,
+        "WANDB_API_KEY": KEY,
+        "WANDB_BASE_URL": "https://wandb.example.com",
+        "WANDB_DIR": str(stub_dir / "wandb-dir"),
+    }
+    env.update(settings)
+    return env
+
+
+def set_state(stub_dir: Path, answer: str) -> None:
+    (stub_dir / "state").write_text(answer + "\n")
+
+
+def queries(stub_dir: Path) -> list[list[str]]:
+    """The state queries the stub answered: the arguments after `-c QUERY`."""
+    return [record.read_text().splitlines() for record in stub_dir.glob("query.*")]
+
+
+def wait_for(condition: Callable[[], object], what: str, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
 
 
 def plan(stub_dir: Path, agent: int, *behaviours: str) -> None:
@@ -136,7 +190,7 @@ def test_an_agent_that_exits_1_while_the_sweep_runs_is_restarted_after_a_backoff
     assert "restarting it in 1 s, restart 1 of 3 (AGENT_RESTARTS)" in log
     assert 1.0 <= second - first < 3.5, second - first
     assert "stopping the other agents" not in log
-    assert queries(stub_dir) == [("python3", [SWEEP])]  # one query: is the sweep over?
+    assert queries(stub_dir) == [[SWEEP]]  # one query: is the sweep over?
     process.send_signal(signal.SIGTERM)
     code, log = finish(process, stub_dir)
     assert code == 143, log
