@@ -72,6 +72,8 @@ class WandbSweepArgs(TypedDict):
     """One agent per GPU: agents_per_pod follows gpus_per_pod, and each run sees 1 GPU (for runs on several GPUs, set gpus_per_run instead). Default: false."""
     runs_per_agent: NotRequired[int]
     """Runs each agent does (`wandb agent --count`); 0: until the sweep ends. Default: 0; at most 100000."""
+    agent_starts_per_second: NotRequired[int]
+    """The sweep's agents, and a retried pod's, start at about this many per second: each waits a random 0 to pods x agents_per_pod / agent_starts_per_second seconds; 0: all at once. Default: 20; at most 1000."""
     gpus_per_pod: NotRequired[int]
     """GPUs per pod, set as a limit under gpu_resource. Default: 0; at most 16."""
     gpus_per_run: NotRequired[int]

@@ -22,6 +22,7 @@ from .kubernetes.agent_job import (
     env_secret_name,
     namespace_labels,
 )
+from .kubernetes.agent_scale import scale_config_map_name, scale_env
 from .kubernetes.ca_bundle import CA_ENTRY, config_map_name
 from .kubernetes.job_slots import agent_job_slots
 from .sweep_resources import LifecycleInputs, SweepInputs, SweepLifecycleResource, WandbSweepResource
@@ -31,7 +32,8 @@ class WandbSweep(pulumi.ComponentResource):
     """A W&B sweep, created once through the W&B API, and Kubernetes Jobs whose pods run its agents.
 
     Children: the Namespace (unless `create_namespace` is false); a Secret with
-    WANDB_API_KEY (and one with `secret_env`; a ConfigMap with `ca_certificate`); the sweep's identity and its
+    WANDB_API_KEY (and one with `secret_env`; a ConfigMap with `ca_certificate`, and one with the
+    start spread and client timeouts of a large sweep, `agent_scale`); the sweep's identity and its
     lifecycle (see `sweep_provider` for why two); one Job per agent pod (see
     `agent_job`). Kubernetes names derive from the component's name, so several
     WandbSweeps share a program and a namespace without colliding.
@@ -159,6 +161,21 @@ class WandbSweep(pulumi.ComponentResource):
                 opts=self._kubernetes_opts(f"{name}-ca", depends_on=[self.sweep]),
             )
 
+        self.scale_config_map: k8s.core.v1.ConfigMap | None = None
+        if scale := scale_env(settings.agents):
+            # A fixed name, which every pod template names (optional); its data follows `pods`,
+            # so a change replaces it (delete, then create) and no Job (agent_scale).
+            self.scale_config_map = k8s.core.v1.ConfigMap(
+                f"{name}-agent-scale",
+                metadata={
+                    "name": scale_config_map_name(name),
+                    "namespace": namespace,
+                    "labels": common_labels(name),
+                },
+                data=scale,
+                opts=self._kubernetes_opts(f"{name}-agent-scale", depends_on=[self.sweep]),
+            )
+
         self.lifecycle = SweepLifecycleResource(
             f"{name}-lifecycle",
             LifecycleInputs(
@@ -220,7 +237,11 @@ class WandbSweep(pulumi.ComponentResource):
             ca_config_map=config_map_name(settings.name, ca.digest) if ca is not None else None,
             api_key_secret=settings.api_key_secret,
         )
-        secrets = [s for s in (self.api_key_secret, self.env_secret, self.ca_config_map) if s is not None]
+        secrets = [
+            s
+            for s in (self.api_key_secret, self.env_secret, self.ca_config_map, self.scale_config_map)
+            if s is not None
+        ]
         # Kueue's webhook suspends a queued Job at create, under Pulumi's field manager; an
         # in-place update that omits `spec.suspend` would drop it and start a Job Kueue has
         # not admitted. ignoreChanges makes pulumi-kubernetes send the live value instead

@@ -66,7 +66,10 @@ def run(args: argparse.Namespace) -> int:
         return 2
     for warning in files.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    problems = stack_problems(files, os.environ)
+    warnings: list[str] = []
+    problems = stack_problems(files, os.environ, warnings)
+    for warning in warnings:  # advice, not a failure: the exit status stays the problems'
+        print(f"warning: {warning}", file=sys.stderr)
     where = f"stack '{files.stack}' ({_shown_path(files.stack_file)})"
     if not problems:
         print(
@@ -80,10 +83,14 @@ def run(args: argparse.Namespace) -> int:
     return 1
 
 
-def stack_problems(files: Any, environ: dict[str, str] | os._Environ[str]) -> list[str]:
+def stack_problems(
+    files: Any, environ: dict[str, str] | os._Environ[str], warnings: list[str] | None = None
+) -> list[str]:
     """Every problem of the stack `files` (a `stack_files.StackFiles`): the CLI's, the
-    program's, then W&B's schema's, in the words each gives them."""
+    program's, then W&B's schema's, in the words each gives them. A stack whose settings
+    load adds its advice to `warnings` (`scale_warnings`: too many agents on one key)."""
     from ..config.from_stack import load_stack_config, stack_sweep_source
+    from ..config.scale_warnings import scale_warnings
     from ..errors import ConfigError
     from ..wandb.schema import schema_problem
 
@@ -99,6 +106,8 @@ def stack_problems(files: Any, environ: dict[str, str] | os._Environ[str]) -> li
             config, secret_keys=secret_keys, environ=shell, stack=files.stack, project_root=files.program_dir
         )
         sweep = settings.sweep
+        if warnings is not None:
+            warnings.extend(scale_warnings(settings))
     except ConfigError as error:
         problems.extend(p for p in error.problems if p not in problems)
         try:  # the sweep file alone, so that W&B's verdict on it comes in the same run

@@ -8,4 +8,5 @@ the settings type that owns it (`kubernetes.pods`, `wandb.server`).
 - `from_stack`  stack config -> WandbSweepArgs and SweepSettings (this repo's program)
 - `settings`    the checked settings: SweepSettings, WandbTarget, SweepSource
 - `ca_file`     reading and checking the `caCertificate` PEM file
+- `scale_warnings`  what `wandb-sweeps check` warns about a sweep too large for one API key
 """

@@ -310,6 +310,7 @@ def _agent_pods(read: Reader) -> AgentPods:
         agents_per_pod=_agents_per_pod(agents, gpus, per_run, agent_per_gpu),
         agent_per_gpu=agent_per_gpu,
         runs_per_agent=runs if runs > 0 else None,
+        agent_starts_per_second=read.integer("agentStartsPerSecond"),
         gpus_per_pod=gpus,
         gpus_per_run=per_run if per_run > 0 else None,
         gpu_resource=read.string("gpuResource") or DEFAULT_GPU_RESOURCE,

@@ -12,8 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from ..kubernetes.agent_scale import MAX_AGENT_STARTS_PER_SECOND
 from ..kubernetes.api_rules import MAX_SUPPLEMENTAL_GROUPS
-from ..kubernetes.pods import DEFAULT_GPU_RESOURCE, DEFAULT_GRACE_SECONDS, DEFAULT_RETRIES_PER_POD
+from ..kubernetes.pods import (
+    DEFAULT_AGENT_STARTS_PER_SECOND,
+    DEFAULT_GPU_RESOURCE,
+    DEFAULT_GRACE_SECONDS,
+    DEFAULT_RETRIES_PER_POD,
+)
 from ..wandb.server import DEFAULT_BASE_URL, DEFAULT_CALL_TIMEOUT, DEFAULT_REQUEST_TIMEOUT, OnDestroy
 
 PROJECT = "wandb-sweeps"
@@ -183,6 +189,15 @@ CONFIG_KEYS: tuple[ConfigKey, ...] = (
         0,
         "Runs each agent does (`wandb agent --count`); 0: until the sweep ends.",
         maximum=100_000,
+    ),
+    _key(
+        "agentStartsPerSecond",
+        "integer",
+        DEFAULT_AGENT_STARTS_PER_SECOND,
+        "The sweep's agents, and a retried pod's, start at about this many per second: each waits a random "
+        "0 to pods x agentsPerPod / agentStartsPerSecond seconds; 0: all at once.",
+        maximum=MAX_AGENT_STARTS_PER_SECOND,
+        why="far above W&B's documented 80 run creations per second per project",
     ),
     _key("gpusPerPod", "integer", 0, "GPUs per pod, set as a limit under gpuResource.", maximum=16),
     _key(

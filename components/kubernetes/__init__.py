@@ -7,6 +7,7 @@ component (`wandb_sweep`) registers what `agent_job` builds.
 - `schema`        user-written pod pieces checked against the official Kubernetes schema
 - `api_rules`     what the API server refuses beyond that schema (env names, labels, ...), with sources
 - `ca_bundle`     what a private CA adds to the pods (ConfigMap, volumes, env)
+- `agent_scale`   what the sweep's size gives the pods: start spread, W&B client timeouts (a ConfigMap)
 - `agent_job`     pure builders of the agent Jobs and their pod specs
-- `agent_launcher.sh`  the POSIX sh program each agent pod runs
+- `launcher/`     the POSIX sh program each agent pod runs, in three parts (agent_job.LAUNCHER_PARTS)
 """

@@ -56,6 +56,7 @@ from pulumi_kubernetes.core.v1 import (
 )
 from pulumi_kubernetes.meta.v1 import ObjectMetaArgsDict
 
+from .agent_scale import AGENT_RESTARTS, RESTARTS_ENV, scale_config_map_name
 from .ca_bundle import ca_pod_env, ca_pod_volumes
 from .pods import (
     KUEUE_QUEUE_LABEL,
@@ -68,12 +69,24 @@ from .pods import (
 )
 from .secret_ref import DEFAULT_SECRET_KEY, SecretKeyRef
 
+LAUNCHER_PARTS = ("setup.sh", "agents.sh", "watch.sh")
+"""The launcher's parts in launcher/, in the order they run as one script (setup.sh's
+header says what each holds): one file would be over the 500 lines a module may have."""
+
+
+def launcher_source() -> str:
+    """The launcher as one script, comments included: what shellcheck reads (`.ci/run`,
+    tests/kubernetes/test_launcher_source.py), since its directives are comments."""
+    folder = Path(__file__).with_name("launcher")
+    return "".join((folder / part).read_text(encoding="utf-8") for part in LAUNCHER_PARTS)
+
 
 def _launcher_script() -> str:
-    """agent_launcher.sh without its comment lines: the script stays documented in
-    the repo while `kubectl describe` of an agent pod stays short."""
-    source = Path(__file__).with_name("agent_launcher.sh").read_text(encoding="utf-8")
-    kept = [line for line in source.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    """The launcher without its comment lines: the script stays documented in the repo
+    while `kubectl describe` of an agent pod stays short."""
+    kept = [
+        line for line in launcher_source().splitlines() if line.strip() and not line.lstrip().startswith("#")
+    ]
     return "\n".join(kept) + "\n"
 
 
@@ -83,7 +96,7 @@ API_KEY_ENTRY = DEFAULT_SECRET_KEY
 """The entry of the Kubernetes Secret that holds the W&B API key."""
 CONTAINER_NAME = "agent"
 SIGTERM_EXIT = 143
-"""The launcher's exit status when, and only when, the pod got SIGTERM (agent_launcher.sh)."""
+"""The launcher's exit status when, and only when, the pod got SIGTERM (launcher/setup.sh)."""
 MUTABLE_JOB_SPEC_FIELDS = frozenset(
     {"backoff_limit", "active_deadline_seconds", "ttl_seconds_after_finished"}
 )
@@ -241,6 +254,8 @@ def agent_env(job: AgentJobInputs) -> list[EnvVarArgsDict]:
         {"name": "GPUS_PER_POD", "value": str(pods.gpus_per_pod)},
         # How long agents the launcher stops itself get, like a SIGTERM from Kubernetes.
         {"name": "STOP_GRACE_SECONDS", "value": str(job.runtime.termination_grace_period_seconds)},
+        # An agent that exits 1 while the sweep runs is restarted this often (agent_scale).
+        {"name": RESTARTS_ENV, "value": str(AGENT_RESTARTS)},
     ]
     if pods.gpus_per_pod > 0:
         # Which variables split the GPUs between the agents: amd.com/* adds HIP_VISIBLE_DEVICES.
@@ -309,6 +324,9 @@ def agent_container(job: AgentJobInputs, our_mounts: list[VolumeMountArgsDict]) 
         "image_pull_policy": job.runtime.pull_policy.value,
         "command": ["/bin/sh", "-c", LAUNCHER_SCRIPT],
         "env": agent_env(job),
+        # The start spread and client timeouts that follow the sweep's size: in a ConfigMap, so
+        # that scaling replaces no Job; a small sweep has none (agent_scale). `env` wins over it.
+        "env_from": [{"config_map_ref": {"name": scale_config_map_name(job.name), "optional": True}}],
         "security_context": {
             "allow_privilege_escalation": False,
             "capabilities": {"drop": ["ALL"]},

@@ -43,6 +43,10 @@ DEFAULT_GRACE_SECONDS = 120
 DEFAULT_RETRIES_PER_POD = 3
 
 
+DEFAULT_AGENT_STARTS_PER_SECOND = 20
+"""`agentStartsPerSecond`: 2,000 agents start over about 100 s, 20 or fewer at once (agent_scale)."""
+
+
 SHM_VOLUME = "dshm"
 """The memory-backed volume mounted at SHM_MOUNT_PATH (PyTorch DataLoader workers need it)."""
 SHM_MOUNT_PATH = "/dev/shm"
@@ -62,6 +66,8 @@ RESERVED_ENV = (
     "HIP_VISIBLE_DEVICES",
     "ROCR_VISIBLE_DEVICES",
     "GPU_RESOURCE",
+    "AGENT_START_SPREAD_SECONDS",
+    "AGENT_RESTARTS",
 )
 """Set by wandb-sweeps itself; `env` may not override them."""
 
@@ -115,6 +121,8 @@ class AgentPods:
     above its request is among the first evicted when the node runs short of memory."""
     agent_per_gpu: bool = False
     """`agentPerGpu`: one agent per GPU, so that each run sees 1 GPU."""
+    agent_starts_per_second: int = DEFAULT_AGENT_STARTS_PER_SECOND
+    """`agentStartsPerSecond`: the sweep's agents start at about this rate; 0: at once."""
 
     def __post_init__(self) -> None:
         problems = ProblemList()
@@ -125,6 +133,7 @@ class AgentPods:
             problems.add(problem)
         if self.runs_per_agent is not None:
             check_int(problems, "runsPerAgent", self.runs_per_agent, minimum=1)
+        check_int(problems, "agentStartsPerSecond", self.agent_starts_per_second, minimum=0)
         if not (isinstance(self.gpu_resource, str) and EXTENDED_RESOURCE.fullmatch(self.gpu_resource)):
             problems.add(
                 f"gpuResource: must be an extended resource name such as "

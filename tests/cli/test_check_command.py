@@ -74,6 +74,21 @@ def test_a_good_stack_passes_without_an_api_key_anywhere(
     assert (code, err) == (0, ""), out + err
 
 
+def test_a_stack_of_many_agents_passes_with_the_scale_warning(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 22: more than SCALE_WARNING_AGENTS agents on one key is advice (stderr), not a failure."""
+    many = GOOD_STACK.replace("wandb-sweeps:pods: 2", "wandb-sweeps:pods: 300").replace(
+        "wandb-sweeps:gpusPerPod: 1", "wandb-sweeps:agentsPerPod: 2"
+    )
+    code, out, err = check(project(tmp_path, many), "-s", "dev", capsys=capsys)
+    assert code == 0, out + err
+    assert "warning: pods x agentsPerPod: 300 x 2 = 600 agents on one W&B API key, more than 400." in err, err
+    (tmp_path / "few").mkdir()
+    code, _, err = check(project(tmp_path / "few"), "-s", "dev", capsys=capsys)
+    assert (code, err) == (0, "")
+
+
 def test_a_misspelled_key_fails_and_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     folder = project(tmp_path, GOOD_STACK + "  wandb-sweeps:gpu_per_pod: 2\n")
     code, out, _ = check(folder, "-s", "dev", capsys=capsys)

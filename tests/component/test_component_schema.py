@@ -40,6 +40,7 @@ INPUTS = {
     "agentsPerPod": "integer",
     "agentPerGpu": "boolean",
     "runsPerAgent": "integer",
+    "agentStartsPerSecond": "integer",
     "gpusPerPod": "integer",
     "gpusPerRun": "integer",
     "gpuResource": "string",

@@ -134,8 +134,11 @@ def expected_job(
                                 {"name": "AGENTS_PER_POD", "value": agents},
                                 {"name": "GPUS_PER_POD", "value": gpus},
                                 {"name": "STOP_GRACE_SECONDS", "value": "120"},
+                                {"name": "AGENT_RESTARTS", "value": "3"},
                                 {"name": "GPU_RESOURCE", "value": "nvidia.com/gpu"},
                             ],
+                            # A large sweep's start spread and client timeouts (none here).
+                            "envFrom": [{"configMapRef": {"name": "sweep-agent-scale", "optional": True}}],
                             "resources": {
                                 "requests": {"cpu": cpu, "memory": memory},
                                 "limits": {"cpu": cpu, "memory": memory, "nvidia.com/gpu": gpus},

@@ -1567,6 +1567,7 @@ CAPS = {
     "agentsPerPod": (64, 65),
     "gpusPerPod": (16, 17),
     "runsPerAgent": (100_000, 100_001),
+    "agentStartsPerSecond": (1000, 1001),
     "retriesPerPod": (100, 101),
     "terminationGracePeriodSeconds": (86_400, 86_401),
     "activeDeadlineSeconds": (31_536_000, 31_536_001),

@@ -626,6 +626,7 @@ VALID = {  # what a stack file may hold, as the CLI passes it (a test checks it 
     "agentsPerPod": "2",
     "agentPerGpu": "false",
     "runsPerAgent": "3",
+    "agentStartsPerSecond": "20",
     "gpusPerPod": "2",
     "gpusPerRun": "1",
     "gpuResource": "amd.com/gpu",

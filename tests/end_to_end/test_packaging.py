@@ -216,8 +216,8 @@ hooks = [getattr(f, "__module__", None) or type(f).__module__ for f in sys.meta_
 report["import_hooks"] = [str(h) for h in hooks]
 report["editable_modules"] = sorted(m for m in sys.modules if m.startswith("__editable__"))
 report["modules"] = {n: m.__file__ for n, m in list(sys.modules.items()) if n.split(".")[0] == "wandb_sweeps"}
-launcher = package / "kubernetes" / "agent_launcher.sh"
-report["launcher_file"] = launcher.read_text() if launcher.exists() else None
+parts = [package / "kubernetes" / "launcher" / part for part in ("setup.sh", "agents.sh", "watch.sh")]
+report["launcher_file"] = "".join(part.read_text() for part in parts) if all(p.exists() for p in parts) else None
 print(json.dumps(report))
 """
 
@@ -291,7 +291,7 @@ def test_the_distribution_is_the_built_wheel_at_the_pyproject_version(
 def test_every_module_and_the_package_data_are_installed(
     fresh_venv: FreshVenv, installed: dict[str, Any]
 ) -> None:
-    """Every file of the package's source folder (the modules, py.typed, agent_launcher.sh)
+    """Every file of the package's source folder (the modules, py.typed, the launcher's parts)
     is in the installed package, and nothing else is."""
     built_from = fresh_venv.source / "components"
     expected = {
@@ -299,7 +299,8 @@ def test_every_module_and_the_package_data_are_installed(
         for p in built_from.rglob("*")
         if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"
     }
-    assert {"py.typed", "kubernetes/agent_launcher.sh", "__init__.py", "sweep_provider.py"} <= expected
+    launcher = {f"kubernetes/launcher/{part}" for part in ("setup.sh", "agents.sh", "watch.sh")}
+    assert {"py.typed", *launcher, "__init__.py", "sweep_provider.py"} <= expected
     assert set(installed["package_files"]) == expected
 
 
@@ -315,7 +316,7 @@ def test_the_launcher_script_is_read_from_the_installed_package(installed: dict[
     assert script.strip(), "LAUNCHER_SCRIPT is empty"
     assert installed["launcher_file"] is not None
     source_lines = set(installed["launcher_file"].splitlines())
-    assert all(line in source_lines for line in script.splitlines()), "not the installed agent_launcher.sh"
+    assert all(line in source_lines for line in script.splitlines()), "not the installed launcher/*.sh"
 
 
 def test_every_public_name_imports(installed: dict[str, Any]) -> None:

@@ -73,6 +73,43 @@ Behaviours copied from the real server:
   - an agent whose sweep was deleted: HTTP 404, which the client turns into
     ``SweepNotFoundError`` (``wandb agent`` exits 1).
 
+  This is the protocol as the wandb 0.31 agent speaks it (wandb/wandb_agent.py
+  ``Agent._run_loop``, ``_heartbeat_commands``, ``_process_command``; the mutation in
+  wandb/apis/public/sweeps.py ``_agent_heartbeat``, which wandb 0.28 had as
+  ``InternalApi.agent_heartbeat`` in wandb/sdk/internal/internal_api.py): a heartbeat
+  every ``Agent.POLL_INTERVAL`` = 5 s, busy or idle, whatever the server answers (it
+  cannot change the interval); ``runState`` holds the runs whose process still runs;
+  ``commands`` is a JSON list of ``run``, ``resume``, ``stop`` and ``exit``, and runs start
+  and stop only through it. The client waits 60 s for a heartbeat; one that fails for any
+  reason but a 404 (a 429 or 5xx after wandb-core's retries, a timeout) is logged as
+  "Error communicating with W&B." with its traceback, to the agent's debug log only, and
+  gives no commands: the agent goes on, starting no run, until a heartbeat gets through.
+
+* Rate limiting, per user, when a test asks for it (``limit_rate(requests, window=...)``):
+  at most ``requests`` GraphQL requests per user (the entity of the API key) in each
+  fixed ``window``; the others get HTTP 429, body ``{"error": "rate limit exceeded"}``
+  (what the hosted W&B answered, wandb/wandb#2696), with ``RateLimit-Remaining: 0`` and
+  ``RateLimit-Reset`` (whole seconds until the window ends), the headers W&B documents
+  for its 429s ("quota remaining in the current window (0-1000 scale)", "seconds until the
+  current quota resets": docs.wandb.ai, support article "Rate limit exceeded on metric
+  logging"; Dedicated Cloud and self-managed "Rate limits"), ``RateLimit-Limit`` (the
+  IETF RateLimit header fields draft, which W&B's names follow) and ``Retry-After`` (the
+  same seconds; ``retry_after=False`` leaves it out, as W&B's pages do not promise it).
+  What the client does with them, read in wandb-core (wandb/wandb core/ at commit
+  b6e2950588, the newest source mirrored here; the wandb 0.31 wheel ships wandb-core as a
+  binary, whose 429 handling tests/wandb/test_wandb_server.py checks): every GraphQL
+  request is retried on 429 and on any 4xx or 5xx but 400, 401, 403, 404, 409, 410, 413,
+  422 and 501 (internal/clients/retry_policy.go ``RetryMostFailures``, the policy of
+  ``CheckRetry``), up to 20 times, waiting ``Retry-After`` when it is there and else
+  2 s x 2^n plus up to 25 %, at most 60 s (internal/clients/backoff.go
+  ``ExponentialBackoffWithJitter``, ``retryAfterHeader``; internal/api/api.go
+  ``DefaultRetryMax``, ``DefaultRetryWaitMin``, ``DefaultRetryWaitMax``), each attempt
+  bounded by WANDB_HTTP_TIMEOUT (30 s unset: internal/api/gql_client.go ``NewGQLClient``);
+  ``RateLimit-Reset`` it does not read. The Python side stops waiting after
+  WANDB_HTTP_TIMEOUT (19 s unset: wandb/apis/public/api.py ``Api._HTTP_TIMEOUT``), so a
+  ``wandb agent`` whose start-up calls keep getting 429 exits 1 after about 20 s (seen
+  here, tests/end_to_end/test_agent_rate_limits.py).
+
 Runs and agents, as ``wandb-sweeps status`` reads them (``components/wandb/status_queries.py``):
 
 * A run exists on W&B once its trainer reported (``wandb.init``): tests make one with
@@ -138,6 +175,7 @@ import binascii
 import dataclasses
 import itertools
 import json
+import math
 import re
 import secrets
 import ssl
@@ -467,6 +505,25 @@ class _Fault:
         return self.operation == request.operation_name or self.operation in request.root_fields[:1]
 
 
+@dataclasses.dataclass(frozen=True)
+class RateLimit:
+    """At most ``requests`` GraphQL requests per user in each ``window`` seconds (see
+    :meth:`WandbServer.limit_rate`)."""
+
+    requests: int
+    window: float = 1.0
+    retry_after: bool = True
+    """Send ``Retry-After`` with the 429 (W&B's pages name only the ``RateLimit-*`` headers)."""
+
+
+@dataclasses.dataclass
+class _Window:
+    """One user's current fixed window: when it began and the requests it has let through."""
+
+    started: float
+    used: int = 0
+
+
 @dataclasses.dataclass
 class _Context:
     """Per-request context handed to resolvers."""
@@ -530,6 +587,8 @@ class WandbServer:
         """Runs handed out to agents by ``run`` commands, in order."""
         self._projects: set[tuple[str, str]] = set()
         self._faults: list[_Fault] = []
+        self._rate_limit: RateLimit | None = None
+        self._windows: dict[str, _Window] = {}
         self._rewrites: list[tuple[str, Callable[[dict[str, Any]], dict[str, Any]], list[int]]] = []
         self._next_sweep_number = 1
         self._next_command_number = 1
@@ -758,6 +817,16 @@ class WandbServer:
         with self._lock:
             self._faults.append(_Fault(operation, status, delay, drop_reply_after_acting, times, location))
 
+    def limit_rate(self, requests: int | None, *, window: float = 1.0, retry_after: bool = True) -> None:
+        """Let each user (the entity of an API key; an unknown key is its own user) make at
+        most ``requests`` GraphQL requests per ``window`` seconds, in fixed windows; the
+        rest get HTTP 429 with ``RateLimit-Limit``, ``RateLimit-Remaining: 0``,
+        ``RateLimit-Reset`` (whole seconds until the window ends) and, with ``retry_after``,
+        ``Retry-After`` (the same). None lifts the limit. See the module docstring."""
+        with self._lock:
+            self._rate_limit = None if requests is None else RateLimit(requests, window, retry_after)
+            self._windows = {}
+
     def rewrite_replies(
         self, operation: str, change: Callable[[dict[str, Any]], dict[str, Any]], *, times: int = 1
     ) -> None:
@@ -781,6 +850,27 @@ class WandbServer:
         if sweep is None:
             raise KeyError(f"no sweep {entity}/{project}/{name}")
         return sweep
+
+    def _rate_limited(self, request: GraphQLRequest) -> dict[str, str] | None:
+        """The 429's headers when ``request`` is over its user's limit, else None (counted)."""
+        with self._lock:
+            limit = self._rate_limit
+            if limit is None:
+                return None
+            key = request.api_key or ""
+            user = self.api_keys.get(key, key)
+            now = time.monotonic()
+            window = self._windows.get(user)
+            if window is None or now - window.started >= limit.window:
+                window = self._windows[user] = _Window(started=now)
+            if window.used < limit.requests:
+                window.used += 1
+                return None
+            reset = str(max(1, math.ceil(window.started + limit.window - now)))
+            headers = {"RateLimit-Limit": str(limit.requests), "RateLimit-Remaining": "0", "RateLimit-Reset": reset}
+            if limit.retry_after:
+                headers["Retry-After"] = reset
+            return headers
 
     def _take_fault(self, request: GraphQLRequest) -> _Fault | None:
         with self._lock:
@@ -978,6 +1068,12 @@ class _Handler(BaseHTTPRequestHandler):
         request = _parse_request(raw, _api_key(self.headers.get("Authorization")))
         with server._lock:
             server.requests.append(request)
+
+        limited = server._rate_limited(request)
+        if limited is not None:
+            request.status = 429
+            self._reply_json(429, {"error": "rate limit exceeded"}, limited)
+            return
 
         fault = server._take_fault(request)
         if fault is not None and fault.status is not None:

@@ -519,3 +519,66 @@ def test_fault_rules_match_by_operation_and_are_used_up(server: WandbServer) -> 
         get_state()
     assert get_state() == "PENDING"  # used up; the UpsertSweep rule did not match
     assert [r.status for r in server.requests] == [404, 200]
+
+
+# -- rate limiting ----------------------------------------------------------------
+
+
+def post_viewer(server: WandbServer, key: str) -> tuple[int, dict[str, str], Any]:
+    """One `Viewer` POST with Basic auth, as the client sends it: status, headers, body."""
+    import base64
+    import urllib.error
+
+    request = urllib.request.Request(
+        f"{server.base_url}/graphql",
+        data=json.dumps({"query": "query Viewer { viewer { id } }"}).encode(),
+        headers={
+            "Content-Type": "application/json",
+            "Authorization": "Basic " + base64.b64encode(f"api:{key}".encode()).decode(),
+        },
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as reply:
+            return reply.status, dict(reply.headers), json.loads(reply.read())
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), json.loads(error.read())
+
+
+def test_over_its_limit_a_user_gets_429_with_ratelimit_headers() -> None:
+    with WandbServer({DEFAULT_KEY: "alice", OTHER_KEY: "bob"}) as server:
+        server.limit_rate(2, window=60)
+        answers = [post_viewer(server, DEFAULT_KEY) for _ in range(3)]
+        assert [status for status, _, _ in answers] == [200, 200, 429]
+        _, headers, body = answers[2]
+        assert body == {"error": "rate limit exceeded"}
+        assert (headers["RateLimit-Limit"], headers["RateLimit-Remaining"]) == ("2", "0")
+        assert 58 <= int(headers["RateLimit-Reset"]) <= 60
+        assert headers["Retry-After"] == headers["RateLimit-Reset"]
+        assert post_viewer(server, OTHER_KEY)[0] == 200  # another user has a quota of its own
+        assert [r.status for r in server.requests] == [200, 200, 429, 200]  # every request counts
+        server.limit_rate(None)
+        assert post_viewer(server, DEFAULT_KEY)[0] == 200
+
+
+def test_a_new_window_gives_the_user_its_quota_again() -> None:
+    with WandbServer() as server:
+        server.limit_rate(1, window=0.5, retry_after=False)
+        first, second = post_viewer(server, DEFAULT_KEY), post_viewer(server, DEFAULT_KEY)
+        assert (first[0], second[0]) == (200, 429)
+        assert "Retry-After" not in second[1] and second[1]["RateLimit-Reset"] == "1"
+        time.sleep(0.6)
+        assert post_viewer(server, DEFAULT_KEY)[0] == 200
+
+
+@pytest.mark.parametrize(("retry_after", "bounds"), [(True, (0.8, 1.5)), (False, BACKOFF_RANGE)])
+def test_wandb_core_waits_retry_after_on_a_429_and_else_backs_off(
+    server: WandbServer, retry_after: bool, bounds: tuple[float, float]
+) -> None:
+    """What the docstring of tests/harness/wandb_server.py reads in wandb-core's
+    `ExponentialBackoffWithJitter`: `Retry-After` (1 s here) when it is sent, else about 2 s."""
+    server.limit_rate(0, window=1, retry_after=retry_after)
+    with pytest.raises(AuthenticationError, match="HTTP 429"):
+        connect(server)
+    assert [r.status for r in server.requests] == [429, 429]  # RETRY_MAX 1: two attempts
+    [gap] = gaps(server.requests)
+    assert bounds[0] <= gap < bounds[1], gap
