@@ -33,7 +33,6 @@ Every timed figure is the median of `--runs` runs (default 5) with its spread
 from __future__ import annotations
 
 import argparse
-import itertools
 import os
 import shutil
 import subprocess
@@ -304,18 +303,24 @@ def main(argv: list[str]) -> int:
 
 
 def _check_linear(rows: list[tuple[str, str, str, str]], failed: list[str]) -> None:
-    """Growth is at most linear when no step's per-pod cost is far above the previous one's
-    (3x allows for noise at small steps, where the fixed costs dominate). A per-pod cost
-    under 1 ms is taken as 1 ms: over the 9 pods of the first step that is 9 ms, within the
-    spread of a one-second run, so such a step (even a negative one) says nothing."""
-    slopes = [
-        (what, float(text.split("+")[1].split(" ms")[0]))
+    """Growth is at most linear when no step's per-pod cost is far above the mean per-pod
+    cost of all the pods before it (3x allows for noise). The mean, not the previous step
+    alone: a step of 9 or 90 pods moves a run of about a second by less than its own spread,
+    so its slope alone (even a negative one) says little; a mean over fewer than 50 pods is
+    not taken at all. A mean under 1 ms counts as 1 ms."""
+    points = [
+        (int(what.split()[1]), float(text.split(" s ")[0]))
         for what, text, _, _ in rows
-        if what.startswith("growth") and "pods" in what and "+" in text
+        if what.startswith("growth") and what.endswith(" pods")
     ]
-    for (_, first), (what, later) in itertools.pairwise(slopes):
-        if later > 3 * max(first, 1.0):
-            failed.append(f"{what} (superlinear)")
+    for index in range(2, len(points)):
+        (first, first_s), (start, start_s), (end, end_s) = points[0], points[index - 1], points[index]
+        if start - first < 50:
+            continue  # too few pods before it for a mean that is more than noise
+        mean = (start_s - first_s) / (start - first) * 1000
+        later = (end_s - start_s) / (end - start) * 1000
+        if later > 3 * max(mean, 1.0):
+            failed.append(f"growth, {end} pods (superlinear)")
 
 
 if __name__ == "__main__":
