@@ -36,13 +36,13 @@ from bench.programs import floor_program
 from wandb_sweeps.kubernetes import agent_job, job_slots
 
 API_KEY = "local-" + "k" * 40
-OWN_OUTPUTS_PER_SLOT = 6
+OWN_OUTPUTS_PER_SLOT = 7
 """What a slot's Job needs beyond the floor's plain registration:
 - its name, which waits for the sweep's identity: one `apply` (2 Outputs: the apply's own,
   and the one `apply` makes of the name it returns);
-- its `depends_on` (the API key's Secret and the sweep's lifecycle, which the floor does
-  not declare): the SDK makes an Output of the list and one of each resource
-  (pulumi/runtime/_depends_on.py, `_resolve_depends_on`): 3;
+- its `depends_on` (the API key's Secret, the agents' scale ConfigMap of issue 22 and the
+  sweep's lifecycle, which the floor does not declare): the SDK makes an Output of the list
+  and one of each resource (pulumi/runtime/_depends_on.py, `_resolve_depends_on`): 4;
 - its name in `job_names`: the one Output `apply` makes of each element of the list it
   returns (`Output.from_input` of a list is `Output.all` of its elements): 1."""
 SLOTS = (1, 50)
