@@ -72,6 +72,7 @@ from .transport import (
     WandbUntrustedError,
     call_graphql,
     post_graphql,
+    reply_field,
     shared_deadline,
     with_retries,
 )
@@ -107,15 +108,6 @@ def _checked(
         f"which no W&B server gives; the answer is not used.{after} Check that baseUrl names "
         "a W&B server."
     )
-
-
-def _field(data: Any, *keys: str) -> Any:
-    """data[k1][k2]... of a reply, or None where a level is missing or not a mapping."""
-    for key in keys:
-        if not isinstance(data, dict):
-            return None
-        data = data.get(key)
-    return data
 
 
 _DEFAULT_ENTITY_QUERY = """
@@ -183,7 +175,7 @@ mutation UpsertSweep($config: String, $description: String, $entityName: String,
 def default_entity(access: WandbAccess) -> str:
     """The entity W&B files sweeps under when none is named: the key's default."""
     action = "look up the API key's default entity"
-    entity = _field(call_graphql(access, action, _DEFAULT_ENTITY_QUERY, {}), "viewer", "entity")
+    entity = reply_field(call_graphql(access, action, _DEFAULT_ENTITY_QUERY, {}), "viewer", "entity")
     if not entity:
         raise WandbError(
             f"W&B at {access.base_url} reports no default entity for this API key; set wandb-sweeps:entity."
@@ -197,7 +189,7 @@ def _read_sweep(access: WandbAccess, path: SweepPath) -> dict[str, Any] | None:
     data = call_graphql(
         access, action, _READ_QUERY, {"entity": path.entity, "project": path.project, "name": path.sweep_id}
     )
-    sweep = _field(data, "project", "sweep")
+    sweep = reply_field(data, "project", "sweep")
     if not isinstance(sweep, dict):
         return None
     return {
@@ -258,12 +250,12 @@ def _pages(
     while True:
         if data is None:
             data = call_graphql(access, action, query, {**variables, "cursor": cursor})
-        sweeps = _field(data, "project", "sweeps")
+        sweeps = reply_field(data, "project", "sweeps")
         if not isinstance(sweeps, dict):
             return  # no such project (yet): no sweep in it either
         edges = sweeps.get("edges")
         for edge in edges if isinstance(edges, list) else ():
-            node = _field(edge, "node")
+            node = reply_field(edge, "node")
             if isinstance(node, dict) and node.get("displayName") == display_name:
                 # Named like ours: its id and state are used, so checked (others are not).
                 yield {
@@ -271,8 +263,8 @@ def _pages(
                     "name": _checked(access, action, "the sweep id", node.get("name"), SWEEP_ID),
                     "state": _checked(access, action, "the state", node.get("state"), _STATE).upper(),
                 }
-        cursor = _field(sweeps, "pageInfo", "endCursor")
-        if not (_field(sweeps, "pageInfo", "hasNextPage") and isinstance(cursor, str) and cursor):
+        cursor = reply_field(sweeps, "pageInfo", "endCursor")
+        if not (reply_field(sweeps, "pageInfo", "hasNextPage") and isinstance(cursor, str) and cursor):
             return
         data = None
 
@@ -383,11 +375,11 @@ def _created(access: WandbAccess, action: str, data: Any, asked: SweepPath, disp
         f" The sweep may have been made all the same: look for {display_name!r} in "
         f"{asked.entity}/{asked.project} in the W&B app, and delete it if it is there."
     )
-    sweep = _field(data, "upsertSweep", "sweep")
-    sweep_id = _checked(access, action, "the sweep id", _field(sweep, "name"), SWEEP_ID, may_exist)
+    sweep = reply_field(data, "upsertSweep", "sweep")
+    sweep_id = _checked(access, action, "the sweep id", reply_field(sweep, "name"), SWEEP_ID, may_exist)
     named = {
-        "entity": _field(sweep, "project", "entity", "name"),
-        "project": _field(sweep, "project", "name"),
+        "entity": reply_field(sweep, "project", "entity", "name"),
+        "project": reply_field(sweep, "project", "name"),
     }
     for what, value in named.items():
         wanted = getattr(asked, what)

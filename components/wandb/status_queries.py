@@ -62,6 +62,7 @@ from .transport import (
     WandbUntrustedError,
     call_graphql,
     excerpt,
+    reply_field,
 )
 
 RUN_PAGE_SIZE = 50
@@ -126,14 +127,6 @@ query GetSweepAgents($sweep: String!, $entity: String, $project: String) {
 """
 
 
-def _field(data: Any, *keys: str) -> Any:
-    for key in keys:
-        if not isinstance(data, dict):
-            return None
-        data = data.get(key)
-    return data
-
-
 def read_status(access: WandbAccess, path: SweepPath, now: datetime | None = None) -> SweepStatus:
     """One refresh of the sweep at `path`: its state, runs, best run and agents.
 
@@ -180,7 +173,7 @@ def _sweep(access: WandbAccess, path: SweepPath) -> dict[str, Any]:
     except WandbError:
         # A server older than the client's SweepFragment: the client's own fallback.
         data = call_graphql(access, action, _LEGACY_SWEEP_QUERY, variables)
-    sweep = _field(data, "project", "sweep")
+    sweep = reply_field(data, "project", "sweep")
     if not isinstance(sweep, dict):
         raise WandbSweepNotFound(
             f"W&B at {access.base_url} has no sweep {path}, or none this API key may see. Check "
@@ -204,20 +197,22 @@ def _runs(access: WandbAccess, path: SweepPath) -> Iterator[tuple[dict[str, Any]
     }
     seen: set[str] = set()
     for _page in range(MAX_RUN_PAGES):
-        project = _field(call_graphql(access, action, _RUNS_QUERY, variables), "project")
+        project = reply_field(call_graphql(access, action, _RUNS_QUERY, variables), "project")
         run_count = project.get("runCount") if isinstance(project, dict) else None
         run_count = run_count if isinstance(run_count, int) and not isinstance(run_count, bool) else None
-        edges = _field(project, "runs", "edges")
+        edges = reply_field(project, "runs", "edges")
         edges = edges if isinstance(edges, list) else []
         for edge in edges:
-            node = _field(edge, "node")
+            node = reply_field(edge, "node")
             name = node.get("name") if isinstance(node, dict) else None
             if isinstance(node, dict) and isinstance(name, str) and name not in seen:
                 seen.add(name)  # a run created while paging may shift a page: counted once
                 yield node, run_count
-        cursor = _field(edges[-1], "cursor") if edges else None
-        cursor = cursor or _field(project, "runs", "pageInfo", "endCursor")
-        if not (_field(project, "runs", "pageInfo", "hasNextPage") and isinstance(cursor, str) and cursor):
+        cursor = reply_field(edges[-1], "cursor") if edges else None
+        cursor = cursor or reply_field(project, "runs", "pageInfo", "endCursor")
+        if not (
+            reply_field(project, "runs", "pageInfo", "hasNextPage") and isinstance(cursor, str) and cursor
+        ):
             return
         variables["cursor"] = cursor
 
@@ -255,10 +250,10 @@ def _agents(access: WandbAccess, path: SweepPath) -> tuple[AgentSeen, ...] | Non
         raise
     except WandbError:
         return None  # a server without Sweep.agents: the status says it does not report them
-    edges = _field(data, "project", "sweep", "agents", "edges")
+    edges = reply_field(data, "project", "sweep", "agents", "edges")
     agents = []
     for edge in edges if isinstance(edges, list) else ():
-        node = _field(edge, "node")
+        node = reply_field(edge, "node")
         if not isinstance(node, dict):
             continue
         runs = node.get("totalRuns")

@@ -413,3 +413,13 @@ def call_graphql(access: WandbAccess, action: str, query: str, variables: dict[s
             access, timeout, query, variables, action=action, failure=f"failed to {action}"
         ),
     )
+
+
+def reply_field(data: Any, *keys: str) -> Any:
+    """data[k1][k2]... of a GraphQL reply, or None where a level is missing or not a mapping:
+    a reply is read defensively, whatever the server sends (operations, status_queries)."""
+    for key in keys:
+        if not isinstance(data, dict):
+            return None
+        data = data.get(key)
+    return data

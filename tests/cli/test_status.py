@@ -258,7 +258,7 @@ def test_without_a_stack_argument_the_selected_stack_is_read(server: WandbServer
 
 def test_the_stack_s_timeouts_apply(tmp_path: Path) -> None:
     with WandbServer() as gone:
-        pass
+        pass  # started and stopped at once: its address now refuses every connection
     stack = {
         "outputs": {"sweepPath": "alice/vision/a1b2c3d4"},
         "config": {
